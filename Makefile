@@ -1,0 +1,28 @@
+# Two commands do everything: `make repro` (set up + run the pipeline) and `make test`.
+# VENV picks the virtual environment: `make test VENV=/path/to/venv` reuses an existing one.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+# Rebuilt when missing or older than requirements.txt.
+INSTALLED := $(VENV)/.requirements-installed
+
+.PHONY: setup repro test benchmark-gaf clean-venv
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	touch $@
+
+repro: $(INSTALLED)
+	PATH="$(abspath $(VENV))/bin:$$PATH" dvc repro
+
+test: $(INSTALLED)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m pytest
+
+benchmark-gaf: $(INSTALLED)
+	$(PYTHON) -m benchmarks.gaf
+
+clean-venv:
+	rm -rf $(VENV)

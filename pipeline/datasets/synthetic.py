@@ -1,0 +1,50 @@
+"""Adapter for the built-in synthetic dataset written by ``pipeline.synthetic``.
+
+Its native layout is ``classes.txt``, ``metadata.csv`` (one row per video sample, paths
+relative to the root), ``sensors/<recording>/<sensor>.csv`` and ``videos/<sample>.avi``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.datasets import DatasetError
+from pipeline.signals import Signal, read_xyz_csv
+
+# Held out for test: the last quarter of subjects, the most distant (last) view, the
+# occluded (last) scene, the last session.
+SPLITS = {
+    "cross_subject": ("subject", lambda subjects: subjects[-max(1, math.ceil(len(subjects) / 4)):]),
+    "cross_view": ("view", lambda views: views[-1:]),
+    "cross_scene": ("scene", lambda scenes: scenes[-1:]),
+    "cross_session": ("session", lambda sessions: sessions[-1:]),
+}
+
+
+def _expect(path: Path, root: Path) -> Path:
+    if not path.is_file():
+        raise DatasetError(
+            f"{root}: not a synthetic dataset (expected {path.name}, written by the synthesize stage)"
+        )
+    return path
+
+
+def class_names(root: Path) -> list[str]:
+    lines = _expect(root / "classes.txt", root).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def build_manifest(root: Path) -> pd.DataFrame:
+    manifest = pd.read_csv(_expect(root / "metadata.csv", root))
+    for column in ["video"] + [c for c in manifest.columns if c.startswith("sensor_")]:
+        manifest[column] = [str(root / relative) for relative in manifest[column]]
+    missing = [path for path in manifest["video"] if not Path(path).is_file()]
+    if missing:
+        raise DatasetError(f"{root}: {len(missing)} videos listed in metadata.csv are missing, e.g. {missing[0]}")
+    return manifest
+
+
+def read_signal(path: Path, sensor: str) -> Signal:
+    return read_xyz_csv(path)

@@ -1,0 +1,185 @@
+"""Decode videos into a fixed number of uniformly spaced frames, cached in one HDF5 file.
+
+The cache holds ``frames`` (N, F, S, S, 3) uint8 in a contiguous dataset (h5py reads one
+sample of a contiguous dataset at tens of thousands per second; fancy indexing of chunked
+ones is ~200x slower), ``sample_id`` (N,), ``frame_indices`` (N, F) and ``num_frames`` (N,).
+Training later draws TSN segments from these F frames.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from pipeline.io import atomic_output
+
+CROPS = ("center", "none")
+
+
+class FrameError(ValueError):
+    """A video that cannot be decoded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    per_video: int
+    size: int
+    crop: str = "center"
+
+
+def uniform_indices(num_frames: int, count: int) -> np.ndarray:
+    """Centres of ``count`` equal segments of ``[0, num_frames)``; repeats when the video is
+    shorter than ``count``."""
+    if num_frames < 1:
+        raise ValueError("a video needs at least one frame")
+    centres = np.floor((np.arange(count) + 0.5) * num_frames / count).astype(np.int64)
+    return np.clip(centres, 0, num_frames - 1)
+
+
+def resize_frames(frames: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
+    """(K, H, W, 3) uint8 -> (K, size, size, 3): optional centre square crop, then an
+    antialiased bilinear resize (PIL) so small caches do not alias."""
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
+    height, width = frames.shape[1:3]
+    if crop == "center" and height != width:
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        frames = frames[:, top : top + side, left : left + side]
+    if frames.shape[1:3] == (size, size):
+        return np.ascontiguousarray(frames)
+    return np.stack(
+        [np.asarray(Image.fromarray(frame).resize((size, size), Image.BILINEAR)) for frame in frames]
+    )
+
+
+def read_video_frames(path: str | Path, indices_for) -> tuple[np.ndarray, np.ndarray, int]:
+    """Decode the frames ``indices_for(num_frames)`` of a video file with decord."""
+    import decord  # imported here so processes that never decode do not load FFmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{path}: video file not found")
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+        num_frames = len(reader)
+        if num_frames < 1:
+            raise FrameError(f"{path}: video has no frames")
+        indices = indices_for(num_frames)
+        frames = reader.get_batch(indices.tolist()).asnumpy()
+    except FrameError:
+        raise
+    except Exception as error:  # decord raises its own DECORDError and RuntimeErrors
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FrameError(f"{path}: decord cannot read this video ({first_line})") from None
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise FrameError(f"{path}: decoded frames have unexpected shape {frames.shape}")
+    return frames, indices, num_frames
+
+
+def decode_sample(path: str, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray, int]:
+    """One video -> (F, S, S, 3) uint8 frames, their source indices, and the frame count."""
+    frames, indices, num_frames = read_video_frames(
+        path, lambda count: uniform_indices(count, spec.per_video)
+    )
+    return resize_frames(frames, spec.size, spec.crop), indices, num_frames
+
+
+def _decode_or_error(task: tuple[str, FrameSpec]):
+    path, spec = task
+    try:
+        return decode_sample(path, spec)
+    except FrameError as error:
+        return str(error)
+
+
+def build_frame_cache(
+    sample_ids: list[str],
+    videos: list[str],
+    output: str | Path,
+    spec: FrameSpec,
+    workers: int = 1,
+    on_error: str = "raise",
+    progress: bool = True,
+) -> dict:
+    """Decode every video into ``output`` (HDF5). Returns a report with the skipped videos.
+
+    ``on_error='raise'`` stops at the first unreadable video with an error naming it;
+    ``'skip'`` leaves it out of the cache and lists it in the report.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if len(sample_ids) != len(videos) or not videos:
+        raise ValueError("need one video path per sample id, and at least one")
+    count, shape = len(videos), (spec.per_video, spec.size, spec.size, 3)
+    tasks = [(str(video), spec) for video in videos]
+    skipped: list[dict] = []
+    with atomic_output(output) as temporary:
+        with h5py.File(temporary, "w") as cache:
+            frames = cache.create_dataset("frames", shape=(count, *shape), dtype=np.uint8)
+            frame_indices = cache.create_dataset("frame_indices", shape=(count, spec.per_video), dtype=np.int32)
+            num_frames = cache.create_dataset("num_frames", shape=(count,), dtype=np.int32)
+            kept: list[str] = []
+            with _task_map(workers) as mapper, tqdm(
+                total=count, desc="frames", unit="video", disable=not progress
+            ) as bar:
+                for sample_id, task, result in zip(sample_ids, tasks, mapper(_decode_or_error, tasks)):
+                    bar.update()
+                    if isinstance(result, str):
+                        if on_error == "raise":
+                            raise FrameError(result)
+                        skipped.append({"sample_id": sample_id, "video": task[0], "error": result})
+                        continue
+                    row = len(kept)
+                    frames[row], frame_indices[row], num_frames[row] = result
+                    kept.append(sample_id)
+            if not kept:
+                raise FrameError(f"no video could be decoded (first error: {skipped[0]['error']})")
+            cache.create_dataset("sample_id", data=np.array(kept, dtype=object), dtype=h5py.string_dtype())
+            cache.attrs.update(per_video=spec.per_video, size=spec.size, crop=spec.crop)
+        if len(kept) < count:
+            _truncate(temporary, len(kept))
+    return {"videos": count, "cached": count - len(skipped), "skipped": skipped}
+
+
+def _truncate(path: Path, rows: int) -> None:
+    """Contiguous datasets cannot shrink: copy the first ``rows`` samples into a new file."""
+    compact = path.with_name(path.name + ".compact")
+    with h5py.File(path, "r") as source, h5py.File(compact, "w") as target:
+        for name, dataset in source.items():
+            target.create_dataset(name, data=dataset[:rows], dtype=dataset.dtype)
+        target.attrs.update(dict(source.attrs))
+    compact.replace(path)
+
+
+class _task_map:
+    """Ordered map over tasks: inline for one worker, else a spawn-based process pool (decord
+    and FFmpeg are not fork-safe once threads exist)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+
+    def __enter__(self):
+        if self.workers <= 1:
+            return map
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        return lambda function, tasks: self.pool.map(function, tasks, chunksize=2)
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        return False
+
+
+def open_frame_cache(path: str | Path) -> h5py.File:
+    """Open a frame cache for reading; one handle per process or DataLoader worker."""
+    return h5py.File(path, "r")
