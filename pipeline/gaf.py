@@ -66,7 +66,10 @@ def scale_to_unit(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     low = series.min(axis=1, keepdims=True)
     high = series.max(axis=1, keepdims=True)
     span = high - low
-    constant = span[:, 0] <= 0
+    # Relative tolerance: PAA through cumulative sums leaves ~1e-15 ripple on a constant row.
+    magnitude = np.maximum(np.abs(low), np.abs(high))
+    constant = (span <= 64 * np.finfo(np.float64).eps * np.maximum(magnitude, 1e-300))[:, 0]
+    span = np.where(constant[:, None], 0.0, span)
     safe_span = np.where(span > 0, span, 1.0)
     scaled = np.clip(((series - high) + (series - low)) / safe_span, -1.0, 1.0)
     scaled[constant] = 0.0

@@ -52,12 +52,12 @@ def read_xyz_csv(path: str | Path) -> Signal:
     header = 1 if first and not _is_numeric_row(first) else 0
     if header and first.split(",") != ["t", "x", "y", "z"]:
         raise SignalError(f"{path}: line 1: expected header 't,x,y,z', got {lines[0]!r}")
+    if not any(line.strip() for line in lines[header:]):
+        raise SignalError(f"{path}: empty signal (header only, no samples)")
     table = pd.read_csv(
         io.StringIO(text), header=None, skiprows=header, dtype=str,
         keep_default_na=False, skip_blank_lines=True,
     )
-    if table.shape[0] == 0:
-        raise SignalError(f"{path}: empty signal (no samples)")
     if table.shape[1] != 4:
         raise SignalError(f"{path}: expected 4 columns t,x,y,z, found {table.shape[1]}")
     table = table.apply(lambda column: column.str.strip())
