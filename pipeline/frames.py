@@ -26,11 +26,19 @@ class FrameError(ValueError):
     """A video that cannot be decoded; the message names the file."""
 
 
+IMAGE_SUFFIXES = (".pgm", ".png", ".jpg", ".jpeg", ".bmp")
+
+
 @dataclass(frozen=True)
 class FrameSpec:
     per_video: int
     size: int
     crop: str = "center"
+    dataset: str | None = None  # whose adapter may read clips in a format of its own
+    depth_near: float = 500.0  # millimetres; depth is clipped to [near, far]
+    depth_far: float = 4500.0
+    depth_subject_crop: bool = True  # crop depth to the bounding box of non-zero pixels
+    depth_margin: float = 0.1  # of the box size, on each side
 
 
 def uniform_indices(num_frames: int, count: int) -> np.ndarray:
@@ -83,11 +91,86 @@ def read_video_frames(path: str | Path, indices_for) -> tuple[np.ndarray, np.nda
     return frames, indices, num_frames
 
 
+def depth_to_uint8(depth: np.ndarray, near: float, far: float) -> np.ndarray:
+    """(K, H, W) millimetres -> (K, H, W, 3) uint8: near is bright (255), far dim (1), and no
+    reading (0) stays 0 so the silhouette keeps its black background."""
+    if not 0 <= near < far:
+        raise ValueError(f"depth range needs 0 <= near < far, got {near}, {far}")
+    clipped = np.clip(depth.astype(np.float32), near, far)
+    levels = np.where(depth > 0, 1 + np.rint(254 * (far - clipped) / (far - near)), 0).astype(np.uint8)
+    return np.repeat(levels[..., None], 3, axis=-1)
+
+
+def subject_box(depth: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
+    """Square (top, left, side, side) around the non-zero pixels of a whole clip (K, H, W),
+    widened by ``margin`` of its size on each side; None when the clip is empty."""
+    mask = (depth > 0).any(axis=0)
+    if not mask.any():
+        return None
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, columns[0], columns[-1] + 1
+    side = int(np.ceil(max(bottom - top, right - left) * (1 + 2 * margin)))
+    centre_row, centre_column = (top + bottom) / 2, (left + right) / 2
+    return int(round(centre_row - side / 2)), int(round(centre_column - side / 2)), side, side
+
+
+def crop_with_padding(frames: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Crop (K, H, W, ...) to ``box``, padding with zeros where it leaves the frame."""
+    top, left, height, width = box
+    out = np.zeros((frames.shape[0], height, width, *frames.shape[3:]), dtype=frames.dtype)
+    source_top, source_left = max(top, 0), max(left, 0)
+    source_bottom, source_right = min(top + height, frames.shape[1]), min(left + width, frames.shape[2])
+    out[:, source_top - top : source_bottom - top, source_left - left : source_right - left] = frames[
+        :, source_top:source_bottom, source_left:source_right
+    ]
+    return out
+
+
+def read_frame_folder(path: Path, indices_for) -> tuple[np.ndarray, np.ndarray, int]:
+    """A folder of still images (e.g. Berkeley-MHAD's .pgm frames) read as a video."""
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FrameError(f"{path}: frame folder holds no image ({', '.join(IMAGE_SUFFIXES)})")
+    indices = indices_for(len(files))
+    try:
+        frames = np.stack([np.asarray(Image.open(files[i]).convert("RGB")) for i in indices])
+    except (OSError, ValueError) as error:
+        raise FrameError(f"{path}: cannot read frame image ({error})") from None
+    return frames, indices, len(files)
+
+
 def decode_sample(path: str, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray, int]:
-    """One video -> (F, S, S, 3) uint8 frames, their source indices, and the frame count."""
-    frames, indices, num_frames = read_video_frames(
-        path, lambda count: uniform_indices(count, spec.per_video)
-    )
+    """One video -> (F, S, S, 3) uint8 frames, their source indices, and the frame count.
+
+    Sources: a video file (decord), a folder of frame images, or a clip the dataset's
+    adapter reads itself (UTD-MHAD depth); depth clips become 8-bit images here."""
+    from pipeline.datasets import read_video
+    from pipeline.signals import SignalError
+
+    def indices_for(count):
+        return uniform_indices(count, spec.per_video)
+
+    path = Path(path)
+    try:
+        clip = read_video(spec.dataset, path) if spec.dataset else None
+    except SignalError as error:
+        raise FrameError(str(error)) from None
+    if clip is not None:
+        if len(clip) < 1:
+            raise FrameError(f"{path}: clip has no frames")
+        indices = indices_for(len(clip))
+        if clip.ndim == 3:  # depth (K, H, W)
+            frames = depth_to_uint8(clip[indices], spec.depth_near, spec.depth_far)
+            box = subject_box(clip, spec.depth_margin) if spec.depth_subject_crop else None
+            if box is not None:
+                frames = crop_with_padding(frames, box)
+        else:
+            frames = clip[indices]
+        return resize_frames(frames, spec.size, spec.crop), indices, len(clip)
+    if path.is_dir():
+        frames, indices, num_frames = read_frame_folder(path, indices_for)
+    else:
+        frames, indices, num_frames = read_video_frames(path, indices_for)
     return resize_frames(frames, spec.size, spec.crop), indices, num_frames
 
 

@@ -50,6 +50,8 @@ SCHEMA: dict[str, Any] = {
     "dataset": Field(str, "synthetic", choices=DATASETS, help="dataset adapter"),
     "data": {
         "root": Field(str, "data/synthetic", help="dataset folder in its native layout"),
+        "vision": Field(str, "rgb", choices=("rgb", "depth"), help="video modality"),
+        "require": Field(str, "all", choices=("all", "any"), help="keep samples lacking a modality?"),
     },
     "synthetic": {
         "num_subjects": Field(int, 8, 2, 100),
@@ -75,6 +77,12 @@ SCHEMA: dict[str, Any] = {
         "crop": Field(str, "center", choices=("center", "none")),
         "workers": Field(int, 2, 1, 64),
         "on_error": Field(str, "raise", choices=("raise", "skip")),
+        "depth": {
+            "near": Field(float, 1000.0, 0.0, 100000.0, help="mm; nearer depth is clipped"),
+            "far": Field(float, 4000.0, 1.0, 100000.0, help="mm; farther depth is clipped"),
+            "subject_crop": Field(bool, True, help="crop to the bounding box of non-zero depth"),
+            "margin": Field(float, 0.1, 0.0, 2.0, help="box margin, fraction of its size"),
+        },
     },
     "gaf": {
         "image_size": Field(int, 64, 2, 1024),
@@ -160,6 +168,9 @@ def validate_params(raw: dict) -> dict:
     params = _validate(raw, SCHEMA, "")
     from pipeline.datasets.splits import check_protocols  # local: avoids an import cycle
 
+    depth = params["frames"]["depth"]
+    if depth["near"] >= depth["far"]:
+        raise ParamsError(f"frames.depth.near: {depth['near']} must be below frames.depth.far ({depth['far']})")
     problem = check_protocols(params["dataset"], params["splits"]["protocols"])
     if problem:
         raise ParamsError(f"splits.protocols: {problem}")

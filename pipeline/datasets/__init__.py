@@ -9,18 +9,23 @@ An adapter is a module with:
 - ``class_names(root, **options) -> list[str]``: every class in label order (a class may
   have no sample, so labels never come from what a folder listing happens to hold)
 - ``read_signal(path, sensor) -> pipeline.signals.Signal``
+- optionally ``read_video(path) -> numpy array or None``: clips in a format of its own (UTD-MHAD
+  depth .mat files); None hands the path to the generic decoders
 - ``SPLITS``: protocol name -> (manifest column, test values, or a function from the
   column's sorted values to the test values)
 """
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
 
 from pipeline.signals import Signal
+
+log = logging.getLogger(__name__)
 
 # Fixed columns; then one ``sensor_<name>`` path column per sensor of the dataset.
 MANIFEST_COLUMNS = (
@@ -33,7 +38,10 @@ SENSOR_PREFIX = "sensor_"
 
 ADAPTERS = {
     "synthetic": "pipeline.datasets.synthetic",
+    "utd_mhad": "pipeline.datasets.utd_mhad",
 }
+REQUIRE = ("all", "any")
+CLASS_LISTS = Path(__file__).parent / "classes"
 
 
 class DatasetError(ValueError):
@@ -77,13 +85,59 @@ def check_manifest(manifest: pd.DataFrame, source: str = "manifest") -> pd.DataF
     return manifest[ordered].reset_index(drop=True)
 
 
+def packaged_class_names(dataset: str) -> list[str]:
+    """A class list shipped with the package (cleaned of the reference lists' trailing blanks)."""
+    lines = (CLASS_LISTS / f"{dataset}.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+def incomplete_rows(manifest: pd.DataFrame) -> pd.Series:
+    """True where a sample lacks its video or any sensor file (an empty path)."""
+    paths = manifest[["video"] + sensor_columns(manifest)].fillna("").astype(str)
+    return (paths == "").any(axis=1)
+
+
+def select_complete(manifest: pd.DataFrame, require: str, source: str) -> pd.DataFrame:
+    """``require='all'`` drops samples lacking a modality (logged); ``'any'`` keeps them."""
+    if require not in REQUIRE:
+        raise DatasetError(f"{source}: require must be one of {REQUIRE}, got {require!r}")
+    incomplete = incomplete_rows(manifest)
+    if require == "all" and incomplete.all():
+        lacking = missing_modalities(manifest.head(1))[0]["missing"]
+        raise DatasetError(
+            f"{source}: no sample has every modality (require: all); e.g. "
+            f"{manifest['sample_id'].iloc[0]} lacks {', '.join(lacking)}. Is a folder missing?"
+        )
+    if require == "all" and incomplete.any():
+        log.warning("%s: dropped %d samples lacking a modality, e.g. %s", source, int(incomplete.sum()),
+                    ", ".join(manifest.loc[incomplete, "sample_id"].head(5)))
+        manifest = manifest[~incomplete]
+    return manifest
+
+
+def missing_modalities(manifest: pd.DataFrame) -> list[dict]:
+    """What each incomplete sample lacks, for the manifest report."""
+    report = []
+    for _, row in manifest[incomplete_rows(manifest)].iterrows():
+        lacking = [c for c in ["video"] + sensor_columns(manifest) if not isinstance(row[c], str) or not row[c]]
+        report.append({"sample_id": row["sample_id"], "missing": lacking})
+    return report
+
+
 def build_manifest(name: str, root: str | Path, **options) -> pd.DataFrame:
-    """The one entry point for every dataset: native layout at ``root`` -> manifest."""
+    """The one entry point for every dataset: native layout at ``root`` -> manifest.
+    ``options`` go to the adapter (e.g. ``vision='depth'``, ``require='any'``)."""
     adapter = get_adapter(name)
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder for {name!r} does not exist")
     return check_manifest(adapter.build_manifest(root, **options), f"{name} dataset at {root}")
+
+
+def read_video(name: str, path: str | Path):
+    """A clip in the dataset's own format, or None for the generic decoders."""
+    reader = getattr(get_adapter(name), "read_video", None)
+    return reader(Path(path)) if reader is not None else None
 
 
 def class_names(name: str, root: str | Path, **options) -> list[str]:
