@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import DatasetError
+from pipeline.datasets import DatasetError, select_complete
 from pipeline.signals import Signal, read_xyz_csv
 
 # Held out for test: the last quarter of subjects, the most distant (last) view, the
@@ -31,19 +31,21 @@ def _expect(path: Path, root: Path) -> Path:
     return path
 
 
-def class_names(root: Path) -> list[str]:
+def class_names(root: Path, **options) -> list[str]:
     lines = _expect(root / "classes.txt", root).read_text().splitlines()
     return [line.strip() for line in lines if line.strip()]
 
 
-def build_manifest(root: Path) -> pd.DataFrame:
-    manifest = pd.read_csv(_expect(root / "metadata.csv", root))
+def build_manifest(root: Path, vision: str = "rgb", require: str = "all") -> pd.DataFrame:
+    if vision != "rgb":
+        raise DatasetError(f"synthetic: has no {vision!r} video (vision must be 'rgb')")
+    manifest = pd.read_csv(_expect(root / "metadata.csv", root), keep_default_na=False)
     for column in ["video"] + [c for c in manifest.columns if c.startswith("sensor_")]:
         manifest[column] = [str(root / relative) for relative in manifest[column]]
     missing = [path for path in manifest["video"] if not Path(path).is_file()]
     if missing:
         raise DatasetError(f"{root}: {len(missing)} videos listed in metadata.csv are missing, e.g. {missing[0]}")
-    return manifest
+    return select_complete(manifest, require, f"synthetic at {root}")
 
 
 def read_signal(path: Path, sensor: str) -> Signal:
