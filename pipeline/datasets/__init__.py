@@ -39,6 +39,8 @@ SENSOR_PREFIX = "sensor_"
 ADAPTERS = {
     "synthetic": "pipeline.datasets.synthetic",
     "utd_mhad": "pipeline.datasets.utd_mhad",
+    "berkeley_mhad": "pipeline.datasets.berkeley_mhad",
+    "mmact": "pipeline.datasets.mmact",
 }
 REQUIRE = ("all", "any")
 CLASS_LISTS = Path(__file__).parent / "classes"
