@@ -8,6 +8,7 @@ Training later draws TSN segments from these F frames.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from pipeline.io import atomic_output
+
+log = logging.getLogger(__name__)
 
 CROPS = ("center", "none")
 
@@ -84,7 +87,12 @@ def read_video_frames(path: str | Path, indices_for) -> tuple[np.ndarray, np.nda
     except FrameError:
         raise
     except Exception as error:  # decord raises its own DECORDError and RuntimeErrors
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = str(error).strip()
+        if "DECORDArrayCopyFromTo" in message:
+            # decord bug (dmlc/decord#336): some small frame widths (48, 72 px) fail to copy.
+            log.warning("%s: decord cannot copy frames of this size; decoding with PyAV", path)
+            return read_video_frames_pyav(path, indices_for)
+        first_line = message.splitlines()[0] if message else type(error).__name__
         raise FrameError(f"{path}: decord cannot read this video ({first_line})") from None
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FrameError(f"{path}: decoded frames have unexpected shape {frames.shape}")
@@ -137,6 +145,21 @@ def read_frame_folder(path: Path, indices_for) -> tuple[np.ndarray, np.ndarray, 
     except (OSError, ValueError) as error:
         raise FrameError(f"{path}: cannot read frame image ({error})") from None
     return frames, indices, len(files)
+
+
+def read_video_frames_pyav(path: Path, indices_for) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sequential PyAV decode, keeping the wanted frames: the fallback for decord's bug."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except av.FFmpegError as error:
+        raise FrameError(f"{path}: PyAV cannot read this video ({error})") from None
+    if not frames:
+        raise FrameError(f"{path}: video has no frames")
+    indices = indices_for(len(frames))
+    return np.stack([frames[i] for i in indices]), indices, len(frames)
 
 
 def decode_sample(path: str, spec: FrameSpec) -> tuple[np.ndarray, np.ndarray, int]:

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.frames import FrameError, FrameSpec, build_frame_cache, resize_frames, uniform_indices
-from tests.conftest import decode_with_pyav, shared_path
+from tests.conftest import decode_with_pyav, shared_path, write_video
 
 
 def test_uniform_indices_by_hand():
@@ -45,6 +45,17 @@ def test_cache_holds_the_uniform_frames(ramp_video, tmp_path):
         assert cache["sample_id"][0].decode() == "ramp"
         levels = cache["frames"][0].reshape(5, -1).mean(axis=1)
     np.testing.assert_allclose(levels, [40, 80, 120, 160, 200], atol=3)  # frame k is 10k + 20
+
+
+def test_decord_small_width_bug_falls_back_to_pyav(tmp_path):
+    # decord 0.6 fails to copy 48-px-wide frames (dmlc/decord#336); PyAV decodes them.
+    frames = np.random.default_rng(0).integers(0, 255, (7, 48, 48, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "small.avi", frames)
+    output = tmp_path / "frames.h5"
+    build_frame_cache(["small"], [video], output, FrameSpec(3, 48), progress=False)
+    with h5py.File(output) as cache:
+        assert cache["frame_indices"][0].tolist() == [1, 3, 5]
+        np.testing.assert_array_equal(cache["frames"][0], decode_with_pyav(video)[[1, 3, 5]])
 
 
 def unreadable(tmp_path):

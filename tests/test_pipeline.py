@@ -1,0 +1,173 @@
+"""End to end: `dvc repro` of the preprocessing DAG on a tiny synthetic configuration, in a
+temporary git repository, plus stage-level bad inputs."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+TINY = {
+    "synthetic": {
+        "num_subjects": 2, "trials": 1, "num_scenes": 2, "num_sessions": 2,
+        "views": [{"azimuth": 0, "distance": 4.0}, {"azimuth": 90, "distance": 6.0}],
+        "classes": ["right hand wave", "squat", "right arm swipe to the left"],
+        "video_size": 64, "workers": 1,
+    },
+    "frames": {"per_video": 4, "size": 16, "workers": 1},
+    "gaf": {"image_size": 16},
+}
+SENSORS = ["wrist_acc", "wrist_gyro", "phone_acc"]
+
+
+def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def deep_update(target: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_update(target[key], value)
+        else:
+            target[key] = value
+    return target
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A git repository holding the project with tiny params, after one `dvc repro`."""
+    root = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, root / name)
+    yaml = YAML()
+    params = yaml.load((root / "params.yaml").read_text())
+    deep_update(params, TINY)
+    with open(root / "params.yaml", "w") as handle:
+        yaml.dump(params, handle)
+    run(["git", "init", "-q"], root)
+    run(["git", "config", "user.email", "test@example.invalid"], root)
+    run(["git", "config", "user.name", "test"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny project"], root)
+    run(["dvc", "repro"], root)
+    return root
+
+
+def test_repro_builds_every_preprocessing_output(project):
+    manifest = pd.read_csv(project / "data" / "manifest.csv")
+    assert len(manifest) == 2 * 3 * 1 * 2  # subjects x classes x trials x views
+    assert manifest["recording_id"].nunique() == 6
+    assert [c for c in manifest.columns if c.startswith("sensor_")] == [f"sensor_{s}" for s in SENSORS]
+    classes = (project / "data" / "classes.txt").read_text().splitlines()
+    assert classes == TINY["synthetic"]["classes"]
+    assert (manifest["class_name"] == [classes[label] for label in manifest["label"]]).all()
+
+    splits = pd.read_csv(project / "data" / "splits.csv")
+    assert list(splits.columns) == ["sample_id", "cross_subject", "cross_view", "cross_scene", "cross_session"]
+    test_views = manifest.loc[splits["cross_view"] == "test", "view"]
+    assert set(test_views) == {2}
+
+    with h5py.File(project / "data" / "frames.h5") as frames:
+        assert frames["frames"].shape == (12, 4, 16, 16, 3)
+        assert [s.decode() for s in frames["sample_id"][()]] == manifest["sample_id"].tolist()
+        assert frames["frames"][()].std() > 5  # real pictures, not blank frames
+    with h5py.File(project / "data" / "gaf.h5") as gaf:
+        assert sorted(gaf) == sorted(SENSORS)
+        for sensor in SENSORS:
+            images = gaf[sensor]["gaf_images"]
+            assert images.shape == (6, 3, 16, 16) and images.dtype == "float16"
+            assert abs(images[()]).max() <= 1.0
+    with h5py.File(project / "data" / "class_embeddings.h5") as embeddings:
+        assert embeddings["embeddings"].shape == (3, 50)
+
+
+def test_second_repro_does_nothing_and_status_is_clean(project):
+    again = run(["dvc", "repro"], project)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in again.stdout
+    status = run(["dvc", "status"], project)
+    assert "up to date" in status.stdout
+
+
+def test_changing_one_param_invalidates_only_its_stage(project):
+    params = project / "params.yaml"
+    original = params.read_text()
+    try:
+        params.write_text(original.replace("image_size: 16", "image_size: 8"))
+        status = run(["dvc", "status"], project).stdout
+        changed = [line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith((" ", "\t"))]
+        assert changed == ["gaf"], status
+    finally:
+        params.write_text(original)
+    assert "up to date" in run(["dvc", "status"], project).stdout
+
+
+def test_unknown_params_key_stops_the_stage_with_its_name(project, tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text((project / "params.yaml").read_text() + "\nfrmaes: {}\n")
+    result = run([sys.executable, "-m", "stages.embed", "--params", str(bad)], project, check=False)
+    assert result.returncode == 1
+    assert "unknown key frmaes" in result.stderr and "Traceback" not in result.stderr
+
+
+def copy_project(project: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".dvc", ".git"), symlinks=False)
+    return copy
+
+
+def test_broken_video_names_the_file_and_leaves_no_cache(project, tmp_path):
+    copy = copy_project(project, tmp_path)
+    manifest = pd.read_csv(copy / "data" / "manifest.csv")
+    broken = Path(manifest["video"][3])
+    (copy / broken).write_bytes(b"garbage" * 50)
+    (copy / "data" / "frames.h5").unlink()
+    result = run([sys.executable, "-m", "stages.frames", "--no-progress"], copy, check=False)
+    assert result.returncode == 1
+    assert f"{broken}: decord cannot read this video" in result.stderr
+    assert not any(p.name.startswith(".frames.h5") or p.name == "frames.h5" for p in (copy / "data").iterdir())
+
+
+def test_non_numeric_sensor_row_names_the_file_and_line(project, tmp_path):
+    copy = copy_project(project, tmp_path)
+    manifest = pd.read_csv(copy / "data" / "manifest.csv")
+    csv = copy / manifest["sensor_wrist_gyro"][0]
+    lines = csv.read_text().splitlines()
+    lines[5] = "0.1,1.0,abc,2.0"
+    csv.write_text("\n".join(lines) + "\n")
+    (copy / "data" / "gaf.h5").unlink()
+    result = run([sys.executable, "-m", "stages.gaf", "--no-progress"], copy, check=False)
+    assert result.returncode == 1
+    assert f"{manifest['sensor_wrist_gyro'][0]}: line 6: y value 'abc' is not a number" in result.stderr
+    assert not any(p.name.startswith(".gaf.h5") or p.name == "gaf.h5" for p in (copy / "data").iterdir())
+
+
+def test_class_name_without_known_word_fails_embed(project, tmp_path):
+    copy = copy_project(project, tmp_path)
+    (copy / "data" / "classes.txt").write_text("right hand wave\nqqzx zzqy\n")
+    (copy / "data" / "class_embeddings.h5").unlink()
+    result = run([sys.executable, "-m", "stages.embed"], copy, check=False)
+    assert result.returncode == 1
+    assert "class 'qqzx zzqy': none of its words" in result.stderr
+    assert not (copy / "data" / "class_embeddings.h5").exists()
