@@ -289,3 +289,19 @@ class _task_map:
 def open_frame_cache(path: str | Path) -> h5py.File:
     """Open a frame cache for reading; one handle per process or DataLoader worker."""
     return h5py.File(path, "r")
+
+
+def contact_sheet(cache_path: str | Path, output: str | Path, samples: int = 8, frames: int = 8,
+                  seed: int = 0) -> list[str]:
+    """Save a PNG grid from a frame cache: one row per sample (spread over the cache, drawn
+    with ``seed``), ``frames`` of its cached frames per row. Returns the sample ids shown."""
+    with h5py.File(cache_path, "r") as cache:
+        count, per_video = cache["frames"].shape[:2]
+        rows = np.sort(np.random.default_rng(seed).choice(count, size=min(samples, count), replace=False))
+        columns = uniform_indices(per_video, min(frames, per_video))
+        tiles = [np.concatenate(list(cache["frames"][row][columns]), axis=1) for row in rows]
+        shown = [cache["sample_id"][row].decode() for row in rows]
+    sheet = np.concatenate(tiles, axis=0)
+    with atomic_output(output) as temporary:
+        Image.fromarray(sheet).save(temporary, format="PNG")
+    return shown

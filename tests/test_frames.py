@@ -103,3 +103,16 @@ def test_real_videos_equal_a_pyav_decode(tmp_path):
             expected = resize_frames(reference[indices], spec.size, spec.crop)
             difference = np.abs(cache["frames"][row].astype(int) - expected)
             assert difference.max() <= 3 and difference.mean() < 0.05
+
+
+def test_contact_sheet_tiles_the_cached_frames(ramp_video, tmp_path):
+    from PIL import Image
+
+    from pipeline.frames import contact_sheet
+
+    cache = tmp_path / "frames.h5"
+    build_frame_cache(["a", "b"], [ramp_video, ramp_video], cache, FrameSpec(5, 16), progress=False)
+    shown = contact_sheet(cache, tmp_path / "sheet.png", samples=2, frames=5)
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
+    assert shown == ["a", "b"] and sheet.shape == (2 * 16, 5 * 16, 3)
+    np.testing.assert_allclose(sheet[:16, ::16, 0].mean(axis=0), [40, 80, 120, 160, 200], atol=3)

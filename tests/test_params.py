@@ -50,3 +50,11 @@ def test_load_names_the_file(tmp_path):
         load_params(path)
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "missing.yaml")
+
+
+def test_every_preset_is_valid():
+    presets = sorted((REPO / "presets").glob("*.yaml"))
+    assert {p.stem for p in presets} >= {"utd_mhad_depth", "utd_mhad_rgb", "berkeley_mhad", "mmact"}
+    for preset in presets:
+        params = load_params(preset)
+        assert params["dataset"] != "synthetic" and params["data"]["root"] != "data/synthetic", preset.name
