@@ -1,0 +1,1 @@
+"""Neural network models of SAKDN (teachers and the video student)."""
