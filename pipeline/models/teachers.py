@@ -1,0 +1,191 @@
+"""Sensor teachers: one VGG-style branch per sensor, fused by SPAMFM (METHOD.md §3).
+
+Each branch sees one sensor's ``3 x S x S`` GAF image (one channel per axis). The branches
+run block by block in lockstep so that ``SemanticFusion`` (SPAMFM) can exchange information
+between modalities after every layer listed in ``fusion_layers``; with no fusion layers the
+branches are independent (the paper's SKDN ablation).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Convolutions per block (5 blocks, max-pool after each) and the base widths of VGG.
+VGG_LAYOUTS = {"vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
+VGG_WIDTHS = (64, 128, 256, 512, 512)
+CONV_TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+TAPS = CONV_TAPS + ("fc1", "fc2")  # the seven places SPAMFM may sit (the paper uses all)
+GATES = ("sigmoid", "relu")
+
+
+def batch_similarity(features: Tensor) -> Tensor:
+    """G = row-L2-normalised R R^T, with R the features flattened per sample: (b, b)."""
+    flat = features.flatten(1)
+    return F.normalize(flat @ flat.transpose(0, 1), p=2, dim=1)
+
+
+class SemanticFusion(nn.Module):
+    """SPAMFM: similarity-preserving adaptive multi-modal fusion at one layer.
+
+    For modality k with features A_k (b, C, H, W) or (b, C):
+    ``U_k = G_k S_k`` with ``G_k`` the batch similarity of A_k and ``S_k`` its global average
+    pool; three joint representations of the U's (concatenation, sum, Hadamard product) each
+    excite every modality through ``Linear -> ReLU -> Linear -> gate`` (bottleneck C / r);
+    ``A_k <- (g_con + g_sum + g_had) * A_k`` channel-wise.
+
+    G depends on the batch, so the output for a sample depends on its batch-mates: evaluate
+    with fixed, unshuffled batches of the training batch size.
+    """
+
+    def __init__(self, num_modalities: int, channels: int, reduction: int = 16, gate: str = "sigmoid"):
+        super().__init__()
+        if gate not in GATES:
+            raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
+        if num_modalities < 1 or channels < 1 or reduction < 1:
+            raise ValueError("num_modalities, channels and reduction must be >= 1")
+        self.num_modalities, self.channels, self.gate = num_modalities, channels, gate
+        hidden = max(channels // reduction, 1)
+
+        def excitation(inputs: int) -> nn.Sequential:
+            return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
+
+        joint_widths = {"concatenation": num_modalities * channels, "sum": channels, "hadamard": channels}
+        self.excitations = nn.ModuleDict({
+            kind: nn.ModuleList(excitation(width) for _ in range(num_modalities))
+            for kind, width in joint_widths.items()
+        })
+
+    def joint_representations(self, features: list[Tensor]) -> dict[str, Tensor]:
+        pooled = [a.mean(dim=(2, 3)) if a.dim() == 4 else a for a in features]
+        relation = [batch_similarity(a) @ s for a, s in zip(features, pooled)]  # U_k, (b, C)
+        product = relation[0]
+        for u in relation[1:]:
+            product = product * u
+        return {"concatenation": torch.cat(relation, dim=1), "sum": torch.stack(relation).sum(0),
+                "hadamard": product}
+
+    def gates(self, features: list[Tensor]) -> list[Tensor]:
+        """Per modality, the summed channel gates (b, C)."""
+        joint = self.joint_representations(features)
+        activation = torch.sigmoid if self.gate == "sigmoid" else F.relu
+        return [
+            sum(activation(self.excitations[kind][k](joint[kind])) for kind in self.excitations)
+            for k in range(self.num_modalities)
+        ]
+
+    def forward(self, features: list[Tensor]) -> list[Tensor]:
+        if len(features) != self.num_modalities:
+            raise ValueError(f"expected {self.num_modalities} modalities, got {len(features)}")
+        out = []
+        for a, gate in zip(features, self.gates(features)):
+            out.append(a * gate.reshape(*gate.shape, *([1] * (a.dim() - 2))).to(a.dtype))
+        return out
+
+
+def conv_block(in_channels: int, out_channels: int, convolutions: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for index in range(convolutions):
+        layers += [
+            nn.Conv2d(in_channels if index == 0 else out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        ]
+    layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class SensorBranch(nn.Module):
+    """A VGG-style CNN for one sensor: five conv blocks, then ``fc1 = Linear -> BN -> ReLU``
+    (to D), ``fc2 = Linear(D -> D)`` (the semantic layer) and a classifier (D -> C).
+
+    conv5 is globally average-pooled before fc1 (rather than flattened as in VGG's 224 px
+    ImageNet head) so the branch works at any GAF image size."""
+
+    def __init__(self, num_classes: int, embedding_dim: int, architecture: str = "vgg16",
+                 width_mult: float = 1.0, in_channels: int = 3):
+        super().__init__()
+        if architecture not in VGG_LAYOUTS:
+            raise ValueError(f"architecture must be one of {list(VGG_LAYOUTS)}, got {architecture!r}")
+        if width_mult <= 0:
+            raise ValueError(f"width_mult must be > 0, got {width_mult}")
+        widths = [max(int(round(width * width_mult)), 1) for width in VGG_WIDTHS]
+        self.widths = dict(zip(CONV_TAPS, widths))
+        blocks, previous = [], in_channels
+        for width, convolutions in zip(widths, VGG_LAYOUTS[architecture]):
+            blocks.append(conv_block(previous, width, convolutions))
+            previous = width
+        self.blocks = nn.ModuleDict(zip(CONV_TAPS, blocks))
+        self.fc1 = nn.Sequential(nn.Linear(previous, embedding_dim), nn.BatchNorm1d(embedding_dim), nn.ReLU(inplace=True))
+        self.fc2 = nn.Linear(embedding_dim, embedding_dim)
+        self.classifier = nn.Linear(embedding_dim, num_classes)
+
+    def channels(self, tap: str) -> int:
+        return self.widths[tap] if tap in self.widths else self.fc2.out_features
+
+
+class MultiSensorTeacher(nn.Module):
+    """One ``SensorBranch`` per sensor with ``SemanticFusion`` after the taps in
+    ``fusion_layers``. ``forward({sensor: (N, 3, S, S)})`` returns::
+
+        {"branches": {sensor: {"logits": (N, C), "fc2": (N, D),
+                               "features": {"conv1".."conv5": (N, C_l, H_l, W_l), "fc1", "fc2"}}},
+         "logits": mean of the branch logits (the fused multi-teacher prediction)}
+
+    Features are recorded after fusion, i.e. what the next layer sees.
+    """
+
+    def __init__(self, sensors: list[str], num_classes: int, embedding_dim: int, architecture: str = "vgg16",
+                 width_mult: float = 1.0, fusion_layers: list[str] | tuple = TAPS, reduction: int = 16,
+                 gate: str = "sigmoid"):
+        super().__init__()
+        if not sensors:
+            raise ValueError("a teacher needs at least one sensor")
+        unknown = [tap for tap in fusion_layers if tap not in TAPS]
+        if unknown:
+            raise ValueError(f"unknown fusion layer {unknown[0]!r}; valid: {', '.join(TAPS)}")
+        self.sensors = list(sensors)
+        self.branches = nn.ModuleDict({
+            sensor: SensorBranch(num_classes, embedding_dim, architecture, width_mult) for sensor in self.sensors
+        })
+        reference = self.branches[self.sensors[0]]
+        self.fusion_layers = [tap for tap in TAPS if tap in fusion_layers]
+        self.fusions = nn.ModuleDict({
+            tap: SemanticFusion(len(self.sensors), reference.channels(tap), reduction, gate) for tap in self.fusion_layers
+        })
+
+    def _fuse(self, tap: str, values: list[Tensor]) -> list[Tensor]:
+        return self.fusions[tap](values) if tap in self.fusions else values
+
+    def forward(self, images: dict[str, Tensor]) -> dict:
+        missing = [sensor for sensor in self.sensors if sensor not in images]
+        if missing:
+            raise KeyError(f"teacher input lacks sensor {missing[0]!r} (has {', '.join(images)})")
+        branches = [self.branches[sensor] for sensor in self.sensors]
+        values = [images[sensor] for sensor in self.sensors]
+        features: list[dict[str, Tensor]] = [{} for _ in self.sensors]
+        for tap in CONV_TAPS:
+            values = self._fuse(tap, [branch.blocks[tap](x) for branch, x in zip(branches, values)])
+            for record, x in zip(features, values):
+                record[tap] = x
+        values = [x.mean(dim=(2, 3)) for x in values]
+        for tap in ("fc1", "fc2"):
+            values = self._fuse(tap, [getattr(branch, tap)(x) for branch, x in zip(branches, values)])
+            for record, x in zip(features, values):
+                record[tap] = x
+        outputs = {}
+        for sensor, branch, record, x in zip(self.sensors, branches, features, values):
+            outputs[sensor] = {"logits": branch.classifier(x), "fc2": x, "features": record}
+        fused = torch.stack([out["logits"] for out in outputs.values()]).mean(0)
+        return {"branches": outputs, "logits": fused}
+
+
+def teacher_loss(output: dict, labels: Tensor, class_embeddings: Tensor, sp_weight: float) -> tuple[Tensor, dict]:
+    """``mean_k CE(logits_k, y) + sp_weight * mean_k MSE(fc2_k, E[y])`` (L_SP^T). Returns the
+    total and its terms."""
+    branches = list(output["branches"].values())
+    cross_entropy = torch.stack([F.cross_entropy(b["logits"], labels) for b in branches]).mean()
+    targets = class_embeddings[labels]
+    semantic = torch.stack([F.mse_loss(b["fc2"], targets.to(b["fc2"].dtype)) for b in branches]).mean()
+    total = cross_entropy + sp_weight * semantic
+    return total, {"ce": cross_entropy.detach(), "semantic": semantic.detach()}
