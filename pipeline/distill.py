@@ -1,0 +1,135 @@
+"""The Distiller: frozen sensor teachers + the video student + a weighted loss, one step.
+
+Teachers are frozen, so their outputs for a batch can be computed once and cached (the
+``teacher_outputs`` stage does that); ``forward`` takes either cached teacher outputs or the
+teachers' inputs. Losses that need the ablated pass (GSDM) get it here:
+
+- the student's ablated input is one black clip, identical for every sample, so it is run
+  once per step (not per sample), without gradients and in eval mode (batch statistics of
+  identical black frames would be degenerate, and must not pollute the running ones);
+- the teachers' ablated input is a batch of black GAF images; with SPAMFM its output depends
+  on the batch size only, so it is computed once per batch size and kept.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import Tensor, nn
+
+from pipeline.losses import WeightedSum
+
+# A GAF image lives in [-1, 1]; rendered as a picture, -1 is black.
+TEACHER_BLACK = -1.0
+
+
+@contextlib.contextmanager
+def evaluation_mode(module: nn.Module):
+    training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(training)
+
+
+def detach_output(output):
+    """Detach every tensor of a (nested) output dict."""
+    if isinstance(output, Tensor):
+        return output.detach()
+    if isinstance(output, dict):
+        return {key: detach_output(value) for key, value in output.items()}
+    return output
+
+
+class Distiller(nn.Module):
+    """``forward(clips, labels, teacher_outputs=... | teacher_inputs=...)`` ->
+    ``(logits, total_loss, {term: value})``.
+
+    ``student_black``: the black frame in the student's input space, shape (3,) per channel
+    (e.g. ``-mean / std`` under ImageNet normalisation); zeros when inputs are not normalised.
+    Only the student and the loss's own parameters (FitNet adapters) are trainable.
+    """
+
+    def __init__(self, student: nn.Module, loss: WeightedSum, class_embeddings: Tensor,
+                 teacher: nn.Module | None = None, student_black: Tensor | None = None,
+                 teacher_black: float = TEACHER_BLACK):
+        super().__init__()
+        self.student, self.loss, self.teacher = student, loss, teacher
+        self.register_buffer("class_embeddings", class_embeddings.detach().clone())
+        self.register_buffer("student_black", torch.zeros(3) if student_black is None else student_black.detach().clone())
+        self.teacher_black = teacher_black
+        self._teacher_ablated: dict[tuple, list[dict]] = {}
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()  # frozen teachers always run in eval mode
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    # -- teachers -------------------------------------------------------------------------
+    @torch.no_grad()
+    def teacher_outputs(self, teacher_inputs: dict[str, Tensor]) -> list[dict]:
+        """One output dict per sensor branch, in the teacher's sensor order (no gradients)."""
+        if self.teacher is None:
+            raise ValueError("this Distiller has no teacher network: pass cached teacher_outputs")
+        self.teacher.eval()
+        branches = self.teacher(teacher_inputs)["branches"]
+        return [detach_output(branches[sensor]) for sensor in self.teacher.sensors]
+
+    def ablated_teacher_outputs(self, batch_size: int, like: dict[str, Tensor]) -> list[dict]:
+        """The teachers on a batch of black GAF images, cached per batch size."""
+        reference = next(iter(like.values()))
+        key = (batch_size, tuple(reference.shape[1:]), reference.device, reference.dtype)
+        if key not in self._teacher_ablated:
+            black = {sensor: torch.full((batch_size, *x.shape[1:]), self.teacher_black, dtype=x.dtype, device=x.device)
+                     for sensor, x in like.items()}
+            self._teacher_ablated[key] = self.teacher_outputs(black)
+        return self._teacher_ablated[key]
+
+    # -- student --------------------------------------------------------------------------
+    @torch.no_grad()
+    def ablated_student_output(self, clips: Tensor) -> dict:
+        """The student on ONE black clip, broadcast to the batch."""
+        black = self.student_black.to(clips.dtype).reshape(1, 1, -1, 1, 1).expand(1, *clips.shape[1:])
+        with evaluation_mode(self.student):
+            output = self.student(black.contiguous())
+        return {key: output[key].expand(len(clips), *output[key].shape[1:]) for key in ("logits", "semantic")}
+
+    # -- one step ---------------------------------------------------------------------------
+    def forward(self, clips: Tensor, labels: Tensor, teacher_outputs: list[dict] | None = None,
+                teacher_inputs: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        if teacher_outputs is None:
+            if teacher_inputs is None:
+                raise ValueError("pass teacher_outputs (cached) or teacher_inputs")
+            teacher_outputs = self.teacher_outputs(teacher_inputs)
+        student = self.student(clips)
+        if self.loss.needs_ablation:
+            student = {**student, "ablated": self.ablated_student_output(clips)}
+            if any("ablated" not in t for t in teacher_outputs):
+                if teacher_inputs is None:
+                    raise ValueError("GSDM needs the teachers' ablated pass: cache it with the outputs or pass teacher_inputs")
+                ablated = self.ablated_teacher_outputs(len(clips), teacher_inputs)
+                teacher_outputs = [{**t, "ablated": a} for t, a in zip(teacher_outputs, ablated)]
+        targets = {"labels": labels, "class_embeddings": self.class_embeddings}
+        total, terms = self.loss(student, teacher_outputs, targets)
+        return student["logits"], total, terms
+
+
+def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,
+               gsdm_pairs=(("conv5", "layer4"),), readout: str = "soft", importance: str = "norm") -> WeightedSum:
+    """``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``."""
+    from pipeline.losses import build_loss
+
+    return WeightedSum({
+        "ce": (1.0, build_loss("ce")),
+        "soft_target": (alpha, build_loss("soft_target", temperature=temperature)),
+        "gsdm": (beta, build_loss("gsdm", pairs=gsdm_pairs, readout=readout, importance=importance)),
+        "semantic": (gamma, build_loss("semantic")),
+    })

@@ -1,0 +1,139 @@
+"""SAKDN's loss terms (METHOD.md §5): ``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pipeline.losses import register_loss
+from pipeline.losses.common import check_pairs, pool_to_common, tap
+
+READOUTS = ("soft", "argmax")
+IMPORTANCES = ("norm", "elementwise")
+
+
+@register_loss("ce")
+class CrossEntropy(nn.Module):
+    def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
+        return F.cross_entropy(student["logits"], targets["labels"])
+
+
+def soft_target_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
+    """``T^2 KL(softmax(t / T) || softmax(s / T))``, averaged over the batch."""
+    log_student = F.log_softmax(student_logits / temperature, dim=1)
+    teacher = F.softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=1)
+    return temperature**2 * F.kl_div(log_student, teacher, reduction="batchmean")
+
+
+@register_loss("soft_target")
+class SoftTarget(nn.Module):
+    """L_ST: Hinton's soft targets, mean over teachers."""
+
+    def __init__(self, temperature: float = 4.0):
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
+        return torch.stack([soft_target_kl(student["logits"], t["logits"], self.temperature) for t in teachers]).mean()
+
+
+@register_loss("semantic")
+class SemanticPreserving(nn.Module):
+    """L_SP^S: ``mean_k MSE(H^S, fc2_k)``, the student's segment-averaged fc1 against each
+    teacher's semantic layer."""
+
+    def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
+        semantic = student["semantic"]
+        return torch.stack([F.mse_loss(semantic, t["fc2"].to(semantic.dtype)) for t in teachers]).mean()
+
+
+def semantic_readout(logits: Tensor, class_embeddings: Tensor, mode: str = "soft") -> Tensor:
+    """F = softmax(logits) @ E (b, D); ``argmax`` looks up the predicted class's vector."""
+    embeddings = class_embeddings.to(logits.dtype)
+    if mode == "soft":
+        return F.softmax(logits, dim=1) @ embeddings
+    if mode == "argmax":
+        return embeddings[logits.argmax(dim=1)]
+    raise ValueError(f"readout must be one of {READOUTS}, got {mode!r}")
+
+
+def gaussian_graph(semantic: Tensor) -> Tensor:
+    """``W_ij = exp(-mean_d (f_id - f_jd)^2 / 2)``, ``Q = D^-1/2 W D^-1/2`` (D = row sums)."""
+    difference = semantic.unsqueeze(1) - semantic.unsqueeze(0)
+    weights = torch.exp(-difference.pow(2).mean(dim=2) / 2)
+    inverse_root = weights.sum(dim=1).rsqrt()
+    return inverse_root.unsqueeze(1) * weights * inverse_root.unsqueeze(0)
+
+
+def sample_importance(q: Tensor, readout: Tensor, q_ablated: Tensor, readout_ablated: Tensor,
+                      mode: str = "norm", eps: float = 1e-6) -> Tensor:
+    """The fraction of each sample's graph-smoothed semantic read-out lost when its input is
+    removed: ``||(QF)_i - (Q_a F_a)_i|| / ||(QF)_i||`` (b,). ``elementwise`` is the paper's
+    per-dimension ratio, averaged over dimensions, guarded against division by ~0."""
+    present, ablated = q @ readout, q_ablated @ readout_ablated
+    if mode == "norm":
+        return (present - ablated).norm(dim=1) / present.norm(dim=1).clamp_min(eps)
+    if mode == "elementwise":
+        denominator = present.abs().clamp_min(eps)
+        return ((present - ablated).abs() / denominator).mean(dim=1)
+    raise ValueError(f"importance must be one of {IMPORTANCES}, got {mode!r}")
+
+
+def activation_map(features: Tensor, importance: Tensor) -> Tensor:
+    """``M = ReLU(w_i * sum_c A_ic)``: (N, C, H, W) -> (N, H, W); a student's (N, T, C, H, W)
+    maps are made per frame and averaged over segments."""
+    if features.dim() == 5:  # (N, T, C, H, W): per-frame maps (N, T, H, W), then the segment mean
+        weights = importance.reshape(-1, 1, 1, 1).to(features.dtype)
+        return F.relu(weights * features.sum(dim=2)).mean(dim=1)
+    return F.relu(importance.reshape(-1, 1, 1).to(features.dtype) * features.sum(dim=1))
+
+
+@register_loss("gsdm")
+class GraphSemanticMapping(nn.Module):
+    """L_GSDM, graph-guided semantically discriminative mapping (METHOD.md §5).
+
+    Per teacher and (teacher tap, student tap) pair: importance-weighted activation maps of
+    teacher and student, pooled to the smaller size, flattened and L2-normalised per sample;
+    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs. The student's map
+    is built from its live activations (and its importance from its live outputs), so the
+    gradient reaches the student's parameters. Needs ``ablated`` outputs (the networks' pass
+    on a black input) in the student and teacher dicts; the ``Distiller`` provides them.
+    """
+
+    needs_ablation = True
+
+    def __init__(self, pairs=(("conv5", "layer4"),), readout: str = "soft", importance: str = "norm"):
+        super().__init__()
+        self.pairs = check_pairs(pairs)
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if importance not in IMPORTANCES:
+            raise ValueError(f"importance must be one of {IMPORTANCES}, got {importance!r}")
+        self.readout, self.importance = readout, importance
+
+    def importance_of(self, output: dict, semantic_key: str, embeddings: Tensor) -> Tensor:
+        ablated = output.get("ablated")
+        if ablated is None:
+            raise KeyError("gsdm needs the ablated pass ('ablated' in the outputs): use the Distiller")
+        readout = semantic_readout(output["logits"], embeddings, self.readout)
+        readout_ablated = semantic_readout(ablated["logits"], embeddings, self.readout)
+        q = gaussian_graph(output[semantic_key])
+        q_ablated = gaussian_graph(ablated[semantic_key].to(q.dtype))
+        return sample_importance(q, readout, q_ablated, readout_ablated.to(readout.dtype), self.importance)
+
+    def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
+        embeddings = targets["class_embeddings"]
+        student_importance = self.importance_of(student, "semantic", embeddings)
+        losses = []
+        for teacher in teachers:
+            teacher_importance = self.importance_of(teacher, "fc2", embeddings).detach()
+            for teacher_tap, student_tap in self.pairs:
+                teacher_map = activation_map(tap(teacher, teacher_tap, "teacher").detach(), teacher_importance)
+                student_map = activation_map(tap(student, student_tap, "student"), student_importance)
+                student_map, teacher_map = pool_to_common(student_map, teacher_map)
+                student_vector = F.normalize(student_map.flatten(1), dim=1)
+                teacher_vector = F.normalize(teacher_map.flatten(1).to(student_vector.dtype), dim=1)
+                losses.append((teacher_vector - student_vector).pow(2).sum(dim=1).mean())
+        return torch.stack(losses).mean()

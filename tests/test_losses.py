@@ -1,0 +1,143 @@
+"""Loss terms against hand-computed or independently computed values."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pipeline.losses import LOSSES, WeightedSum, build_loss
+from pipeline.losses.common import pool_to_common
+from pipeline.losses.sakdn import activation_map, gaussian_graph, sample_importance, semantic_readout
+
+
+def test_registry_lists_valid_names():
+    assert {"ce", "soft_target", "semantic", "gsdm", "logits", "fitnet", "at", "rkd", "sp", "cc"} <= set(LOSSES)
+    with pytest.raises(KeyError, match="unknown loss 'kd'; valid: at, cc, ce"):
+        build_loss("kd")
+
+
+def test_soft_target_matches_kl_div():
+    torch.manual_seed(0)
+    student, teacher_a, teacher_b = torch.randn(5, 7), torch.randn(5, 7), torch.randn(5, 7)
+    loss = build_loss("soft_target", temperature=4.0)
+    value = loss({"logits": student}, [{"logits": teacher_a}, {"logits": teacher_b}], {})
+
+    def reference(t):
+        p_teacher = F.softmax(t / 4, dim=1)
+        return 16 * (p_teacher * (p_teacher.log() - F.log_softmax(student / 4, dim=1))).sum(1).mean()
+
+    torch.testing.assert_close(value, (reference(teacher_a) + reference(teacher_b)) / 2)
+    assert loss({"logits": student}, [{"logits": student}], {}).abs().item() < 1e-6
+
+
+def test_semantic_is_mean_mse_over_teachers():
+    student = {"semantic": torch.zeros(2, 3)}
+    teachers = [{"fc2": torch.ones(2, 3)}, {"fc2": 2 * torch.ones(2, 3)}]
+    assert build_loss("semantic")(student, teachers, {}).item() == pytest.approx((1 + 4) / 2)
+
+
+def test_graph_q_of_three_nodes_by_hand():
+    features = torch.tensor([[0.0], [1.0], [3.0]])
+    w = torch.tensor([[1, math.exp(-0.5), math.exp(-4.5)],
+                      [math.exp(-0.5), 1, math.exp(-2.0)],
+                      [math.exp(-4.5), math.exp(-2.0), 1]])
+    degree = w.sum(1)
+    expected = w / torch.sqrt(degree[:, None] * degree[None, :])
+    q = gaussian_graph(features)
+    torch.testing.assert_close(q, expected)
+    assert torch.linalg.eigvalsh(q).max().item() == pytest.approx(1.0, abs=1e-5)  # normalised adjacency
+
+
+def test_semantic_readout_soft_and_argmax():
+    embeddings = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    logits = torch.tensor([[0.0, 0.0], [5.0, 1.0]])
+    torch.testing.assert_close(semantic_readout(logits, embeddings)[0], torch.tensor([0.5, 1.0]))
+    torch.testing.assert_close(semantic_readout(logits, embeddings, "argmax"), torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+
+
+def test_importance_is_the_fraction_lost():
+    q = torch.eye(2)
+    readout = torch.tensor([[3.0, 4.0], [1.0, 0.0]])
+    ablated = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    # sample 0 loses nothing, sample 1 loses all of its read-out
+    torch.testing.assert_close(sample_importance(q, readout, q, ablated), torch.tensor([0.0, 1.0]))
+
+
+def test_gsdm_maps_and_pooling_sizes():
+    teacher = torch.ones(2, 3, 4, 4)
+    teacher[1] = -1
+    importance = torch.tensor([1.0, 0.5])
+    torch.testing.assert_close(activation_map(teacher, importance), torch.stack([torch.full((4, 4), 3.0), torch.zeros(4, 4)]))
+    student = torch.arange(2 * 2 * 1 * 8 * 8, dtype=torch.float32).reshape(2, 2, 1, 8, 8)
+    student_map = activation_map(student, importance)
+    assert student_map.shape == (2, 8, 8)
+    torch.testing.assert_close(student_map[0], student[0, :, 0].mean(0))  # averaged over segments
+    pooled_student, pooled_teacher = pool_to_common(student_map, activation_map(teacher, importance))
+    assert pooled_student.shape == pooled_teacher.shape == (2, 4, 4)
+    torch.testing.assert_close(pooled_student[0, 0, 0], student_map[0, :2, :2].mean())  # 2x2 block average
+
+
+def test_at_against_its_formula():
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 3, 4, 5, 5), torch.randn(2, 6, 5, 5)
+    loss = build_loss("at", pairs=[("conv5", "layer4")])
+    value = loss({"features": {"layer4": s}}, [{"features": {"conv5": t}}], {})
+    a_s = F.normalize(s.mean(1).pow(2).mean(1).flatten(1), dim=1)
+    a_t = F.normalize(t.pow(2).mean(1).flatten(1), dim=1)
+    torch.testing.assert_close(value, (a_s - a_t).pow(2).mean())
+
+
+def test_rkd_is_invariant_to_scaling_and_zero_for_equal_relations():
+    torch.manual_seed(0)
+    s, t = torch.randn(6, 4), torch.randn(6, 4)
+    loss = build_loss("rkd")
+    base = loss({"semantic": s}, [{"fc2": t}], {})
+    torch.testing.assert_close(loss({"semantic": 3 * s}, [{"fc2": t}], {}), base)
+    assert base.item() > 0
+    assert loss({"semantic": 2 * t}, [{"fc2": t}], {}).item() == pytest.approx(0, abs=1e-5)
+
+
+def test_sp_and_cc_are_zero_for_identical_batches():
+    torch.manual_seed(0)
+    maps = torch.randn(4, 5, 3, 3)
+    student = {"features": {"layer4": maps.unsqueeze(1).expand(4, 2, 5, 3, 3)}, "semantic": torch.randn(4, 6)}
+    teacher = {"features": {"conv5": maps}, "fc2": student["semantic"].clone()}
+    assert build_loss("sp", pairs=[("conv5", "layer4")])(student, [teacher], {}).item() == pytest.approx(0, abs=1e-6)
+    assert build_loss("cc")(student, [teacher], {}).item() == pytest.approx(0, abs=1e-6)
+    other = {"features": {"conv5": torch.randn(4, 5, 3, 3)}, "fc2": torch.randn(4, 6)}
+    assert build_loss("sp", pairs=[("conv5", "layer4")])(student, [other], {}).item() > 1e-3
+    assert build_loss("cc")(student, [other], {}).item() > 1e-4
+
+
+def test_sp_by_hand():
+    student = {"features": {"s": torch.tensor([[[[1.0]]], [[[0.0]]]]).unsqueeze(1).expand(2, 1, 1, 1, 1) + 0}}
+    student["features"]["s"] = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).reshape(2, 1, 2, 1, 1)  # orthogonal
+    teacher = {"features": {"t": torch.tensor([[1.0, 0.0], [1.0, 0.0]]).reshape(2, 2, 1, 1)}}  # identical
+    # G_S = I, G_T = all ones (rows normalised: 1/sqrt2); ||G_S - G_T||^2 / 4
+    expected = (2 * (1 - 1 / math.sqrt(2)) ** 2 + 2 * (1 / math.sqrt(2)) ** 2) / 4
+    assert build_loss("sp", pairs=[("t", "s")])(student, [teacher], {}).item() == pytest.approx(expected)
+
+
+def test_logits_and_fitnet():
+    student = {"logits": torch.zeros(2, 3), "features": {"layer3": torch.randn(2, 2, 4, 8, 8)}}
+    teacher = {"logits": torch.ones(2, 3), "features": {"conv4": torch.randn(2, 6, 4, 4)}}
+    assert build_loss("logits")(student, [teacher], {}).item() == pytest.approx(1.0)
+    fitnet = build_loss("fitnet", pairs=[("conv4", "layer3")], student_channels=[4], teacher_channels=[6])
+    value = fitnet(student, [teacher], {})
+    value.backward()
+    assert fitnet.adapters[0].weight.grad.abs().sum() > 0  # the adapter learns with the student
+    with pytest.raises(ValueError, match="one student and one teacher channel count per layer pair"):
+        build_loss("fitnet", pairs=[("conv4", "layer3")], student_channels=[4, 5], teacher_channels=[6])
+
+
+def test_weighted_sum_returns_total_and_terms_and_skips_zero_weights():
+    student = {"logits": torch.tensor([[2.0, 0.0]]), "semantic": torch.zeros(1, 2)}
+    teachers = [{"logits": torch.tensor([[0.0, 2.0]]), "fc2": torch.ones(1, 2)}]
+    targets = {"labels": torch.tensor([0])}
+    total_loss = WeightedSum({"ce": (1.0, build_loss("ce")), "semantic": (0.5, build_loss("semantic")),
+                              "gsdm": (0.0, build_loss("gsdm"))})
+    total, terms = total_loss(student, teachers, targets)
+    assert set(terms) == {"ce", "semantic"}  # gsdm weight 0: not computed, no ablation needed
+    assert not total_loss.needs_ablation
+    torch.testing.assert_close(total, terms["ce"] + 0.5 * terms["semantic"])
+    assert "L = 1 * ce + 0.5 * semantic" in repr(total_loss)
