@@ -138,3 +138,15 @@ def test_full_sakdn_loss_overfits_eight_samples():
         losses.append(total.item())
     assert set(terms) == {"ce", "soft_target", "gsdm", "semantic"}
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_gsdm_under_bfloat16_autocast_matches_float32():
+    teacher, student = tiny_pair()
+    loss = WeightedSum({"gsdm": (1.0, build_loss("gsdm", pairs=PAIRS))})
+    distiller = Distiller(student, loss, embeddings(), teacher=teacher).eval()
+    clips, sensors, labels = batch()
+    _, full, _ = distiller(clips, labels, teacher_inputs=sensors)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, mixed, _ = distiller(clips, labels, teacher_inputs=sensors)
+    assert mixed.dtype == torch.float32
+    assert abs(mixed.item() - full.item()) < 0.25 * full.item() + 1e-4  # bf16 features, fp32 importance

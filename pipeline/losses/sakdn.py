@@ -90,6 +90,14 @@ def activation_map(features: Tensor, importance: Tensor) -> Tensor:
     return F.relu(importance.reshape(-1, 1, 1).to(features.dtype) * features.sum(dim=1))
 
 
+def _to_float32(output):
+    if isinstance(output, Tensor):
+        return output.float() if output.is_floating_point() else output
+    if isinstance(output, dict):
+        return {key: _to_float32(value) for key, value in output.items()}
+    return output
+
+
 @register_loss("gsdm")
 class GraphSemanticMapping(nn.Module):
     """L_GSDM, graph-guided semantically discriminative mapping (METHOD.md §5).
@@ -124,7 +132,13 @@ class GraphSemanticMapping(nn.Module):
         return sample_importance(q, readout, q_ablated, readout_ablated.to(readout.dtype), self.importance)
 
     def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
-        embeddings = targets["class_embeddings"]
+        # float32 whatever the autocast: the importance is a small difference of nearly equal
+        # read-outs, which bfloat16 (3 significant digits) rounds to 0.
+        with torch.autocast(device_type=student["logits"].device.type, enabled=False):
+            return self._float32_forward(_to_float32(student), [_to_float32(t) for t in teachers],
+                                         targets["class_embeddings"].float())
+
+    def _float32_forward(self, student: dict, teachers: list[dict], embeddings: Tensor) -> Tensor:
         student_importance = self.importance_of(student, "semantic", embeddings)
         losses = []
         for teacher in teachers:
