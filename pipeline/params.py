@@ -45,8 +45,37 @@ VIEW_SCHEMA = {
     "distance": Field(float, 4.0, 1.0, 50.0, help="camera distance in metres"),
 }
 
+TEACHER_TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2")
+STUDENT_TAPS = ("stem", "layer1", "layer2", "layer3", "layer4", "stage1", "stage2", "stage3", "stage4", "stage5")
+DISTILL_METHODS = ("sakdn", "soft_target", "logits", "fitnet", "at", "rkd", "sp", "cc")
+
+
+def _layer_pairs(pairs: list) -> str | None:
+    for pair in pairs:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            return f"each pair must be [teacher_tap, student_tap], got {pair!r}"
+        if pair[0] not in TEACHER_TAPS[:5]:
+            return f"teacher tap {pair[0]!r} is not one of {', '.join(TEACHER_TAPS[:5])}"
+        if pair[1] not in STUDENT_TAPS:
+            return f"student tap {pair[1]!r} is not one of {', '.join(STUDENT_TAPS)}"
+    return None
+
+
+def _training(epochs: int, batch_size: int, lr: float) -> dict:
+    return {
+        "epochs": Field(int, epochs, 1, 10000),
+        "batch_size": Field(int, batch_size, 2, 4096, help=">= 2: SPAMFM and the graph losses need batch-mates"),
+        "lr": Field(float, lr, 1e-7, 10.0),
+        "weight_decay": Field(float, 1e-4, 0.0, 1.0),
+    }
+
+
 SCHEMA: dict[str, Any] = {
     "seed": Field(int, 0, 0, 2**31 - 1, help="seed for every random draw"),
+    "alpha": Field(float, 0.1, 0.0, 1000.0, help="weight of the soft-target loss L_ST"),
+    "beta": Field(float, 1.0, 0.0, 1000.0, help="weight of L_GSDM"),
+    "gamma": Field(float, 1.0, 0.0, 1000.0, help="weight of the student's semantic loss L_SP^S"),
+    "temperature": Field(float, 4.0, 0.01, 100.0, help="soft-target temperature T"),
     "dataset": Field(str, "synthetic", choices=DATASETS, help="dataset adapter"),
     "data": {
         "root": Field(str, "data/synthetic", help="dataset folder in its native layout"),
@@ -93,6 +122,37 @@ SCHEMA: dict[str, Any] = {
         "glove_path": Field(str, None, nullable=True),
         "combine": Field(str, "mean", choices=("mean", "sum")),
     },
+    "teacher": {
+        "architecture": Field(str, "vgg11", choices=("vgg11", "vgg16")),
+        "width_mult": Field(float, 0.25, 0.01, 4.0),
+        "spamfm_layers": Field(list, list(TEACHER_TAPS), nullable=True, item=Field(str, choices=TEACHER_TAPS),
+                               help="[] or null: no SPAMFM (SKDN)"),
+        "spamfm_reduction": Field(int, 4, 1, 1024),
+        "spamfm_gate": Field(str, "sigmoid", choices=("sigmoid", "relu")),
+        "sp_weight": Field(float, 1.0, 0.0, 1000.0, help="teacher semantic-preserving loss weight"),
+        **_training(30, 16, 1e-3),
+    },
+    "student": {
+        "backbone": Field(str, "resnet18", choices=("resnet18", "resnet50", "mobilenet_v2")),
+        "head": Field(str, "tsn", choices=("tsn", "trn", "tsm")),
+        "num_segments": Field(int, 4, 1, 64),
+        "dropout": Field(float, 0.5, 0.0, 0.99),
+        "pretrained_path": Field(str, None, nullable=True, help="torchvision ImageNet state dict file"),
+        **_training(8, 8, 1e-3),
+    },
+    "distill": {
+        "method": Field(str, "sakdn", choices=DISTILL_METHODS),
+        "layer_pairs": Field(list, [["conv4", "layer3"]], item=Field(list), check=_layer_pairs,
+                             help="[teacher tap, student tap] pairs for gsdm, at, sp, fitnet"),
+        "readout": Field(str, "soft", choices=("soft", "argmax")),
+        "importance": Field(str, "norm", choices=("norm", "elementwise")),
+    },
+    "train": {
+        "device": Field(str, "auto", choices=("auto", "cpu", "cuda")),
+        "bf16": Field(bool, True, help="bfloat16 autocast on CUDA (ignored on CPU)"),
+        "workers": Field(int, 0, 0, 64, help="DataLoader workers (caches are in memory)"),
+        "threads": Field(int, 0, 0, 256, help="torch CPU threads; 0 = torch's default"),
+    },
 }
 
 
@@ -124,7 +184,7 @@ def _coerce(value: Any, field: Field, key: str) -> Any:
     if field.choices is not None and value not in field.choices:
         raise ParamsError(f"{key}: {value!r} is not one of {', '.join(map(str, field.choices))}")
     if isinstance(value, list):
-        if not value:
+        if not value and not field.nullable:
             raise ParamsError(f"{key}: must not be an empty list")
         if isinstance(field.item, dict):
             value = [_validate(v, field.item, f"{key}[{i}]") for i, v in enumerate(value)]

@@ -33,3 +33,41 @@ def run_stage(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespac
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def training_parser(description: str) -> argparse.ArgumentParser:
+    parser = stage_parser(description)
+    parser.add_argument("--split", required=True, help="split protocol (one of splits.protocols)")
+    return parser
+
+
+def runtime_from(params: dict):
+    """The device/DDP runtime from params.train (torch threads set here, once)."""
+    import torch
+
+    from pipeline.training import start_runtime
+
+    if params["train"]["threads"]:
+        torch.set_num_threads(params["train"]["threads"])
+    return start_runtime(params["train"]["device"], params["train"]["bf16"])
+
+
+def check_split(params: dict, split: str) -> None:
+    if split not in params["splits"]["protocols"]:
+        raise ValueError(f"--split {split!r} is not in splits.protocols ({', '.join(params['splits']['protocols'])})")
+
+
+def write_curves(directory: str, history: list[dict]) -> None:
+    """Training curves through dvclive, replayed from the full history (which survives a
+    resume, unlike a log appended epoch by epoch)."""
+    import shutil
+
+    from dvclive import Live
+
+    shutil.rmtree(directory, ignore_errors=True)
+    with Live(directory, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        for record in history:
+            for name, value in record.items():
+                if name != "epoch" and value is not None:
+                    live.log_metric(name, value, plot=True)
+            live.next_step()

@@ -1,0 +1,151 @@
+"""Datasets over the HDF5 caches, paired by recording (METHOD.md §0).
+
+Teachers train on one sample per recording (its sensors' GAF images); the student iterates
+video samples and looks up its recording's teacher outputs by recording id. Caches are read
+once into memory (contiguous HDF5 reads; the synthetic and UTD-MHAD caches are 0.1-0.5 GB).
+
+Randomness (TSN offsets, shuffling) is a function of (seed, epoch, sample), never of a global
+generator's history, so a run resumed from a checkpoint sees exactly the data of an
+uninterrupted one, and DDP ranks agree on the order.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset, Sampler
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SAMPLING = ("random", "centre")
+
+
+def student_black() -> torch.Tensor:
+    """A black frame in the student's (ImageNet-normalised) input space, per channel."""
+    return -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD)
+
+
+def segment_indices(num_frames: int, num_segments: int, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """TSN sampling: one frame in each of ``num_segments`` equal segments of ``[0,
+    num_frames)``; a random one for training, the centre for evaluation; segments shorter
+    than one frame repeat frames."""
+    if mode not in SAMPLING:
+        raise ValueError(f"mode must be one of {SAMPLING}, got {mode!r}")
+    if num_frames < 1 or num_segments < 1:
+        raise ValueError("num_frames and num_segments must be >= 1")
+    starts = torch.arange(num_segments, dtype=torch.float64) * num_frames / num_segments
+    lengths = torch.full((num_segments,), num_frames / num_segments, dtype=torch.float64)
+    if mode == "centre":
+        offsets = lengths / 2
+    else:
+        offsets = torch.rand(num_segments, generator=generator, dtype=torch.float64) * lengths
+    return (starts + offsets).floor().long().clamp(0, num_frames - 1)
+
+
+def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed(hash((seed, epoch, index)) & 0x7FFFFFFF)
+
+
+class SensorImages(Dataset):
+    """One item per recording: ({sensor: (3, S, S) float32}, label, index)."""
+
+    def __init__(self, gaf_path: str | Path, sensors: list[str], recordings: pd.DataFrame):
+        self.sensors = list(sensors)
+        self.recording_ids = recordings["recording_id"].tolist()
+        self.labels = torch.tensor(recordings["label"].to_numpy(dtype=np.int64))
+        self.images = {}
+        with h5py.File(gaf_path, "r") as cache:
+            for sensor in self.sensors:
+                if sensor not in cache:
+                    raise KeyError(f"{gaf_path}: no sensor {sensor!r} (has {', '.join(cache)})")
+                ids = [r.decode() for r in cache[sensor]["recording_id"][()]]
+                position = {rid: i for i, rid in enumerate(ids)}
+                missing = [rid for rid in self.recording_ids if rid not in position]
+                if missing:
+                    raise KeyError(f"{gaf_path}: sensor {sensor!r} lacks recording {missing[0]!r}")
+                rows = np.array([position[rid] for rid in self.recording_ids], dtype=np.int64)
+                images = cache[sensor]["gaf_images"][()]  # one contiguous read, then index in memory
+                self.images[sensor] = torch.from_numpy(images[rows].astype(np.float32))
+
+    def __len__(self) -> int:
+        return len(self.recording_ids)
+
+    def __getitem__(self, index: int):
+        return {s: self.images[s][index] for s in self.sensors}, self.labels[index], index
+
+
+class VideoClips(Dataset):
+    """One item per video sample: (clip (T, 3, S, S) normalised float32, label, index).
+    ``set_epoch`` changes the random TSN offsets of training clips."""
+
+    def __init__(self, frames_path: str | Path, samples: pd.DataFrame, num_segments: int, mode: str,
+                 seed: int = 0):
+        if mode not in SAMPLING:
+            raise ValueError(f"mode must be one of {SAMPLING}, got {mode!r}")
+        self.num_segments, self.mode, self.seed, self.epoch = num_segments, mode, seed, 0
+        self.sample_ids = samples["sample_id"].tolist()
+        self.recording_ids = samples["recording_id"].tolist()
+        self.labels = torch.tensor(samples["label"].to_numpy(dtype=np.int64))
+        with h5py.File(frames_path, "r") as cache:
+            ids = [s.decode() for s in cache["sample_id"][()]]
+            position = {sid: i for i, sid in enumerate(ids)}
+            missing = [sid for sid in self.sample_ids if sid not in position]
+            if missing:
+                raise KeyError(f"{frames_path}: no frames for sample {missing[0]!r} (skipped when decoding?)")
+            rows = np.array([position[sid] for sid in self.sample_ids], dtype=np.int64)
+            self.frames = torch.from_numpy(cache["frames"][()][rows])  # (N, F, S, S, 3) uint8
+        self.mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+    def __getitem__(self, index: int):
+        generator = sample_generator(self.seed, self.epoch, index) if self.mode == "random" else None
+        chosen = segment_indices(self.frames.shape[1], self.num_segments, self.mode, generator)
+        clip = self.frames[index, chosen].permute(0, 3, 1, 2).float().div_(255)
+        return (clip - self.mean) / self.std, self.labels[index], index
+
+
+class EpochShuffle(Sampler[int]):
+    """Shuffled indices as a function of (seed, epoch), split across DDP ranks
+    (rank r takes every world_size-th index of the first len - len % world_size)."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool = True, rank: int = 0, world_size: int = 1):
+        self.size, self.seed, self.shuffle, self.rank, self.world_size, self.epoch = size, seed, shuffle, rank, world_size, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = (torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100003 + self.epoch))
+                 if self.shuffle else torch.arange(self.size))
+        usable = self.size - self.size % self.world_size
+        return iter(order[:usable][self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return (self.size - self.size % self.world_size) // self.world_size
+
+
+def split_table(manifest: pd.DataFrame, splits: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The manifest with a ``part`` column (train / val / test) for one protocol."""
+    if protocol not in splits.columns:
+        raise KeyError(f"split {protocol!r} not in data/splits.csv (has {', '.join(splits.columns[1:])})")
+    table = manifest.merge(splits[["sample_id", protocol]], on="sample_id", validate="one_to_one")
+    return table.rename(columns={protocol: "part"})
+
+
+def recordings_of(table: pd.DataFrame, part: str) -> pd.DataFrame:
+    """One row per recording of a part, in a fixed (sorted) order."""
+    rows = table[table["part"] == part].drop_duplicates("recording_id")
+    return rows.sort_values("recording_id").reset_index(drop=True)
+
+
+def samples_of(table: pd.DataFrame, part: str) -> pd.DataFrame:
+    return table[table["part"] == part].sort_values("sample_id").reset_index(drop=True)

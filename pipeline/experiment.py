@@ -1,0 +1,334 @@
+"""SAKDN's workflow for one split: train the teachers, cache their outputs, train the video
+students (baseline and distilled), evaluate everything on the test part.
+
+The stages in ``stages/`` are thin wrappers around these functions.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pipeline.data import (
+    SensorImages, VideoClips, recordings_of, samples_of, split_table, student_black,
+)
+from pipeline.datasets import read_manifest, sensor_names
+from pipeline.distill import Distiller, sakdn_loss
+from pipeline.embeddings import read_class_embeddings
+from pipeline.io import atomic_output
+from pipeline.losses import WeightedSum, build_loss
+from pipeline.metrics import classification_metrics
+from pipeline.models.students import build_student
+from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
+from pipeline.training import Runtime, fit, loader, seed_everything
+
+MANIFEST, SPLITS, EMBEDDINGS = "data/manifest.csv", "data/splits.csv", "data/class_embeddings.h5"
+GAF, FRAMES = "data/gaf.h5", "data/frames.h5"
+
+
+class SplitData:
+    """Everything a split's stages read: the manifest with its train/val/test part, the
+    class names and vectors, the sensors."""
+
+    def __init__(self, split: str):
+        manifest = read_manifest(MANIFEST)
+        self.split = split
+        self.table = split_table(manifest, pd.read_csv(SPLITS), split)
+        embeddings = read_class_embeddings(EMBEDDINGS)
+        self.class_names = embeddings.class_names
+        self.embeddings = torch.from_numpy(embeddings.vectors)
+        self.sensors = sensor_names(manifest)
+
+    def recordings(self, part: str) -> pd.DataFrame:
+        return recordings_of(self.table, part)
+
+    def samples(self, part: str) -> pd.DataFrame:
+        return samples_of(self.table, part)
+
+
+# ---------------------------------------------------------------------------- teachers
+def teacher_config(params: dict, sensors: list[str], num_classes: int, dimension: int) -> dict:
+    teacher = params["teacher"]
+    return {"sensors": sensors, "num_classes": num_classes, "embedding_dim": dimension,
+            "architecture": teacher["architecture"], "width_mult": teacher["width_mult"],
+            "fusion_layers": list(teacher["spamfm_layers"] or []), "reduction": teacher["spamfm_reduction"],
+            "gate": teacher["spamfm_gate"]}
+
+
+def build_teacher(config: dict) -> MultiSensorTeacher:
+    return MultiSensorTeacher(**config)
+
+
+@torch.no_grad()
+def teacher_predict(teacher: MultiSensorTeacher, dataset: SensorImages, batch_size: int, runtime: Runtime,
+                    taps: tuple[str, ...] = ()) -> dict:
+    """Run the frozen teacher over ``dataset`` in its fixed order, in fixed batches of
+    ``batch_size`` (SPAMFM's batch similarity makes outputs depend on batch-mates). Returns
+    fused logits and, per sensor, logits, fc2 and the requested feature taps (CPU tensors)."""
+    teacher.eval()
+    fused, branches = [], {s: {"logits": [], "fc2": [], "features": {t: [] for t in taps}} for s in teacher.sensors}
+    for start in range(0, len(dataset), batch_size):
+        indices = range(start, min(start + batch_size, len(dataset)))
+        images = {s: torch.stack([dataset[i][0][s] for i in indices]) for s in teacher.sensors}
+        with runtime.autocast():
+            output = teacher(runtime.to_device(images))
+        fused.append(output["logits"].float().cpu())
+        for sensor, branch in output["branches"].items():
+            branches[sensor]["logits"].append(branch["logits"].float().cpu())
+            branches[sensor]["fc2"].append(branch["fc2"].float().cpu())
+            for tap in taps:
+                branches[sensor]["features"][tap].append(branch["features"][tap].float().cpu())
+    cat = torch.cat
+    return {"logits": cat(fused), "branches": {
+        s: {"logits": cat(b["logits"]), "fc2": cat(b["fc2"]), "features": {t: cat(v) for t, v in b["features"].items()}}
+        for s, b in branches.items()}}
+
+
+def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return 100.0 * (logits.argmax(1) == labels).float().mean().item()
+
+
+def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path,
+                   log_epoch=None, progress: bool = True) -> dict:
+    """Train the multi-sensor teacher on the split's training recordings; select the epoch
+    on the validation recordings' fused accuracy. Returns the model file's content."""
+    settings = params["teacher"]
+    seed_everything(params["seed"])
+    config = teacher_config(params, data.sensors, len(data.class_names), data.embeddings.shape[1])
+    teacher = build_teacher(config).to(runtime.device)
+    if runtime.device.type == "cuda":
+        teacher = teacher.to(memory_format=torch.channels_last)
+    trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
+    train = SensorImages(GAF, data.sensors, data.recordings("train"))
+    validation = SensorImages(GAF, data.sensors, data.recordings("val"))
+    embeddings = data.embeddings.to(runtime.device)
+
+    def step(batch):
+        images, labels, _ = batch
+        with runtime.autocast():
+            output = trainer(runtime.to_device(images))
+            return teacher_loss(output, runtime.to_device(labels), embeddings, settings["sp_weight"])
+
+    def validate():
+        if len(validation) == 0:
+            return None
+        logits = teacher_predict(teacher, validation, settings["batch_size"], runtime)["logits"]
+        return accuracy_of(logits, validation.labels)
+
+    result = fit(name=f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
+                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True),
+                 step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
+                 weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
+                 config={"teacher": config, "params": settings, "seed": params["seed"], "split": data.split},
+                 runtime=runtime, log_epoch=log_epoch, progress=progress)
+    return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
+            "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split}
+
+
+def load_teacher(path: str | Path, runtime: Runtime) -> MultiSensorTeacher:
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    teacher = build_teacher(saved["config"])
+    teacher.load_state_dict(saved["state"])
+    return teacher.to(runtime.device).eval()
+
+
+def distill_taps(params: dict) -> tuple[str, ...]:
+    return tuple(sorted({pair[0] for pair in params["distill"]["layer_pairs"]}))
+
+
+def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Path, output: str | Path,
+                          runtime: Runtime) -> dict:
+    """Cache what distillation needs from the frozen teachers, once: per recording (all parts,
+    fixed batches of the teacher batch size) logits, fc2 and the distillation taps; and the
+    teachers' ablated pass (black GAF images) for the student's batch size."""
+    from pipeline.distill import TEACHER_BLACK
+
+    teacher = load_teacher(teacher_path, runtime)
+    recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
+    dataset = SensorImages(GAF, data.sensors, recordings)
+    taps = distill_taps(params)
+    predicted = teacher_predict(teacher, dataset, params["teacher"]["batch_size"], runtime, taps)
+    batch = params["student"]["batch_size"]
+    black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in data.sensors}
+    with torch.no_grad(), runtime.autocast():
+        ablated = teacher(runtime.to_device(black))["branches"]
+    with atomic_output(output) as temporary, h5py.File(temporary, "w") as cache:
+        cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
+                             dtype=h5py.string_dtype())
+        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(data.sensors))
+        for sensor, branch in predicted["branches"].items():
+            group = cache.create_group(sensor)
+            group["logits"], group["fc2"] = branch["logits"].numpy(), branch["fc2"].numpy()
+            for tap, values in branch["features"].items():
+                group[f"features/{tap}"] = values.numpy()
+            group["ablated/logits"] = ablated[sensor]["logits"].float().cpu().numpy()
+            group["ablated/fc2"] = ablated[sensor]["fc2"].float().cpu().numpy()
+    return {"recordings": len(recordings), "taps": list(taps), "ablated_batch_size": batch,
+            "fused_accuracy_all_parts": accuracy_of(predicted["logits"], dataset.labels)}
+
+
+class TeacherOutputCache:
+    """Teacher outputs looked up by recording id (what ``Distiller`` takes instead of running
+    the teachers)."""
+
+    def __init__(self, path: str | Path):
+        with h5py.File(path, "r") as cache:
+            self.sensors = list(cache.attrs["sensors"])
+            self.batch_size = int(cache.attrs["batch_size"])
+            self.row = {rid.decode(): i for i, rid in enumerate(cache["recording_id"][()])}
+            self.values = {}
+            for sensor in self.sensors:
+                group = cache[sensor]
+                features = {tap: torch.from_numpy(group["features"][tap][()]) for tap in group.get("features", {})}
+                self.values[sensor] = {
+                    "logits": torch.from_numpy(group["logits"][()]), "fc2": torch.from_numpy(group["fc2"][()]),
+                    "features": features,
+                    "ablated": {"logits": torch.from_numpy(group["ablated/logits"][()]),
+                                "fc2": torch.from_numpy(group["ablated/fc2"][()])},
+                }
+
+    def batch(self, recording_ids: list[str]) -> list[dict]:
+        missing = [rid for rid in recording_ids if rid not in self.row]
+        if missing:
+            raise KeyError(f"no cached teacher output for recording {missing[0]!r}")
+        rows = torch.tensor([self.row[rid] for rid in recording_ids])
+        outputs = []
+        for sensor in self.sensors:
+            values = self.values[sensor]
+            ablated = values["ablated"]
+            if len(rows) != self.batch_size:
+                raise ValueError(f"cached ablated teacher outputs are for batches of {self.batch_size}, got {len(rows)}")
+            outputs.append({"logits": values["logits"][rows], "fc2": values["fc2"][rows],
+                            "features": {tap: v[rows] for tap, v in values["features"].items()},
+                            "ablated": ablated})
+        return outputs
+
+
+# ---------------------------------------------------------------------------- students
+def student_config(params: dict, num_classes: int, dimension: int) -> dict:
+    student = params["student"]
+    return {"backbone": student["backbone"], "head": student["head"], "num_classes": num_classes,
+            "embedding_dim": dimension, "num_segments": student["num_segments"], "dropout": student["dropout"]}
+
+
+def student_loss(params: dict, method: str, student_channels: list[int], teacher_channels: list[int]) -> WeightedSum:
+    """baseline: CE alone; sakdn: CE + alpha L_ST + beta L_GSDM + gamma L_SP^S; a KD baseline:
+    CE + that loss (weight 1)."""
+    distill = params["distill"]
+    pairs = [tuple(pair) for pair in distill["layer_pairs"]]
+    if method == "baseline":
+        return WeightedSum({"ce": (1.0, build_loss("ce"))})
+    if method == "sakdn":
+        return sakdn_loss(params["alpha"], params["beta"], params["gamma"], params["temperature"], pairs,
+                          distill["readout"], distill["importance"])
+    kwargs = {"soft_target": {"temperature": params["temperature"]}, "at": {"pairs": pairs}, "sp": {"pairs": pairs},
+              "fitnet": {"pairs": pairs, "student_channels": student_channels, "teacher_channels": teacher_channels}}
+    return WeightedSum({"ce": (1.0, build_loss("ce")), method: (1.0, build_loss(method, **kwargs.get(method, {})))})
+
+
+def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tuple[list[int], list[int]]:
+    """Channel counts of each pair's student and teacher taps (for FitNet's adapters)."""
+    with torch.no_grad():
+        probe = student.eval()(torch.zeros(1, student.num_segments, 3, 64, 64))["features"]
+    teacher = build_teacher(teacher_config_)
+    branch = teacher.branches[teacher.sensors[0]]
+    return [probe[s].shape[2] for _, s in pairs], [branch.channels(t) for t, _ in pairs]
+
+
+@torch.no_grad()
+def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime) -> torch.Tensor:
+    student.eval()
+    logits = []
+    for start in range(0, len(dataset), batch_size):
+        clips = torch.stack([dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))])
+        with runtime.autocast():
+            logits.append(student(runtime.to_device(clips))["logits"].float().cpu())
+    return torch.cat(logits)
+
+
+def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, checkpoint: str | Path,
+                  teacher_outputs: str | Path | None = None, teacher_path: str | Path | None = None,
+                  log_epoch=None, progress: bool = True) -> dict:
+    """Train the video student with ``method`` ('baseline', 'sakdn' or a KD baseline) on the
+    split's training videos, paired with their recordings' cached teacher outputs; select the
+    epoch on validation accuracy. Returns the model file's content."""
+    settings = params["student"]
+    seed_everything(params["seed"])
+    config = student_config(params, len(data.class_names), data.embeddings.shape[1])
+    student = build_student(**config, pretrained_path=settings["pretrained_path"])
+    pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
+    channels = ([], [])
+    if method == "fitnet":
+        saved = torch.load(teacher_path, map_location="cpu", weights_only=False)
+        channels = tap_channels(student, saved["config"], pairs)
+    loss = student_loss(params, method, *channels)
+    distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(runtime.device)
+    if runtime.device.type == "cuda":
+        distiller = distiller.to(memory_format=torch.channels_last)
+    if runtime.distributed:
+        distiller.student = nn.parallel.DistributedDataParallel(student)
+    cache = TeacherOutputCache(teacher_outputs) if method != "baseline" else None
+    if cache is not None and cache.batch_size != settings["batch_size"]:
+        raise ValueError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
+                         f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
+    train = VideoClips(FRAMES, data.samples("train"), settings["num_segments"], "random", params["seed"])
+    validation = VideoClips(FRAMES, data.samples("val"), settings["num_segments"], "centre")
+
+    def step(batch):
+        clips, labels, indices = batch
+        teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()]) if cache else []
+        with runtime.autocast():
+            _, total, terms = distiller(runtime.to_device(clips), runtime.to_device(labels),
+                                        teacher_outputs=runtime.to_device(teachers))
+        return total, {name: value.detach() for name, value in terms.items()}
+
+    def validate():
+        if len(validation) == 0:
+            return None
+        return accuracy_of(student_predict(student, validation, settings["batch_size"], runtime), validation.labels)
+
+    fingerprint_config = {"student": config, "params": settings, "method": method, "seed": params["seed"],
+                          "split": data.split, "loss": loss.formula(), "distill": params["distill"]}
+    result = fit(name=f"{method}[{data.split}]", model=distiller, parameters=distiller.trainable_parameters(),
+                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True),
+                 step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
+                 weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
+                 runtime=runtime, log_epoch=log_epoch, progress=progress)
+    best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
+    best = {k.removeprefix("module."): v for k, v in best.items()}
+    return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
+            "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
+            "loss": loss.formula()}
+
+
+def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    student = build_student(**saved["config"])
+    student.load_state_dict(saved["state"])
+    return student.to(runtime.device).eval()
+
+
+# ---------------------------------------------------------------------------- evaluation
+def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Runtime) -> tuple[dict, dict]:
+    """Test-set metrics of the teachers (fused and per sensor) and each student model.
+    Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
+    metrics, predictions = {}, {}
+    recordings = SensorImages(GAF, data.sensors, data.recordings("test"))
+    teacher = load_teacher(models.pop("teachers"), runtime)
+    predicted = teacher_predict(teacher, recordings, params["teacher"]["batch_size"], runtime)
+    labels = recordings.labels.numpy()
+    teacher_metrics = {}
+    for name, logits in [("fused", predicted["logits"])] + [(s, b["logits"]) for s, b in predicted["branches"].items()]:
+        teacher_metrics[name] = classification_metrics(labels, logits.argmax(1).numpy(), data.class_names)
+        predictions[f"teachers_{name}"] = (labels, logits.argmax(1).numpy())
+    metrics["teachers"] = teacher_metrics
+    clips = VideoClips(FRAMES, data.samples("test"), params["student"]["num_segments"], "centre")
+    for name, path in models.items():
+        logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime)
+        metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
+        predictions[name] = (clips.labels.numpy(), logits.argmax(1).numpy())
+    return metrics, predictions
