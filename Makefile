@@ -9,10 +9,11 @@ INSTALLED := $(VENV)/.requirements-installed
 
 setup: $(INSTALLED)
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt requirements-nodeps.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 repro: $(INSTALLED)

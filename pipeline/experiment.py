@@ -24,6 +24,7 @@ from pipeline.losses import WeightedSum, build_loss
 from pipeline.metrics import classification_metrics
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
+from pipeline.models.weights import resolve_weights
 from pipeline.training import Runtime, fit, loader, seed_everything
 
 MANIFEST, SPLITS, EMBEDDINGS = "data/manifest.csv", "data/splits.csv", "data/class_embeddings.h5"
@@ -92,8 +93,7 @@ def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (logits.argmax(1) == labels).float().mean().item()
 
 
-def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path,
-                   log_epoch=None, progress: bool = True) -> dict:
+def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path, progress: bool = True) -> dict:
     """Train the multi-sensor teacher on the split's training recordings; select the epoch
     on the validation recordings' fused accuracy. Returns the model file's content."""
     settings = params["teacher"]
@@ -124,7 +124,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
                  config={"teacher": config, "params": settings, "seed": params["seed"], "split": data.split},
-                 runtime=runtime, log_epoch=log_epoch, progress=progress)
+                 runtime=runtime, progress=progress)
     return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split}
 
@@ -252,14 +252,14 @@ def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, ru
 
 def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, checkpoint: str | Path,
                   teacher_outputs: str | Path | None = None, teacher_path: str | Path | None = None,
-                  log_epoch=None, progress: bool = True) -> dict:
+                  progress: bool = True) -> dict:
     """Train the video student with ``method`` ('baseline', 'sakdn' or a KD baseline) on the
     split's training videos, paired with their recordings' cached teacher outputs; select the
     epoch on validation accuracy. Returns the model file's content."""
     settings = params["student"]
     seed_everything(params["seed"])
     config = student_config(params, len(data.class_names), data.embeddings.shape[1])
-    student = build_student(**config, pretrained_path=settings["pretrained_path"])
+    student = build_student(**config, pretrained_path=resolve_weights(settings["weights"], settings["backbone"]))
     pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
     channels = ([], [])
     if method == "fitnet":
@@ -269,8 +269,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(runtime.device)
     if runtime.device.type == "cuda":
         distiller = distiller.to(memory_format=torch.channels_last)
-    if runtime.distributed:
-        distiller.student = nn.parallel.DistributedDataParallel(student)
+    # DDP wraps the whole Distiller, so checkpoints hold the same keys as single-process runs.
+    trainer = nn.parallel.DistributedDataParallel(distiller) if runtime.distributed else distiller
     cache = TeacherOutputCache(teacher_outputs) if method != "baseline" else None
     if cache is not None and cache.batch_size != settings["batch_size"]:
         raise ValueError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
@@ -282,8 +282,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         clips, labels, indices = batch
         teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()]) if cache else []
         with runtime.autocast():
-            _, total, terms = distiller(runtime.to_device(clips), runtime.to_device(labels),
-                                        teacher_outputs=runtime.to_device(teachers))
+            _, total, terms = trainer(runtime.to_device(clips), runtime.to_device(labels),
+                                      teacher_outputs=runtime.to_device(teachers))
         return total, {name: value.detach() for name, value in terms.items()}
 
     def validate():
@@ -297,9 +297,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                  train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
-                 runtime=runtime, log_epoch=log_epoch, progress=progress)
+                 runtime=runtime, progress=progress)
     best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
-    best = {k.removeprefix("module."): v for k, v in best.items()}
     return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "loss": loss.formula()}

@@ -160,12 +160,11 @@ def fit(
     checkpoint_path: str | Path,
     config: dict,
     runtime: Runtime,
-    log_epoch: Callable[[int, dict], None] | None = None,
     progress: bool = True,
 ) -> dict:
     """Train ``epochs`` epochs with AdamW and a cosine schedule, resuming from
-    ``checkpoint_path`` when it holds this configuration's progress. Returns the final state:
-    ``{"best_state", "best_epoch", "best_accuracy", "history"}``. The best epoch is chosen on
+    ``checkpoint_path`` when it holds this configuration's progress. Returns
+    ``{"best_state", "best_epoch", "history"}``. The best epoch is chosen on
     validation accuracy (the last epoch when there is no validation set)."""
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
@@ -210,14 +209,10 @@ def fit(
             summary = ", ".join(f"{k} {v:.4f}" for k, v in losses.items())
             print(f"{name} epoch {epoch + 1}/{epochs}: {summary}"
                   + (f", val accuracy {accuracy:.2f}%" if accuracy is not None else ""), flush=True)
-            if log_epoch is not None:
-                log_epoch(epoch + 1, record)
             save_checkpoint(checkpoint_path, {
                 "fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "rng": rng_state(), "history": history, "best": best,
             })
         runtime.barrier()
-    return {"best_state": best["state"], "best_epoch": best["epoch"],
-            "best_accuracy": best["accuracy"] if best["epoch"] > 0 and history and history[0]["val_accuracy"] is not None else None,
-            "history": history}
+    return {"best_state": best["state"], "best_epoch": best["epoch"], "history": history}

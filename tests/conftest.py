@@ -2,6 +2,10 @@
 absent, as on a user's machine) and tiny generated videos."""
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +53,80 @@ def ramp_video(tmp_path) -> Path:
     levels = 10 * np.arange(20) + 20
     frames = np.broadcast_to(levels[:, None, None, None], (20, 48, 64, 3)).astype(np.uint8)
     return write_video(tmp_path / "ramp.avi", np.ascontiguousarray(frames))
+
+
+# ------------------------------------------------------------------ the tiny DVC project
+PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+TINY = {
+    "synthetic": {
+        "num_subjects": 4, "trials": 1, "num_scenes": 2, "num_sessions": 2,
+        "views": [{"azimuth": 0, "distance": 4.0}, {"azimuth": 90, "distance": 6.0}],
+        "classes": ["right hand wave", "squat", "right arm swipe to the left"],
+        "video_size": 64, "workers": 1,
+    },
+    "splits": {"protocols": ["cross_subject", "cross_view"]},
+    "frames": {"per_video": 4, "size": 16, "workers": 1},
+    "gaf": {"image_size": 16},
+    "teacher": {"width_mult": 0.125, "spamfm_reduction": 2, "epochs": 2, "batch_size": 4},
+    "student": {"weights": None, "num_segments": 2, "epochs": 2, "batch_size": 4},
+    "distill": {"layer_pairs": [["conv3", "stage3"]]},
+    "train": {"threads": 1},
+}
+
+
+def run(command: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command with this interpreter's environment first on PATH (dvc, python)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def deep_update(target: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_update(target[key], value)
+        else:
+            target[key] = value
+    return target
+
+
+def write_params(path: Path, update: dict) -> None:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    params = yaml.load(path.read_text())
+    deep_update(params, update)
+    with open(path, "w") as handle:
+        yaml.dump(params, handle)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """A git repository holding the project with tiny params, after one whole `dvc repro`."""
+    root = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, root / name)
+    write_params(root / "params.yaml", TINY)
+    run(["git", "init", "-q"], root)
+    run(["git", "config", "user.email", "test@example.invalid"], root)
+    run(["git", "config", "user.name", "test"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "tiny project"], root)
+    run(["dvc", "repro"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "reproduced"], root)
+    return root
+
+
+def copy_project(project: Path, destination: Path) -> Path:
+    """A plain copy of the reproduced project (no git, no DVC cache) for running stages by hand."""
+    shutil.copytree(project, destination, ignore=shutil.ignore_patterns(".dvc", ".git"), symlinks=False)
+    return destination

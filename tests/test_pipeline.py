@@ -1,83 +1,25 @@
-"""End to end: `dvc repro` of the preprocessing DAG on a tiny synthetic configuration, in a
-temporary git repository, plus stage-level bad inputs."""
+"""End to end: `dvc repro` of the whole DAG on a tiny synthetic configuration, in a temporary
+git repository (the `project` fixture), plus stage-level bad inputs."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import h5py
 import pandas as pd
 import pytest
-from ruamel.yaml import YAML
 
-from tests.conftest import REPO
+from tests.conftest import TINY, copy_project, run
 
 pytestmark = pytest.mark.slow
 
-PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
-TINY = {
-    "synthetic": {
-        "num_subjects": 2, "trials": 1, "num_scenes": 2, "num_sessions": 2,
-        "views": [{"azimuth": 0, "distance": 4.0}, {"azimuth": 90, "distance": 6.0}],
-        "classes": ["right hand wave", "squat", "right arm swipe to the left"],
-        "video_size": 64, "workers": 1,
-    },
-    "frames": {"per_video": 4, "size": 16, "workers": 1},
-    "gaf": {"image_size": 16},
-}
 SENSORS = ["wrist_acc", "wrist_gyro", "phone_acc"]
-
-
-def run(command: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def deep_update(target: dict, update: dict) -> dict:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            deep_update(target[key], value)
-        else:
-            target[key] = value
-    return target
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A git repository holding the project with tiny params, after one `dvc repro`."""
-    root = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, root / name)
-    yaml = YAML()
-    params = yaml.load((root / "params.yaml").read_text())
-    deep_update(params, TINY)
-    with open(root / "params.yaml", "w") as handle:
-        yaml.dump(params, handle)
-    run(["git", "init", "-q"], root)
-    run(["git", "config", "user.email", "test@example.invalid"], root)
-    run(["git", "config", "user.name", "test"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "tiny project"], root)
-    run(["dvc", "repro"], root)
-    return root
 
 
 def test_repro_builds_every_preprocessing_output(project):
     manifest = pd.read_csv(project / "data" / "manifest.csv")
-    assert len(manifest) == 2 * 3 * 1 * 2  # subjects x classes x trials x views
-    assert manifest["recording_id"].nunique() == 6
+    assert len(manifest) == 4 * 3 * 1 * 2  # subjects x classes x trials x views
+    assert manifest["recording_id"].nunique() == 12
     assert [c for c in manifest.columns if c.startswith("sensor_")] == [f"sensor_{s}" for s in SENSORS]
     classes = (project / "data" / "classes.txt").read_text().splitlines()
     assert classes == TINY["synthetic"]["classes"]
@@ -89,14 +31,14 @@ def test_repro_builds_every_preprocessing_output(project):
     assert set(test_views) == {2}
 
     with h5py.File(project / "data" / "frames.h5") as frames:
-        assert frames["frames"].shape == (12, 4, 16, 16, 3)
+        assert frames["frames"].shape == (24, 4, 16, 16, 3)
         assert [s.decode() for s in frames["sample_id"][()]] == manifest["sample_id"].tolist()
         assert frames["frames"][()].std() > 5  # real pictures, not blank frames
     with h5py.File(project / "data" / "gaf.h5") as gaf:
         assert sorted(gaf) == sorted(SENSORS)
         for sensor in SENSORS:
             images = gaf[sensor]["gaf_images"]
-            assert images.shape == (6, 3, 16, 16) and images.dtype == "float16"
+            assert images.shape == (12, 3, 16, 16) and images.dtype == "float16"
             assert abs(images[()]).max() <= 1.0
     with h5py.File(project / "data" / "class_embeddings.h5") as embeddings:
         assert embeddings["embeddings"].shape == (3, 50)
@@ -131,14 +73,8 @@ def test_unknown_params_key_stops_the_stage_with_its_name(project, tmp_path):
     assert "unknown key frmaes" in result.stderr and "Traceback" not in result.stderr
 
 
-def copy_project(project: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "copy"
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns(".dvc", ".git"), symlinks=False)
-    return copy
-
-
 def test_broken_video_names_the_file_and_leaves_no_cache(project, tmp_path):
-    copy = copy_project(project, tmp_path)
+    copy = copy_project(project, tmp_path / "copy")
     manifest = pd.read_csv(copy / "data" / "manifest.csv")
     broken = Path(manifest["video"][3])
     (copy / broken).write_bytes(b"garbage" * 50)
@@ -150,7 +86,7 @@ def test_broken_video_names_the_file_and_leaves_no_cache(project, tmp_path):
 
 
 def test_non_numeric_sensor_row_names_the_file_and_line(project, tmp_path):
-    copy = copy_project(project, tmp_path)
+    copy = copy_project(project, tmp_path / "copy")
     manifest = pd.read_csv(copy / "data" / "manifest.csv")
     csv = copy / manifest["sensor_wrist_gyro"][0]
     lines = csv.read_text().splitlines()
@@ -164,7 +100,7 @@ def test_non_numeric_sensor_row_names_the_file_and_line(project, tmp_path):
 
 
 def test_class_name_without_known_word_fails_embed(project, tmp_path):
-    copy = copy_project(project, tmp_path)
+    copy = copy_project(project, tmp_path / "copy")
     (copy / "data" / "classes.txt").write_text("right hand wave\nqqzx zzqy\n")
     (copy / "data" / "class_embeddings.h5").unlink()
     result = run([sys.executable, "-m", "stages.embed"], copy, check=False)
