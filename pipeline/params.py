@@ -228,6 +228,9 @@ def validate_params(raw: dict) -> dict:
     params = _validate(raw, SCHEMA, "")
     from pipeline.datasets.splits import check_protocols  # local: avoids an import cycle
 
+    if params["gaf"]["image_size"] < 32:
+        raise ParamsError(f"gaf.image_size: {params['gaf']['image_size']} is too small for the teacher's five "
+                          "2x2 max-pools (at least 32)")
     depth = params["frames"]["depth"]
     if depth["near"] >= depth["far"]:
         raise ParamsError(f"frames.depth.near: {depth['near']} must be below frames.depth.far ({depth['far']})")

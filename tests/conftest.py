@@ -66,7 +66,7 @@ TINY = {
     },
     "splits": {"protocols": ["cross_subject", "cross_view"]},
     "frames": {"per_video": 4, "size": 16, "workers": 1},
-    "gaf": {"image_size": 16},
+    "gaf": {"image_size": 32},
     "teacher": {"width_mult": 0.125, "spamfm_reduction": 2, "epochs": 2, "batch_size": 4},
     "student": {"weights": None, "num_segments": 2, "epochs": 2, "batch_size": 4},
     "distill": {"layer_pairs": [["conv3", "stage3"]]},

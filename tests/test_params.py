@@ -32,6 +32,9 @@ def test_defaults_fill_a_partial_file():
         ({"synthetic": {"views": [{"azimuth": 0, "dist": 2}]}}, "unknown key synthetic.views[0].dist"),
         ({"splits": {"protocols": ["cross_galaxy"]}}, "splits.protocols: 'cross_galaxy' is not a protocol"),
         ({"splits": {"val_fraction": 1.5}}, "splits.val_fraction: 1.5 is above the maximum"),
+        ({"gaf": {"image_size": 16}}, "gaf.image_size: 16 is too small for the teacher"),
+        ({"distill": {"layer_pairs": [["conv4", "layer9"]]}}, "distill.layer_pairs: student tap 'layer9'"),
+        ({"student": {"backbone": "vgg"}}, "student.backbone: 'vgg' is not one of"),
     ],
 )
 def test_bad_values_name_the_key(raw, message):

@@ -26,7 +26,7 @@ def test_repro_builds_every_preprocessing_output(project):
     assert (manifest["class_name"] == [classes[label] for label in manifest["label"]]).all()
 
     splits = pd.read_csv(project / "data" / "splits.csv")
-    assert list(splits.columns) == ["sample_id", "cross_subject", "cross_view", "cross_scene", "cross_session"]
+    assert list(splits.columns) == ["sample_id", *TINY["splits"]["protocols"]]
     test_views = manifest.loc[splits["cross_view"] == "test", "view"]
     assert set(test_views) == {2}
 
@@ -38,7 +38,7 @@ def test_repro_builds_every_preprocessing_output(project):
         assert sorted(gaf) == sorted(SENSORS)
         for sensor in SENSORS:
             images = gaf[sensor]["gaf_images"]
-            assert images.shape == (12, 3, 16, 16) and images.dtype == "float16"
+            assert images.shape == (12, 3, 32, 32) and images.dtype == "float16"
             assert abs(images[()]).max() <= 1.0
     with h5py.File(project / "data" / "class_embeddings.h5") as embeddings:
         assert embeddings["embeddings"].shape == (3, 50)
@@ -56,7 +56,7 @@ def test_changing_one_param_invalidates_only_its_stage(project):
     params = project / "params.yaml"
     original = params.read_text()
     try:
-        params.write_text(original.replace("image_size: 16", "image_size: 8"))
+        params.write_text(original.replace("image_size: 32", "image_size: 64"))
         status = run(["dvc", "status"], project).stdout
         changed = [line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith((" ", "\t"))]
         assert changed == ["gaf"], status
