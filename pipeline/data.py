@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -75,6 +76,28 @@ class SensorImages(Dataset):
 
     def __getitem__(self, index: int):
         return {s: self.images[s][index] for s in self.sensors}, self.labels[index], index
+
+
+def random_time_crop(images: dict[str, torch.Tensor], min_fraction: float) -> dict[str, torch.Tensor]:
+    """Training augmentation of GAF images: a random time window of each recording.
+
+    The window [a, a + k] of a series is the square block [a:a+k, a:a+k] on its GAF's
+    diagonal, so cropping that block and resizing it back equals recomputing the field on the
+    window (up to interpolation), without going back to the signals. The window's length is
+    uniform in [min_fraction, 1] of the recording and the same for every sensor of a recording
+    (they are synchronised). Uses torch's global RNG, which checkpoints save and restore."""
+    if min_fraction >= 1.0:
+        return images
+    first = next(iter(images.values()))
+    count = first.shape[0]
+    scale = torch.empty(count).uniform_(min_fraction, 1.0)
+    shift = (torch.rand(count) * 2 - 1) * (1 - scale)  # window centre, normalised coordinates
+    theta = torch.zeros(count, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, 0, 2] = theta[:, 1, 2] = shift
+    grid = F.affine_grid(theta, list(first.shape), align_corners=False)
+    return {sensor: F.grid_sample(x, grid.to(x.device, x.dtype), mode="bilinear", padding_mode="border",
+                                  align_corners=False) for sensor, x in images.items()}
 
 
 class VideoClips(Dataset):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from pipeline.data import (
-    SensorImages, VideoClips, recordings_of, samples_of, split_table, student_black,
+    SensorImages, VideoClips, random_time_crop, recordings_of, samples_of, split_table, student_black,
 )
 from pipeline.datasets import read_manifest, sensor_names
 from pipeline.distill import Distiller, sakdn_loss
@@ -52,6 +52,16 @@ class SplitData:
 
 
 # ---------------------------------------------------------------------------- teachers
+def teacher_sensors(params: dict, available: list[str]) -> list[str]:
+    """The sensors the teacher uses: teacher.sensors, or every sensor of the dataset."""
+    chosen = params["teacher"]["sensors"] or available
+    unknown = [sensor for sensor in chosen if sensor not in available]
+    if unknown:
+        raise ValueError(f"teacher.sensors: {unknown[0]!r} is not a sensor of this dataset "
+                         f"(the manifest has {', '.join(available)})")
+    return list(dict.fromkeys(chosen))
+
+
 def teacher_config(params: dict, sensors: list[str], num_classes: int, dimension: int) -> dict:
     teacher = params["teacher"]
     return {"sensors": sensors, "num_classes": num_classes, "embedding_dim": dimension,
@@ -98,19 +108,21 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     on the validation recordings' fused accuracy. Returns the model file's content."""
     settings = params["teacher"]
     seed_everything(params["seed"])
-    config = teacher_config(params, data.sensors, len(data.class_names), data.embeddings.shape[1])
+    sensors = teacher_sensors(params, data.sensors)
+    config = teacher_config(params, sensors, len(data.class_names), data.embeddings.shape[1])
     teacher = build_teacher(config).to(runtime.device)
     if runtime.device.type == "cuda":
         teacher = teacher.to(memory_format=torch.channels_last)
     trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
-    train = SensorImages(GAF, data.sensors, data.recordings("train"))
-    validation = SensorImages(GAF, data.sensors, data.recordings("val"))
+    train = SensorImages(GAF, sensors, data.recordings("train"))
+    validation = SensorImages(GAF, sensors, data.recordings("val"))
     embeddings = data.embeddings.to(runtime.device)
 
     def step(batch):
         images, labels, _ = batch
+        images = random_time_crop(runtime.to_device(images), settings["time_crop"])
         with runtime.autocast():
-            output = trainer(runtime.to_device(images))
+            output = trainer(images)
             return teacher_loss(output, runtime.to_device(labels), embeddings, settings["sp_weight"])
 
     def validate():
@@ -149,17 +161,17 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
 
     teacher = load_teacher(teacher_path, runtime)
     recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
-    dataset = SensorImages(GAF, data.sensors, recordings)
+    dataset = SensorImages(GAF, teacher.sensors, recordings)
     taps = distill_taps(params)
     predicted = teacher_predict(teacher, dataset, params["teacher"]["batch_size"], runtime, taps)
     batch = params["student"]["batch_size"]
-    black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in data.sensors}
+    black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in teacher.sensors}
     with torch.no_grad(), runtime.autocast():
         ablated = teacher(runtime.to_device(black))["branches"]
     with atomic_output(output) as temporary, h5py.File(temporary, "w") as cache:
         cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
                              dtype=h5py.string_dtype())
-        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(data.sensors))
+        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(teacher.sensors))
         for sensor, branch in predicted["branches"].items():
             group = cache.create_group(sensor)
             group["logits"], group["fc2"] = branch["logits"].numpy(), branch["fc2"].numpy()
@@ -316,8 +328,8 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     """Test-set metrics of the teachers (fused and per sensor) and each student model.
     Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
     metrics, predictions = {}, {}
-    recordings = SensorImages(GAF, data.sensors, data.recordings("test"))
     teacher = load_teacher(models.pop("teachers"), runtime)
+    recordings = SensorImages(GAF, teacher.sensors, data.recordings("test"))
     predicted = teacher_predict(teacher, recordings, params["teacher"]["batch_size"], runtime)
     labels = recordings.labels.numpy()
     teacher_metrics = {}

@@ -123,6 +123,8 @@ SCHEMA: dict[str, Any] = {
         "combine": Field(str, "mean", choices=("mean", "sum")),
     },
     "teacher": {
+        "sensors": Field(list, None, nullable=True, item=Field(str),
+                         help="null: every sensor of the dataset; or a subset, e.g. [acc] for a single-sensor teacher"),
         "architecture": Field(str, "vgg11", choices=("vgg11", "vgg16")),
         "width_mult": Field(float, 0.25, 0.01, 4.0),
         "spamfm_layers": Field(list, list(TEACHER_TAPS), nullable=True, item=Field(str, choices=TEACHER_TAPS),
@@ -130,6 +132,8 @@ SCHEMA: dict[str, Any] = {
         "spamfm_reduction": Field(int, 4, 1, 1024),
         "spamfm_gate": Field(str, "sigmoid", choices=("sigmoid", "relu")),
         "sp_weight": Field(float, 1.0, 0.0, 1000.0, help="teacher semantic-preserving loss weight"),
+        "time_crop": Field(float, 1.0, 0.1, 1.0, help="training augmentation: random time window of at least this "
+                                                       "fraction of each recording (1 = off)"),
         **_training(30, 16, 1e-3),
     },
     "student": {

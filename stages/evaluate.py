@@ -9,25 +9,35 @@ from pipeline.training import stop_runtime
 from stages.common import check_split, run_stage, runtime_from, training_parser
 
 
+MODELS = ("teachers", "baseline", "student")
+
+
 def main(args, params):
     check_split(params, args.split)
+    args.models = ["teachers"] + [name for name in MODELS[1:] if name in args.models]
     runtime = runtime_from(params)
     data = SplitData(args.split)
-    models = {"teachers": f"models/{args.split}/teachers.pt", "baseline": f"models/{args.split}/baseline.pt",
-              "student": f"models/{args.split}/student.pt"}
+    models = {name: f"models/{args.split}/{name}.pt" for name in args.models}
     metrics, predictions = evaluate(params, data, models, runtime)
     summary = {"teachers": {name: {k: m[k] for k in ("accuracy", "f_measure")} for name, m in metrics["teachers"].items()}}
-    for name in ("baseline", "student"):
+    for name in args.models[1:]:
         summary[name] = {k: metrics[name][k] for k in ("accuracy", "f_measure")}
     write_json(f"metrics/{args.split}.json", {args.split: summary})
     write_json(f"evaluation/{args.split}/details.json", metrics)
     for name, (labels, predicted) in predictions.items():
         with atomic_output(f"evaluation/{args.split}/confusion_{name}.csv") as temporary:
             confusion_table(labels, predicted, data.class_names).to_csv(temporary, index=False)
-    print(f"{args.split}: teachers {summary['teachers']['fused']['accuracy']:.2f}%, "
-          f"baseline {summary['baseline']['accuracy']:.2f}%, student {summary['student']['accuracy']:.2f}%")
+    print(f"{args.split}: " + ", ".join([f"teachers {summary['teachers']['fused']['accuracy']:.2f}%"] + [
+        f"{name} {summary[name]['accuracy']:.2f}%" for name in args.models[1:]]))
     stop_runtime(runtime)
 
 
+def parser():
+    parser = training_parser(__doc__)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",
+                        help=f"models to evaluate, of {', '.join(MODELS)} (default: all); the teachers always")
+    return parser
+
+
 if __name__ == "__main__":
-    run_stage(training_parser(__doc__), main)
+    run_stage(parser(), main)

@@ -149,7 +149,8 @@ class MultiSensorTeacher(nn.Module):
             sensor: SensorBranch(num_classes, embedding_dim, architecture, width_mult) for sensor in self.sensors
         })
         reference = self.branches[self.sensors[0]]
-        self.fusion_layers = [tap for tap in TAPS if tap in fusion_layers]
+        # One sensor has no other modality to relate to: SPAMFM would only rescale it.
+        self.fusion_layers = [tap for tap in TAPS if tap in fusion_layers] if len(self.sensors) > 1 else []
         self.fusions = nn.ModuleDict({
             tap: SemanticFusion(len(self.sensors), reference.channels(tap), reduction, gate) for tap in self.fusion_layers
         })

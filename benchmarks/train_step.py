@@ -1,0 +1,166 @@
+"""Training-step time: video baseline vs SAKDN distillation, with and without cached teachers.
+
+One fixed batch, one process, the library's own ``Distiller`` and losses, three students
+with identical initial weights, each step = forward + backward + AdamW update:
+
+- ``baseline``: the student with CE alone (``stages.student --method baseline``);
+- ``sakdn_cached``: CE + soft targets + GSDM + semantic with the teachers' outputs given, as
+  the ``teacher_outputs`` stage caches them (what ``--method distill`` runs);
+- ``sakdn_uncached``: the same loss with the teachers run on the GAF images every step.
+
+Reports the median step time of each after warm-up, ``distill_over_baseline`` (cached /
+baseline; target <= 1.15), and the cost of the pieces SAKDN adds (teacher forward, the
+student's ablated pass, which runs once per step on a single black clip). On CUDA it runs in
+bf16 with channels_last and reports clips/s. Prints a JSON line last.
+
+    python -m benchmarks.train_step                 # the CPU default (params.yaml sizes)
+    python -m benchmarks.train_step --paper         # resnet50, 8 x 224 px, VGG16 teachers (GPU)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import torch
+
+from benchmarks.workspace import machine
+from pipeline.distill import Distiller, sakdn_loss
+from pipeline.losses import WeightedSum, build_loss
+from pipeline.models.students import build_student
+from pipeline.models.teachers import MultiSensorTeacher
+from pipeline.training import start_runtime
+
+PAPER = {"backbone": "resnet50", "segments": 8, "size": 224, "batch_size": 32, "teacher_architecture": "vgg16",
+         "teacher_width": 1.0, "gaf_size": 224, "pair": ["conv5", "layer4"]}
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(function, steps: int, warmup: int, device: torch.device) -> list[float]:
+    for _ in range(warmup):
+        function()
+    synchronize(device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        function()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="mobilenet_v2", choices=("resnet18", "resnet50", "mobilenet_v2"))
+    parser.add_argument("--head", default="tsn", choices=("tsn", "trn", "tsm"))
+    parser.add_argument("--segments", type=int, default=4)
+    parser.add_argument("--size", type=int, default=112, help="frame size")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--teacher-architecture", default="vgg11", choices=("vgg11", "vgg16"))
+    parser.add_argument("--teacher-width", type=float, default=0.25)
+    parser.add_argument("--gaf-size", type=int, default=64)
+    parser.add_argument("--sensors", type=int, default=2, help="teacher branches")
+    parser.add_argument("--classes", type=int, default=27)
+    parser.add_argument("--pair", nargs=2, default=None, metavar=("TEACHER_TAP", "STUDENT_TAP"),
+                        help="GSDM layer pair (default conv4 stage4 for mobilenet_v2, conv5 layer4 for resnets)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--paper", action="store_true", help="the paper-size configuration: " + json.dumps(PAPER))
+    args = parser.parse_args(argv)
+    if args.paper:
+        for key, value in PAPER.items():
+            setattr(args, key, value)
+    pair = tuple(args.pair or (("conv4", "stage4") if args.backbone == "mobilenet_v2" else ("conv5", "layer4")))
+    runtime = start_runtime(args.device, bf16=True)
+    device = runtime.device
+    torch.manual_seed(0)
+
+    embedding_dim = 50
+    embeddings = torch.randn(args.classes, embedding_dim, device=device)
+    student = build_student(args.backbone, args.head, num_classes=args.classes, embedding_dim=embedding_dim,
+                            num_segments=args.segments)
+    sensors = [f"sensor{i}" for i in range(args.sensors)]
+    teacher = MultiSensorTeacher(sensors, args.classes, embedding_dim, args.teacher_architecture,
+                                 args.teacher_width, reduction=4).to(device).eval()
+    clips = torch.randn(args.batch_size, args.segments, 3, args.size, args.size, device=device)
+    labels = torch.randint(0, args.classes, (args.batch_size,), device=device)
+    gaf_images = {s: torch.rand(args.batch_size, 3, args.gaf_size, args.gaf_size, device=device) * 2 - 1
+                  for s in sensors}
+    if device.type == "cuda":  # as the stages do; the student makes its frames channels_last itself
+        teacher = teacher.to(memory_format=torch.channels_last)
+
+    def distiller(loss: WeightedSum, with_teacher: bool) -> tuple[Distiller, torch.optim.Optimizer]:
+        model = Distiller(copy.deepcopy(student), loss, embeddings.cpu(),
+                          teacher=teacher if with_teacher else None).to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        model.train()
+        return model, torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
+
+    def step_of(model: Distiller, optimizer, **teachers):
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with runtime.autocast():
+                _, total, _ = model(clips, labels, **teachers)
+            total.backward()
+            optimizer.step()
+        return step
+
+    loss = lambda: sakdn_loss(0.1, 1.0, 1.0, 4.0, (pair,))  # noqa: E731  the paper's UTD-MHAD weights
+    baseline, baseline_opt = distiller(WeightedSum({"ce": (1.0, build_loss("ce"))}), with_teacher=False)
+    cached, cached_opt = distiller(loss(), with_teacher=True)
+    uncached, uncached_opt = distiller(loss(), with_teacher=True)
+    # What the teacher_outputs stage caches: the branches' outputs and their ablated pass.
+    with torch.no_grad(), runtime.autocast():
+        outputs = cached.teacher_outputs(gaf_images)
+        ablated = cached.ablated_teacher_outputs(args.batch_size, gaf_images)
+    cached_outputs = [{**output, "ablated": ablation} for output, ablation in zip(outputs, ablated)]
+
+    configurations = {
+        "baseline": step_of(baseline, baseline_opt, teacher_outputs=[]),  # as train_student passes it
+        "sakdn_cached": step_of(cached, cached_opt, teacher_outputs=cached_outputs),
+        "sakdn_uncached": step_of(uncached, uncached_opt, teacher_inputs=gaf_images),
+    }
+    # Interleave rounds so drifting machine load hits every configuration alike.
+    times = {name: [] for name in configurations}
+    for name, step in configurations.items():
+        timed(step, 0, args.warmup, device)
+    rounds = 2 if args.steps >= 4 else 1
+    for _ in range(rounds):
+        for name, step in configurations.items():
+            times[name] += timed(step, args.steps // rounds, 0, device)
+    median = {name: statistics.median(values) for name, values in times.items()}
+
+    def pieces():
+        with torch.no_grad(), runtime.autocast():
+            teacher_forward = timed(lambda: cached.teacher_outputs(gaf_images), max(args.steps // 2, 1), 1, device)
+            ablated_pass = timed(lambda: cached.ablated_student_output(clips), max(args.steps // 2, 1), 1, device)
+        return {"teacher_forward_seconds": round(statistics.median(teacher_forward), 4),
+                "student_ablated_pass_seconds": round(statistics.median(ablated_pass), 4)}
+
+    result = {
+        "benchmark": "train_step", "device": str(device), "bf16": runtime.bf16,
+        "config": {"backbone": args.backbone, "head": args.head, "segments": args.segments, "size": args.size,
+                   "batch_size": args.batch_size, "teacher": f"{args.teacher_architecture} x{args.teacher_width}",
+                   "gaf_size": args.gaf_size, "sensors": args.sensors, "gsdm_pair": list(pair),
+                   "steps": args.steps, "warmup": args.warmup},
+        "median_step_seconds": {name: round(value, 4) for name, value in median.items()},
+        "clips_per_second": {name: round(args.batch_size / value, 1) for name, value in median.items()},
+        "distill_over_baseline": round(median["sakdn_cached"] / median["baseline"], 3),
+        "uncached_over_baseline": round(median["sakdn_uncached"] / median["baseline"], 3),
+        **pieces(),
+        "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpu", "torch_threads")},
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Scratch workspaces for benchmarks that run the pipeline's stages many times.
+
+A workspace is a folder that looks like the repository to a stage: ``pipeline`` and
+``stages`` linked from the repository, its own ``params.yaml``, and input files linked from
+another workspace, so variants share the preprocessed caches and never touch the
+repository's DVC outputs. Stages run exactly as ``dvc repro`` runs them (``python -m
+stages.<name>``), so a benchmark has no code path of its own.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def override(params: dict, assignment: str) -> dict:
+    """Apply ``key.sub=value`` (value parsed as YAML) to ``params`` in place."""
+    key, sep, value = assignment.partition("=")
+    if not sep:
+        raise SystemExit(f"error: override {assignment!r} is not key=value")
+    target = params
+    *parents, leaf = key.split(".")
+    for parent in parents:
+        target = target.setdefault(parent, {})
+    target[leaf] = YAML(typ="safe").load(value)
+    return params
+
+
+def with_overrides(params: dict, assignments: list[str]) -> dict:
+    params = copy.deepcopy(params)
+    for assignment in assignments:
+        override(params, assignment)
+    return params
+
+
+def fingerprint(*values) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def make_workspace(root: Path, params: dict, links: dict[str, Path]) -> Path:
+    """(Re)create ``root`` with ``params.yaml`` and ``links`` (relative path -> source file)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("pipeline", "stages"):
+        if not (root / name).exists():
+            (root / name).symlink_to(REPO / name)
+    for relative, source in links.items():
+        if not Path(source).exists():
+            raise SystemExit(f"error: {source} is missing")
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        target.symlink_to(Path(source).resolve())
+    with open(root / "params.yaml", "w") as handle:
+        YAML().dump(params, handle)
+    return root
+
+
+def run_stage(root: Path, stage: str, *arguments: str, log: Path | None = None) -> float:
+    """Run ``python -m stages.<stage>`` in a workspace; return its wall time in seconds.
+    Exits with the stage's last error lines when it fails."""
+    command = [sys.executable, "-m", f"stages.{stage}", "--no-progress", *arguments]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=dict(os.environ))
+    seconds = time.perf_counter() - start
+    if log is not None:
+        with open(log, "a") as handle:
+            handle.write(f"$ {' '.join(command[1:])}  ({seconds:.1f} s)\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        raise SystemExit(f"error: `{' '.join(command[1:])}` failed in {root}:\n{done.stderr[-3000:]}")
+    return seconds
+
+
+def git_commit() -> dict:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def machine() -> dict:
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
