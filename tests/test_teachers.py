@@ -125,3 +125,19 @@ def test_bad_teacher_arguments():
         SemanticFusion(2, 4, gate="tanh")
     with pytest.raises(KeyError, match="lacks sensor 'gyro'"):
         MultiSensorTeacher(["acc", "gyro"], 5, 8, "vgg11", 0.125)({"acc": torch.randn(2, 3, 32, 32)})
+
+
+def test_single_sensor_teacher_has_nothing_to_fuse():
+    teacher = MultiSensorTeacher(["acc"], num_classes=4, embedding_dim=6, architecture="vgg11", width_mult=0.05)
+    assert teacher.fusion_layers == [] and len(teacher.fusions) == 0
+    output = teacher({"acc": torch.randn(2, 3, 32, 32)})
+    assert torch.equal(output["logits"], output["branches"]["acc"]["logits"])
+
+
+def test_teacher_sensors_param_selects_a_subset_or_names_the_bad_one():
+    from pipeline.experiment import teacher_sensors
+
+    assert teacher_sensors({"teacher": {"sensors": None}}, ["acc", "gyro"]) == ["acc", "gyro"]
+    assert teacher_sensors({"teacher": {"sensors": ["gyro"]}}, ["acc", "gyro"]) == ["gyro"]
+    with pytest.raises(ValueError, match=r"teacher.sensors: 'watch' is not a sensor.*acc, gyro"):
+        teacher_sensors({"teacher": {"sensors": ["watch"]}}, ["acc", "gyro"])
