@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 # Rebuilt when missing or older than requirements.txt.
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup repro test benchmark-gaf clean-venv
+.PHONY: setup repro test benchmark-gaf benchmark-frames benchmark-train-step benchmark-utd-mhad clean-venv
 
 setup: $(INSTALLED)
 
@@ -24,6 +24,16 @@ test: $(INSTALLED)
 
 benchmark-gaf: $(INSTALLED)
 	$(PYTHON) -m benchmarks.gaf
+
+benchmark-frames: $(INSTALLED)
+	$(PYTHON) -m benchmarks.frames
+
+benchmark-train-step: $(INSTALLED)
+	$(PYTHON) -m benchmarks.train_step
+
+# About an hour on 2 CPU cores; resumes where it stopped. Writes benchmarks/results/utd_mhad.{json,md}.
+benchmark-utd-mhad: $(INSTALLED)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m benchmarks.utd_mhad
 
 clean-venv:
 	rm -rf $(VENV)

@@ -21,19 +21,10 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.workspace import REPO, override
 INPUTS = ["manifest.csv", "splits.csv", "classes.txt", "frames.h5", "gaf.h5", "class_embeddings.h5"]
 STAGES = [("teachers", []), ("teacher_outputs", []), ("student", ["--method", "baseline"]),
           ("student", ["--method", "distill"]), ("evaluate", [])]
-
-
-def override(params: dict, assignment: str) -> None:
-    key, _, value = assignment.partition("=")
-    target = params
-    *parents, leaf = key.split(".")
-    for parent in parents:
-        target = target[parent]
-    target[leaf] = YAML(typ="safe").load(value)
 
 
 def workspace(root: Path, params: dict) -> None:

@@ -55,7 +55,7 @@ def timed(function, steps: int, warmup: int, device: torch.device) -> list[float
     return times
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="mobilenet_v2", choices=("resnet18", "resnet50", "mobilenet_v2"))
     parser.add_argument("--head", default="tsn", choices=("tsn", "trn", "tsm"))
@@ -72,11 +72,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--paper", action="store_true", help="the paper-size configuration: " + json.dumps(PAPER))
-    args = parser.parse_args(argv)
-    if args.paper:
-        for key, value in PAPER.items():
-            setattr(args, key, value)
+    parser.add_argument("--paper", action="store_true",
+                        help="defaults of the paper-size configuration (options given explicitly still win): "
+                             + json.dumps(PAPER))
+    if parser.parse_known_args(argv)[0].paper:
+        parser.set_defaults(**PAPER)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     pair = tuple(args.pair or (("conv4", "stage4") if args.backbone == "mobilenet_v2" else ("conv5", "layer4")))
     runtime = start_runtime(args.device, bf16=True)
     device = runtime.device

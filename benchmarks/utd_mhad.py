@@ -46,6 +46,8 @@ TEACHERS = {
 STUDENTS = {
     "baseline": (None, "baseline", []),
     "sakdn": ("fused", "distill", []),
+    # Investigation: the soft-target term at the weight the ST baseline uses (see the README).
+    "sakdn_alpha1": ("fused", "distill", ["alpha=1"]),
     "kdn": ("fused", "distill", ["alpha=0"]),
     "sadn": ("fused", "distill", ["beta=0"]),
     "akdn": ("fused_no_semantic", "distill", ["gamma=0"]),
@@ -54,12 +56,13 @@ STUDENTS = {
     "sp": ("fused", "distill", ["distill.method=sp"]),
     "rkd": ("fused", "distill", ["distill.method=rkd"]),
 }
-MAIN_STUDENTS = ("baseline", "sakdn")
+MAIN_STUDENTS = ("baseline", "sakdn", "sakdn_alpha1", "soft_target")
 DESCRIPTIONS = {
     "acc": "Teacher: accelerometer", "gyro": "Teacher: gyroscope", "fused": "Multi-teachers (SPAMFM)",
     "fused_no_spamfm": "Multi-teachers without SPAMFM (SKDN)",
     "fused_no_semantic": "Multi-teachers without semantic loss (for AKDN)",
-    "baseline": "Student (baseline, depth video alone)", "sakdn": "SAKDN", "kdn": "KDN (alpha = 0)",
+    "baseline": "Student (baseline, depth video alone)", "sakdn": "SAKDN (alpha 0.1, beta 1, gamma 1)",
+    "sakdn_alpha1": "SAKDN with alpha = 1", "kdn": "KDN (alpha = 0)",
     "sadn": "SADN (beta = 0)", "akdn": "AKDN (gamma = 0, teachers' sp_weight = 0)",
     "soft_target": "ST (soft targets)", "at": "AT", "sp": "SP", "rkd": "RKD",
 }
@@ -151,6 +154,13 @@ class Benchmark:
             metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())[split][model]
             saved = self.save(folder, {"fingerprint": key, "metrics": metrics,
                                        "seconds": {k: round(v, 1) for k, v in seconds.items()}})
+        if "validation_accuracy" not in saved:  # the selected epoch's, from the model file's history
+            import torch
+
+            model_file = torch.load(folder / "models" / split / f"{model}.pt", map_location="cpu", weights_only=False)
+            best = next(r for r in model_file["history"] if r["epoch"] == model_file["best_epoch"])
+            saved = self.save(folder, {**saved, "validation_accuracy": round(best["val_accuracy"], 2),
+                                       "best_epoch": model_file["best_epoch"]})
         self.say(f"student {name} seed {seed}: {saved['metrics']['accuracy']:.2f}% "
                  f"({', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())})")
         return saved
@@ -173,16 +183,17 @@ def markdown(result: dict) -> str:
     lines = [f"UTD-MHAD, split `{result['split']}`: inertial teachers (GAF images), depth-video student. "
              f"Accuracy and macro F-measure in % on the test trials; students as mean ± standard deviation "
              f"over seeds. Paper: Table VI of SAKDN (RGB video, BN-Inception / VGG16 on GPUs).", "",
-             "| model | accuracy | F-measure | vs baseline (points) | paper accuracy |", "| --- | --- | --- | --- | --- |"]
+             "| model | test accuracy | test F-measure | vs baseline (points) | validation accuracy | paper accuracy |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name, row in result["teachers"].items():
         paper = PAPER.get(name)
-        lines.append(f"| {DESCRIPTIONS[name]} | {cell(row, 'accuracy')} | {cell(row, 'f_measure')} | | "
+        lines.append(f"| {DESCRIPTIONS[name]} | {cell(row, 'accuracy')} | {cell(row, 'f_measure')} | | | "
                      f"{paper if paper else '–'} |")
     for name, row in result["students"].items():
         delta = "" if name == "baseline" or baseline is None else f"{row['accuracy']['mean'] - baseline:+.2f}"
         paper = PAPER.get(name)
         lines.append(f"| {DESCRIPTIONS[name]} | {cell(row, 'accuracy')} | {cell(row, 'f_measure')} | {delta} | "
-                     f"{paper if paper else '–'} |")
+                     f"{cell(row, 'validation_accuracy')} | {paper if paper else '–'} |")
     seconds = result["stage_seconds"]
     lines += ["", f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
               f"GPU: {result['machine']['gpu'] or 'none'}. Wall time: preprocessing "
@@ -202,7 +213,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--split", default="subject_specific")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main rows")
     parser.add_argument("--ablation-seeds", type=int, nargs="+", default=[0],
-                        help="seeds of the ablation and KD-baseline rows")
+                        help="seeds of the other rows")
+    parser.add_argument("--main-rows", nargs="+", default=list(MAIN_STUDENTS), choices=list(STUDENTS), metavar="NAME",
+                        help=f"student rows run over --seeds (default: {', '.join(MAIN_STUDENTS)})")
     parser.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS), metavar="NAME",
                         help=f"student rows (default all: {', '.join(STUDENTS)})")
     parser.add_argument("--teachers", nargs="+", default=[t for t in TEACHERS if t != "fused_no_semantic"],
@@ -225,22 +238,26 @@ def main(argv: list[str] | None = None) -> dict:
     teacher_runs = {name: bench.teacher(name, with_outputs=name in distilled_from) for name in needed}
     student_runs: dict[str, list[dict]] = {}
     for name in args.students:
-        seeds = args.seeds if name in MAIN_STUDENTS else args.ablation_seeds
+        seeds = args.seeds if name in args.main_rows else args.ablation_seeds
         student_runs[name] = [bench.student(name, seed) for seed in seeds]
 
     teachers = {}
     for name in [t for t in TEACHERS if t in needed]:
         metrics = teacher_runs[name]["metrics"]
-        teachers[name] = {"accuracy": metrics["fused"]["accuracy"], "f_measure": metrics["fused"]["f_measure"]}
+        teachers[name] = {"accuracy": metrics["fused"]["accuracy"], "f_measure": metrics["fused"]["f_measure"],
+                          "seconds": teacher_runs[name]["seconds"]}
         if len(metrics) > 2:  # per-branch test accuracy of a multi-sensor teacher
             teachers[name]["branches"] = {s: m["accuracy"] for s, m in metrics.items() if s != "fused"}
     students = {}
     for name, runs in student_runs.items():
-        seeds = args.seeds if name in MAIN_STUDENTS else args.ablation_seeds
+        seeds = args.seeds if name in args.main_rows else args.ablation_seeds
         students[name] = {metric: summary([run["metrics"][metric] for run in runs])
                           for metric in ("accuracy", "f_measure")}
         students[name]["seeds"] = seeds
         students[name]["distilled_from"] = STUDENTS[name][0]
+        students[name]["validation_accuracy"] = summary([run["validation_accuracy"] for run in runs])
+        students[name]["best_epoch"] = [run["best_epoch"] for run in runs]
+        students[name]["seconds"] = [run["seconds"] for run in runs]
 
     def median_of(stage: str) -> float | None:
         values = [run["seconds"][stage] for run in [*teacher_runs.values(), *(r for rs in student_runs.values() for r in rs)]
