@@ -141,3 +141,14 @@ def test_weighted_sum_returns_total_and_terms_and_skips_zero_weights():
     assert not total_loss.needs_ablation
     torch.testing.assert_close(total, terms["ce"] + 0.5 * terms["semantic"])
     assert "L = 1 * ce + 0.5 * semantic" in repr(total_loss)
+
+
+def test_gsdm_sample_importance_only_scales_maps_that_the_normalisation_then_unscales():
+    """A finding about METHOD.md's recipe, kept visible: the importance w_i is a positive
+    scalar per sample, so after the per-sample L2 normalisation the maps (and the loss) do
+    not depend on it; only w_i = 0 (a zero map) changes anything."""
+    torch.manual_seed(0)
+    features = torch.randn(3, 4, 5, 5)
+    maps = [F.normalize(activation_map(features, importance).flatten(1), dim=1)
+            for importance in (torch.tensor([0.1, 1.0, 7.0]), torch.tensor([3.0, 0.02, 1.0]))]
+    torch.testing.assert_close(maps[0], maps[1])

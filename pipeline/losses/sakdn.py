@@ -104,7 +104,10 @@ class GraphSemanticMapping(nn.Module):
 
     Per teacher and (teacher tap, student tap) pair: importance-weighted activation maps of
     teacher and student, pooled to the smaller size, flattened and L2-normalised per sample;
-    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs. The student's map
+    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs. (As METHOD.md
+    orders the steps, the importance is a positive scalar per sample that the per-sample
+    normalisation divides out again: only a zero importance changes a map. Kept as specified;
+    measured and discussed in the README's UTD-MHAD results.) The student's map
     is built from its live activations (and its importance from its live outputs), so the
     gradient reaches the student's parameters. Needs ``ablated`` outputs (the networks' pass
     on a black input) in the student and teacher dicts; the ``Distiller`` provides them.
