@@ -84,7 +84,9 @@ def git_commit() -> dict:
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    # Results files are what a benchmark rewrites: they do not make the code dirty.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(changed)}
 
 
 def machine() -> dict:
