@@ -17,7 +17,7 @@ def test_frames_benchmark_matches_a_plain_decord_loop(tmp_path):
                           "--videos", str(videos)])
     assert result["identical_frames"] is True  # same files, same indices, same frames
     assert result["videos"] == 2 + len(result["real_videos"])
-    assert result["speedup"] == pytest.approx(result["reference_seconds"] / result["ours_seconds"], rel=0.02)
+    assert result["speedup"] == pytest.approx(result["reference_seconds"] / result["ours_seconds"], rel=0.02, abs=0.01)
 
 
 def test_train_step_benchmark_reports_each_configuration():
