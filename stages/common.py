@@ -71,3 +71,14 @@ def write_curves(directory: str, history: list[dict]) -> None:
                 if name != "epoch" and value is not None:
                     live.log_metric(name, value, plot=True)
             live.next_step()
+
+
+def save_trained(split: str, name: str, saved: dict) -> None:
+    """A training stage's outputs: models/<split>/<name>.pt (atomic) and its dvclive curves."""
+    import torch
+
+    from pipeline.io import atomic_output
+
+    with atomic_output(f"models/{split}/{name}.pt") as temporary:
+        torch.save(saved, temporary)
+    write_curves(f"dvclive/{split}/{name}", saved["history"])

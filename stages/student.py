@@ -2,12 +2,10 @@
 alone (--method baseline, the paper's "Student (Baseline)") or distilled from the cached
 teacher outputs (--method distill: distill.method, SAKDN by default), and write
 models/<split>/<baseline|student>.pt. Launch with torchrun for DDP."""
-import torch
 
 from pipeline.experiment import SplitData, train_student
-from pipeline.io import atomic_output
 from pipeline.training import stop_runtime
-from stages.common import check_split, run_stage, runtime_from, training_parser, write_curves
+from stages.common import check_split, run_stage, runtime_from, save_trained, training_parser
 
 
 def main(args, params):
@@ -19,9 +17,7 @@ def main(args, params):
                           teacher_outputs=f"data/{args.split}/teacher_outputs.h5",
                           teacher_path=f"models/{args.split}/teachers.pt", progress=not args.no_progress)
     if runtime.is_main:
-        with atomic_output(f"models/{args.split}/{name}.pt") as temporary:
-            torch.save(saved, temporary)
-        write_curves(f"dvclive/{args.split}/{name}", saved["history"])
+        save_trained(args.split, name, saved)
         print(f"{name}[{args.split}] ({saved['loss']}): best epoch {saved['best_epoch']}")
     stop_runtime(runtime)
 

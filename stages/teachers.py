@@ -1,12 +1,10 @@
 """Stage `teachers`: train the multi-sensor teacher (VGG-style branches + SPAMFM + semantic
 loss) on a split's training recordings, select the epoch on its validation recordings, and
 write models/<split>/teachers.pt (checkpoints in checkpoints/<split>/, curves in dvclive/)."""
-import torch
 
 from pipeline.experiment import SplitData, train_teachers
-from pipeline.io import atomic_output
 from pipeline.training import stop_runtime
-from stages.common import check_split, run_stage, runtime_from, training_parser, write_curves
+from stages.common import check_split, run_stage, runtime_from, save_trained, training_parser
 
 
 def main(args, params):
@@ -15,9 +13,7 @@ def main(args, params):
     saved = train_teachers(params, SplitData(args.split), runtime, f"checkpoints/{args.split}/teachers.pt",
                            progress=not args.no_progress)
     if runtime.is_main:
-        with atomic_output(f"models/{args.split}/teachers.pt") as temporary:
-            torch.save(saved, temporary)
-        write_curves(f"dvclive/{args.split}/teachers", saved["history"])
+        save_trained(args.split, "teachers", saved)
         print(f"teachers[{args.split}]: best epoch {saved['best_epoch']}")
     stop_runtime(runtime)
 
