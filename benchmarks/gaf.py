@@ -5,7 +5,9 @@ Converts every recording's accelerometer and gyroscope (3 axes each) at S=64 and
 checks they agree, and prints a JSON object as its last line. pyts gets its best case: one
 call per group of equal-length series (it cannot batch different lengths), after a warm-up
 call so numba's compile time and pyts's ~30 s import are excluded. Recordings shorter than S
-are left out for both, since pyts refuses them.
+are left out for both, since pyts refuses them. Per size, ``matches_pyts`` says whether both
+gave images of the same shape, equal within 1e-5 (``np.allclose``, absolute); the summary's
+``matches_pyts`` is true when every size does.
 
     python -m benchmarks.gaf [--root ../shared/data/utd_mhad] [--repeats 3]
 """
@@ -25,6 +27,7 @@ import numpy as np
 from pipeline.datasets.utd_mhad import read_signal
 from pipeline.gaf import gaf_images
 
+MATCH_ATOL = 1e-5  # float32 images against pyts's float64 ones
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "utd_mhad"
 
 
@@ -58,13 +61,13 @@ def median_time(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gaf", description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="UTD-MHAD folder (with Inertial/)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N recordings (smoke runs)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     start = time.perf_counter()
     signals = load_signals(args.root, args.limit)
@@ -83,17 +86,22 @@ def main() -> None:
         pyts_seconds = median_time(lambda: pyts_gaf(usable, size, transformer), args.repeats)
         ours = gaf_images(usable, size)
         reference = np.stack(pyts_gaf(usable, size, transformer))
+        matches = bool(ours.shape == reference.shape and np.allclose(ours, reference, rtol=0, atol=MATCH_ATOL))
         results[f"S{size}"] = {
             "signals": len(usable),
+            "images_shape": list(ours.shape),
+            "matches_pyts": matches,
             "ours_seconds": round(ours_seconds, 4),
             "pyts_seconds": round(pyts_seconds, 4),
             "speedup": round(pyts_seconds / ours_seconds, 2),
-            "max_abs_difference": float(np.abs(ours - reference).max()),
+            "max_abs_difference": float(np.abs(ours - reference).max()) if ours.shape == reference.shape else None,
         }
         ours_total += ours_seconds
         pyts_total += pyts_seconds
+        difference = results[f"S{size}"]["max_abs_difference"]
         print(f"S={size}: {len(usable)} sensor signals, ours {ours_seconds:.3f} s, pyts {pyts_seconds:.3f} s, "
-              f"x{pyts_seconds / ours_seconds:.1f}, max |diff| {results[f'S{size}']['max_abs_difference']:.2e}")
+              f"x{pyts_seconds / ours_seconds:.1f}, max |diff| "
+              + (f"{difference:.2e}" if difference is not None else f"n/a (shapes {ours.shape} vs {reference.shape})"))
     summary = {
         "benchmark": "gaf",
         "recordings": len(signals) // 2,
@@ -102,8 +110,10 @@ def main() -> None:
         "sizes": results,
         "machine": f"{platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}".strip(),
         "speedup_vs_pyts": round(pyts_total / ours_total, 2),
+        "matches_pyts": all(result["matches_pyts"] for result in results.values()),
     }
     print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ baseline; target <= 1.15), and the cost of the pieces SAKDN adds (teacher forwar
 student's ablated pass, which runs once per step on a single black clip). On CUDA it runs in
 bf16 with channels_last and reports clips/s. Prints a JSON line last.
 
+What each configuration really ran is reported too, counted by hooks, not assumed:
+``steps_run`` (warm-up + timed) and ``timed_steps``, ``clips_trained`` (clips through the
+student's training forward), ``loss_terms`` (the terms its loss returned), ``first_step_loss``
+(their values at the first step, from identical weights and dropout seed, so the three agree
+where they share terms), ``teacher_forward_calls`` (0 for the cached configuration) and
+``student_ablated_passes`` (one per step where GSDM runs, none for CE alone).
+
     python -m benchmarks.train_step                 # the CPU default (params.yaml sizes)
     python -m benchmarks.train_step --paper         # resnet50, 8 x 224 px, VGG16 teachers (GPU)
 """
@@ -109,13 +116,46 @@ def main(argv: list[str] | None = None) -> dict:
         model.train()
         return model, torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
 
-    def step_of(model: Distiller, optimizer, **teachers):
+    names = ("baseline", "sakdn_cached", "sakdn_uncached")
+    running = {"name": None}  # the configuration whose step is running (None: setup, pieces)
+    steps_run = dict.fromkeys(names, 0)
+    clips_trained = dict.fromkeys(names, 0)
+    teacher_calls = dict.fromkeys(names, 0)
+    ablated_passes = dict.fromkeys(names, 0)
+    loss_terms = {name: set() for name in names}
+    first_step_loss: dict[str, dict[str, torch.Tensor]] = {}
+
+    def count_teacher(module, inputs, output):
+        if running["name"] is not None:
+            teacher_calls[running["name"]] += 1
+
+    def count_student(module, inputs, output):
+        if running["name"] is None:
+            return
+        if module.training:
+            clips_trained[running["name"]] += inputs[0].shape[0]
+        else:  # the Distiller's ablated pass on the black clip (eval mode)
+            ablated_passes[running["name"]] += 1
+
+    teacher.register_forward_hook(count_teacher)
+
+    def step_of(name: str, model: Distiller, optimizer, **teachers):
+        model.student.register_forward_hook(count_student)
+
         def step():
+            if steps_run[name] == 0:  # same dropout masks at every configuration's first step
+                torch.manual_seed(1)
+            running["name"] = name
             optimizer.zero_grad(set_to_none=True)
             with runtime.autocast():
-                _, total, _ = model(clips, labels, **teachers)
+                _, total, terms = model(clips, labels, **teachers)
             total.backward()
             optimizer.step()
+            running["name"] = None
+            if steps_run[name] == 0:
+                first_step_loss[name] = {term: value.detach() for term, value in terms.items()}
+            steps_run[name] += 1
+            loss_terms[name].update(terms)
         return step
 
     loss = lambda: sakdn_loss(0.1, 1.0, 1.0, 4.0, (pair,))  # noqa: E731  the paper's UTD-MHAD weights
@@ -129,18 +169,19 @@ def main(argv: list[str] | None = None) -> dict:
     cached_outputs = [{**output, "ablated": ablation} for output, ablation in zip(outputs, ablated)]
 
     configurations = {
-        "baseline": step_of(baseline, baseline_opt, teacher_outputs=[]),  # as train_student passes it
-        "sakdn_cached": step_of(cached, cached_opt, teacher_outputs=cached_outputs),
-        "sakdn_uncached": step_of(uncached, uncached_opt, teacher_inputs=gaf_images),
+        "baseline": step_of("baseline", baseline, baseline_opt, teacher_outputs=[]),  # as train_student passes it
+        "sakdn_cached": step_of("sakdn_cached", cached, cached_opt, teacher_outputs=cached_outputs),
+        "sakdn_uncached": step_of("sakdn_uncached", uncached, uncached_opt, teacher_inputs=gaf_images),
     }
     # Interleave rounds so drifting machine load hits every configuration alike.
     times = {name: [] for name in configurations}
     for name, step in configurations.items():
         timed(step, 0, args.warmup, device)
     rounds = 2 if args.steps >= 4 else 1
-    for _ in range(rounds):
+    for round_index in range(rounds):  # all --steps of them, the remainder in the first rounds
+        count = args.steps // rounds + (round_index < args.steps % rounds)
         for name, step in configurations.items():
-            times[name] += timed(step, args.steps // rounds, 0, device)
+            times[name] += timed(step, count, 0, device)
     median = {name: statistics.median(values) for name, values in times.items()}
 
     def pieces():
@@ -160,6 +201,14 @@ def main(argv: list[str] | None = None) -> dict:
         "clips_per_second": {name: round(args.batch_size / value, 1) for name, value in median.items()},
         "distill_over_baseline": round(median["sakdn_cached"] / median["baseline"], 3),
         "uncached_over_baseline": round(median["sakdn_uncached"] / median["baseline"], 3),
+        "steps_run": dict(steps_run),
+        "timed_steps": {name: len(values) for name, values in times.items()},
+        "clips_trained": dict(clips_trained),
+        "loss_terms": {name: sorted(terms) for name, terms in loss_terms.items()},
+        "first_step_loss": {name: {term: float(value) for term, value in terms.items()}
+                            for name, terms in first_step_loss.items()},
+        "teacher_forward_calls": dict(teacher_calls),
+        "student_ablated_passes": dict(ablated_passes),
         **pieces(),
         "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpu", "torch_threads")},
     }

@@ -23,11 +23,23 @@ from pipeline.models.students import (
 )
 
 N, T, SIZE, D, C = 2, 3, 32, 6, 5
-VALID = [(b, h) for b in BACKBONES for h in HEADS if not (h == "tsm" and b == "mobilenet_v2")]
-FINAL_CHANNELS = {"resnet18": 512, "resnet50": 2048, "mobilenet_v2": 1280}
+# What the student must offer, written out here rather than derived from the registries under test.
+EXPECTED_BACKBONES = ("resnet18", "resnet50", "mobilenet_v2")
+EXPECTED_HEADS = ("tsn", "trn", "tsm")
+VALID = [("resnet18", "tsn"), ("resnet18", "trn"), ("resnet18", "tsm"),
+         ("resnet50", "tsn"), ("resnet50", "trn"), ("resnet50", "tsm"),
+         ("mobilenet_v2", "tsn"), ("mobilenet_v2", "trn")]
+INVALID = [("mobilenet_v2", "tsm")]  # TSM needs ResNet residual blocks
 TAPS = {"resnet18": ("stem", "layer1", "layer2", "layer3", "layer4"),
         "resnet50": ("stem", "layer1", "layer2", "layer3", "layer4"),
         "mobilenet_v2": ("stage1", "stage2", "stage3", "stage4", "stage5")}
+# Channels and strides of the five taps (torchvision's architectures; METHOD.md §4).
+TAP_CHANNELS = {"resnet18": (64, 64, 128, 256, 512),
+                "resnet50": (64, 256, 512, 1024, 2048),
+                "mobilenet_v2": (16, 24, 32, 96, 1280)}
+TAP_STRIDES = {"resnet18": (4, 4, 8, 16, 32),
+               "resnet50": (4, 4, 8, 16, 32),
+               "mobilenet_v2": (2, 4, 8, 16, 32)}
 
 
 def clips(n: int = N, t: int = T, size: int = SIZE, seed: int = 0) -> torch.Tensor:
@@ -63,13 +75,11 @@ def test_output_contract(backbone, head):
     torch.testing.assert_close(out["semantic"], out["frame_semantic"].mean(1), rtol=0, atol=0)
 
     features = out["features"]
-    assert tuple(features) == model.tap_names and len(features) >= 5
-    sizes = [fmap.shape[-2:] for fmap in features.values()]
+    assert tuple(features) == TAPS[backbone]  # shallow to deep
     assert all(fmap.dim() == 5 and fmap.shape[:2] == (N, T) for fmap in features.values())
-    assert all(a[0] >= b[0] and a[1] >= b[1] for a, b in zip(sizes, sizes[1:]))
-    assert sizes[0] > sizes[-1]
-    assert features[model.tap_names[-1]].shape[2] == FINAL_CHANNELS[backbone]
-    assert tuple(sizes[-1]) == (SIZE // 32, SIZE // 32)  # overall stride 32
+    assert tuple(fmap.shape[2] for fmap in features.values()) == TAP_CHANNELS[backbone]
+    assert [tuple(fmap.shape[-2:]) for fmap in features.values()] == [
+        (SIZE // stride, SIZE // stride) for stride in TAP_STRIDES[backbone]]
 
     # Eval mode is deterministic, bit for bit (the TRN relations are fixed buffers).
     for key in ("logits", "semantic", "frame_semantic"):
@@ -169,7 +179,15 @@ def test_tsm_wraps_conv1_of_every_residual_block(backbone, blocks):
     shifts = [m for m in model.modules() if isinstance(m, TemporalShift)]
     assert len(shifts) == blocks
     assert all(s.num_segments == T and s.shift_fraction == 0.25 for s in shifts)
-    assert all(isinstance(block.conv1, TemporalShift) for block in model.backbone.residual_blocks())
+    # Every torchvision BasicBlock/Bottleneck, listed here from the trunk's layers, is wrapped.
+    trunk = model.backbone
+    blocks_by_hand = [block for layer in (trunk.layer1, trunk.layer2, trunk.layer3, trunk.layer4)
+                      for block in layer]
+    assert len(blocks_by_hand) == blocks
+    assert all(isinstance(block.conv1, TemporalShift) for block in blocks_by_hand)
+    assert trunk.residual_blocks() == blocks_by_hand
+    # and the other heads shift nothing
+    assert not any(isinstance(m, TemporalShift) for m in student(backbone, "tsn").modules())
 
 
 def test_tsm_without_shift_equals_tsn_and_with_shift_differs():
@@ -212,6 +230,9 @@ def test_select_relations_is_seeded_and_never_enumerates_huge_sets():
     draw = lambda: select_relations(40, 20, 3, torch.Generator().manual_seed(0))  # C(40,20) ~ 1.4e11
     first, second = draw(), draw()
     assert first.shape == (3, 20) and torch.equal(first, second)
+    rows = first.tolist()
+    assert len({tuple(row) for row in rows}) == 3  # distinct subsets
+    assert all(0 <= row[0] and row[-1] < 40 and all(a < b for a, b in zip(row, row[1:])) for row in rows)
 
 
 def test_trn_relations_do_not_depend_on_the_global_seed_and_logits_are_reproducible():
@@ -312,7 +333,8 @@ def test_pretrained_shape_mismatch_missing_and_unexpected_keys_raise(resnet18_we
 
 def test_pretrained_missing_file_raises(tmp_path):
     path = tmp_path / "nowhere" / "resnet18.pth"
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    # FileNotFoundError, or the project's InputError (a ValueError) that names the file
+    with pytest.raises((FileNotFoundError, ValueError), match="nowhere"):
         student(pretrained_path=path)
 
 
@@ -358,5 +380,15 @@ def test_bad_arguments_raise(kwargs, pattern):
         build_student(arguments.pop("backbone"), arguments.pop("head"), **arguments)
 
 
-def test_all_combinations_are_covered():
-    assert len(VALID) == len(list(itertools.product(BACKBONES, HEADS))) - 1
+def test_registries_are_exactly_the_expected_backbones_and_heads():
+    assert tuple(BACKBONES) == EXPECTED_BACKBONES  # in this order: error messages list them so
+    assert tuple(HEADS) == EXPECTED_HEADS
+    # Every combination the registries allow is either built (test_output_contract) or refused.
+    assert set(itertools.product(BACKBONES, HEADS)) == set(VALID) | set(INVALID)
+
+
+@pytest.mark.parametrize("backbone,head", INVALID)
+def test_invalid_combination_is_refused_with_a_reason(backbone, head):
+    # names the head, the backbone and what to use instead
+    with pytest.raises(ValueError, match=rf"{head}.*ResNet residual block.*{backbone}.*resnet18, resnet50"):
+        student(backbone, head)
