@@ -1,4 +1,4 @@
-"""Gramian Angular Field images of tri-axial signals, vectorised over a batch (METHOD.md §1).
+"""Gramian Angular Field images of tri-axial signals, vectorised over a batch (docs/method.md §1).
 
 The kernels work on a padded batch of variable-length series, so one call converts
 hundreds of recordings without a Python loop per series. ``pyts.image.GramianAngularField``
@@ -18,14 +18,31 @@ log = logging.getLogger(__name__)
 METHODS = ("summation", "difference")
 
 
+def _binary_exponents(rows: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the exponent ``e`` with every finite |value| < 2**e (0 for an all-zero row).
+
+    ``np.ldexp(row, -e)`` brings a row into (-1, 1) exactly (a power of two changes no
+    mantissa), so sums and spans of huge finite values (1e308 + 1e308) cannot overflow, and
+    scaling back with ``np.ldexp(result, e)`` restores the units bit for bit.
+    """
+    magnitude = np.abs(rows)
+    ignored = ~np.isfinite(magnitude) if valid is None else ~valid | ~np.isfinite(magnitude)
+    peak = np.where(ignored, 0.0, magnitude).max(axis=1, initial=0.0)
+    return np.frexp(peak)[1]
+
+
 def fill_gaps(series: np.ndarray) -> np.ndarray:
     """Linearly interpolate NaN gaps of a 1-D series (edges take the nearest value)."""
     missing = np.isnan(series)
     if not missing.any():
         return series
     known = np.flatnonzero(~missing)
+    exponent = _binary_exponents(series[None, known])[0]
+    unit = np.ldexp(series[known], -exponent)  # the slope between +-1e308 would overflow
+    # clip: rounding must not step past the largest value, which may be the largest float
+    filled_unit = np.clip(np.interp(np.flatnonzero(missing), known, unit), unit.min(), unit.max())
     filled = series.copy()
-    filled[missing] = np.interp(np.flatnonzero(missing), known, series[known])
+    filled[missing] = np.ldexp(filled_unit, exponent)
     return filled
 
 
@@ -34,9 +51,13 @@ def resample(padded: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
 
     Rows with at least ``size`` points use piecewise aggregate approximation with pyts's
     windows (bounds ``linspace(0, T, size + 1)`` truncated to integers); shorter rows use
-    linear interpolation.
+    linear interpolation. Overflow-safe: each row is computed in units of a power of two
+    above its largest value (see :func:`_binary_exponents`).
     """
     count = padded.shape[0]
+    valid = np.arange(padded.shape[1]) < lengths[:, None]
+    exponents = _binary_exponents(padded, valid)
+    padded = np.ldexp(padded, -exponents[:, None])
     out = np.empty((count, size), dtype=np.float64)
     long_rows = lengths >= size
     if long_rows.any():
@@ -57,12 +78,19 @@ def resample(padded: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
         out[short_rows] = (1 - weight) * np.take_along_axis(rows, left, 1) + weight * np.take_along_axis(
             rows, right, 1
         )
-    return out
+    # A window mean or an interpolated point lies within the row's range; clip rounding so
+    # that scaling back cannot step past the largest float.
+    low = np.where(valid, padded, np.inf).min(axis=1, keepdims=True)
+    high = np.where(valid, padded, -np.inf).max(axis=1, keepdims=True)
+    return np.ldexp(np.clip(out, low, high), exponents[:, None])
 
 
 def scale_to_unit(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Min-max scale each row to [-1, 1]; a constant row maps to 0. Returns the scaled rows
-    and a boolean mask of constant rows."""
+    and a boolean mask of constant rows. Overflow-safe: a row is first divided by a power of
+    two above its largest value (exact; min-max scaling is invariant to it), so the span
+    ``high - low`` of +-1e308 stays finite."""
+    series = np.ldexp(series, -_binary_exponents(series)[:, None])
     low = series.min(axis=1, keepdims=True)
     high = series.max(axis=1, keepdims=True)
     span = high - low
@@ -121,6 +149,9 @@ def gaf_images(
         padded[index, : lengths[index]] = signal
     rows = padded.transpose(0, 2, 1).reshape(len(signals) * 3, -1)
     row_lengths = np.repeat(lengths, 3)
+    for row in np.flatnonzero(np.isinf(rows).any(axis=1)):  # NaN is a gap; inf has no place
+        sample = int(np.flatnonzero(np.isinf(rows[row]))[0])
+        raise SignalError(f"{names[row // 3]}: axis {'xyz'[row % 3]}: sample {sample + 1} is {rows[row, sample]}")
     gaps = np.isnan(rows)
     if gaps.any():
         valid_counts = row_lengths - gaps.sum(axis=1)
@@ -130,6 +161,11 @@ def gaf_images(
             rows[row, : row_lengths[row]] = fill_gaps(rows[row, : row_lengths[row]])
     scaled, constant = scale_to_unit(resample(rows, row_lengths, image_size))
     for row in np.flatnonzero(constant):
-        log.warning("%s: axis %s is constant; scaled to 0 (METHOD.md §1)", names[row // 3], "xyz"[row % 3])
+        log.warning("%s: axis %s is constant; scaled to 0 (docs/method.md §1)", names[row // 3], "xyz"[row % 3])
     fields = angular_field(scaled, method, dtype)
+    # Defence in depth: finite input gives finite images; if not, stop before caching NaN.
+    for row in np.flatnonzero(~np.isfinite(fields.reshape(len(fields), -1)).all(axis=1)):
+        raise SignalError(
+            f"{names[row // 3]}: axis {'xyz'[row % 3]}: the GAF image is not finite (numeric overflow)"
+        )
     return fields.reshape(len(signals), 3, image_size, image_size)

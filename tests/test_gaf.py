@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pipeline.gaf import angular_field, gaf_images, resample, scale_to_unit
+from pipeline.gaf import angular_field, fill_gaps, gaf_images, resample, scale_to_unit
 from pipeline.signals import SignalError
 from tests.conftest import shared_path
 
@@ -136,3 +136,70 @@ def test_bad_signals_name_the_signal(signal, message):
 def test_angular_field_rejects_unknown_method():
     with pytest.raises(ValueError, match="method"):
         angular_field(np.zeros((1, 3)), "product")
+
+
+# ---------------------------------------------------------------- huge finite values (issue 9)
+def test_kernels_do_not_overflow_on_huge_values_by_hand():
+    # 1e308 + 1e308 overflows: cumulative sums, spans and interpolation slopes must not form it
+    np.testing.assert_array_equal(resample(np.array([[1e308, 1e308, -1e308, -1e308]]), np.array([4]), 2), [[1e308, -1e308]])
+    np.testing.assert_array_equal(resample(np.array([[1e308, -1e308, 0.0]]), np.array([2]), 3), [[1e308, 0.0, -1e308]])
+    top = np.finfo(np.float64).max
+    np.testing.assert_array_equal(resample(np.full((1, 7), top), np.array([7]), 3), [[top, top, top]])
+    scaled, constant = scale_to_unit(np.array([[1e308, -1e308, 0.0], [-top, top, 0.5 * top], [top, top, top]]))
+    np.testing.assert_allclose(scaled, [[1.0, -1.0, 0.0], [-1.0, 1.0, 0.5], [0.0, 0.0, 0.0]])
+    assert constant.tolist() == [False, False, True]
+    np.testing.assert_array_equal(fill_gaps(np.array([1e308, np.nan, -1e308])), [1e308, 0.0, -1e308])
+
+
+def test_huge_signal_gives_the_image_of_the_same_signal_scaled_down():
+    # PAA to 2 points: means 1e308 and -5e307 -> scaled 1, -1 -> angles 0, pi
+    huge = three_axis([1e308, 1e308, -1e308, 0.0])
+    huge[:, 1] *= -1
+    images = gaf_images([huge], 2)[0]
+    np.testing.assert_array_equal(images[0], [[1, -1], [-1, 1]])
+    np.testing.assert_array_equal(images[1], [[1, -1], [-1, 1]])  # -1, 1: the same field
+    np.testing.assert_allclose(gaf_images([huge / 1e300], 2)[0], images, atol=1e-6)
+    rng = np.random.default_rng(3)
+    walk = rng.uniform(-1.7, 1.7, size=(300, 3)) * 1e308  # neighbours sum past the largest float
+    walk[40:45, 2] = np.nan  # a gap between huge values is interpolated too
+    for method in ("summation", "difference"):
+        for size in (16, 64, 400):  # PAA and interpolation
+            big, small = gaf_images([walk], size, method)[0], gaf_images([walk / 1e300], size, method)[0]
+            assert np.isfinite(big).all()
+            np.testing.assert_allclose(big, small, atol=1e-6)
+
+
+# any finite float, with the largest magnitudes drawn often enough to meet each other
+any_finite = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e308, -1e308, np.finfo(np.float64).max, -np.finfo(np.float64).max]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 60), st.just(3)), elements=any_finite), st.integers(2, 20))
+def test_any_finite_signal_gives_a_finite_image(signal, size):
+    for method in ("summation", "difference"):
+        image = gaf_images([signal], size, method)[0]
+        assert np.isfinite(image).all() and np.all(np.abs(image) <= 1 + 1e-6)
+
+
+def test_infinite_input_names_the_signal_axis_and_sample():
+    signal = three_axis(np.arange(6.0))
+    signal[4, 1] = -np.inf
+    with pytest.raises(SignalError, match=r"rec_2 \(gyro\): axis y: sample 5 is -inf"):
+        gaf_images([three_axis(np.arange(6.0)), signal], 4, names=["rec_1 (gyro)", "rec_2 (gyro)"])
+
+
+def test_non_finite_result_is_an_error_naming_the_signal(monkeypatch):
+    import pipeline.gaf
+
+    def broken(series):  # stands in for any overflow left in the kernels
+        scaled = np.zeros_like(series)
+        scaled[4, 0] = np.nan
+        return scaled, np.zeros(len(series), dtype=bool)
+
+    monkeypatch.setattr(pipeline.gaf, "scale_to_unit", broken)
+    signals = [three_axis(np.arange(6.0)), three_axis(np.arange(6.0))]
+    with pytest.raises(SignalError, match=r"rec_b: axis y: the GAF image is not finite"):
+        gaf_images(signals, 3, names=["rec_a", "rec_b"])

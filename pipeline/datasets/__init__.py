@@ -23,6 +23,7 @@ from types import ModuleType
 
 import pandas as pd
 
+from pipeline.errors import PipelineError
 from pipeline.signals import Signal
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ REQUIRE = ("all", "any")
 CLASS_LISTS = Path(__file__).parent / "classes"
 
 
-class DatasetError(ValueError):
+class DatasetError(PipelineError, ValueError):
     """A dataset folder that cannot be read; the message says what layout was expected."""
 
 

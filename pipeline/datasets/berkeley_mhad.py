@@ -79,5 +79,9 @@ def build_manifest(root: Path, vision: str = "rgb", require: str = "all") -> pd.
     return select_complete(pd.DataFrame(rows), require, f"berkeley_mhad at {root}")
 
 
+# The Shimmer timestamps never go back: any step back is warned about.
+TIMESTAMP_JITTER = 0.0
+
+
 def read_signal(path: Path, sensor: str) -> Signal:
-    return read_xyzt_text(path)
+    return read_xyzt_text(path, jitter=TIMESTAMP_JITTER)

@@ -90,5 +90,10 @@ def build_manifest(root: Path, vision: str = "rgb", require: str = "all") -> pd.
     return select_complete(pd.DataFrame(rows), require, f"mmact at {root}")
 
 
+# The logger's clock jitters: the real clip steps back by up to 45 ms (docstring above);
+# anything further back is warned about.
+TIMESTAMP_JITTER = 0.045
+
+
 def read_signal(path: Path, sensor: str) -> Signal:
-    return read_timestamped_csv(path)
+    return read_timestamped_csv(path, jitter=TIMESTAMP_JITTER)

@@ -1,0 +1,21 @@
+"""The project's own error types. Stages turn these (and only these) into a one-line message
+and exit code 1; any other exception is a bug and keeps its traceback.
+
+Every subclass also derives from ``ValueError`` so callers that catch the broad type keep
+working; the message always names the file or params key at fault.
+"""
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """An expected problem with the user's input, settings or files; the message says which
+    file or key and what is wrong."""
+
+
+class InputError(PipelineError, ValueError):
+    """A generic bad input that has no more specific type (a cache that does not match, a
+    missing file a stage needs)."""
+
+
+class TrainingError(PipelineError, ValueError):
+    """Training cannot produce a correct model (a non-finite loss, an unusable checkpoint)."""
