@@ -8,8 +8,15 @@ Training later draws TSN segments from these F frames.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from pipeline.errors import PipelineError
 from pipeline.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -25,11 +33,17 @@ log = logging.getLogger(__name__)
 CROPS = ("center", "none")
 
 
-class FrameError(ValueError):
+class FrameError(PipelineError, ValueError):
     """A video that cannot be decoded; the message names the file."""
 
 
 IMAGE_SUFFIXES = (".pgm", ".png", ".jpg", ".jpeg", ".bmp")
+
+# A video whose decodable frames fall short of what its container declares by more than
+# max(MISSING_FRAMES, MISSING_FRACTION * declared) is truncated (a copy or download cut short):
+# caching its surviving frames as if they were the whole clip would teach the wrong action.
+MISSING_FRAMES = 2
+MISSING_FRACTION = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,8 @@ class FrameSpec:
     size: int
     crop: str = "center"
     dataset: str | None = None  # whose adapter may read clips in a format of its own
-    depth_near: float = 500.0  # millimetres; depth is clipped to [near, far]
-    depth_far: float = 4500.0
+    depth_near: float = 1000.0  # millimetres; depth is clipped to [near, far]
+    depth_far: float = 4000.0
     depth_subject_crop: bool = True  # crop depth to the bounding box of non-zero pixels
     depth_margin: float = 0.1  # of the box size, on each side
 
@@ -82,6 +96,12 @@ def read_video_frames(path: str | Path, indices_for) -> tuple[np.ndarray, np.nda
         num_frames = len(reader)
         if num_frames < 1:
             raise FrameError(f"{path}: video has no frames")
+        # decord indexes every packet on open, so len() is what the file really holds;
+        # checked before decoding anything, from the container header (a millisecond).
+        declared = declared_length(path)
+        if declared is not None:
+            last = float(reader.get_frame_timestamp(num_frames - 1)[1]) if declared.seconds_only else 0.0
+            _check_complete(path, num_frames, last, declared)
         indices = indices_for(num_frames)
         frames = reader.get_batch(indices.tolist()).asnumpy()
     except FrameError:
@@ -92,11 +112,102 @@ def read_video_frames(path: str | Path, indices_for) -> tuple[np.ndarray, np.nda
             # decord bug (dmlc/decord#336): some small frame widths (48, 72 px) fail to copy.
             log.warning("%s: decord cannot copy frames of this size; decoding with PyAV", path)
             return read_video_frames_pyav(path, indices_for)
-        first_line = message.splitlines()[0] if message else type(error).__name__
-        raise FrameError(f"{path}: decord cannot read this video ({first_line})") from None
+        failure = message.splitlines()[0] if message else type(error).__name__
+    else:
+        failure = None
+    if failure is not None:
+        # decord refuses some truncated files outright (a packet cut mid-way); say so when
+        # PyAV can count what survives, else keep decord's own message.
+        _check_complete_with_pyav(path)
+        raise FrameError(f"{path}: decord cannot read this video ({failure})")
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise FrameError(f"{path}: decoded frames have unexpected shape {frames.shape}")
     return frames, indices, num_frames
+
+
+@dataclass(frozen=True)
+class DeclaredLength:
+    """What a container header says about its video stream's length: ``frames`` exact
+    (``seconds_only`` False) or estimated from ``seconds`` x ``fps`` (``seconds_only`` True:
+    containers such as Matroska store a duration but no frame count)."""
+
+    frames: int
+    seconds: float | None
+    fps: float | None
+    seconds_only: bool = False
+
+
+def declared_length(path: str | Path, container=None) -> DeclaredLength | None:
+    """The declared length of a video's first video stream (PyAV reads the header only), or
+    None when the header declares neither a frame count nor a duration and frame rate."""
+    import av
+
+    if container is None:
+        try:
+            with av.open(str(path)) as opened:
+                return declared_length(path, opened)
+        except (av.FFmpegError, OSError, ValueError):
+            return None
+    if not container.streams.video:
+        return None
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else None
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration and container.duration > 0:
+        seconds = container.duration / av.time_base
+    else:
+        seconds = None
+    if stream.frames and stream.frames > 0:
+        return DeclaredLength(int(stream.frames), seconds, fps)
+    if seconds and fps:
+        return DeclaredLength(int(round(seconds * fps)), seconds, fps, seconds_only=True)
+    return None
+
+
+def _check_complete(path: Path, decoded: int, last_end: float, declared: DeclaredLength) -> None:
+    """Raise FrameError when a video holds fewer frames than its header declares, beyond
+    the tolerance. With a declared duration only, the time the decoded frames cover
+    (``last_end``: end of the last one, seconds) is compared, which variable frame rates
+    do not upset."""
+    tolerance = max(MISSING_FRAMES, MISSING_FRACTION * declared.frames)
+    if not declared.seconds_only:
+        if declared.frames - decoded > tolerance:
+            raise FrameError(
+                f"{path}: video is truncated or damaged: decoded {decoded} of {declared.frames} declared frames"
+            )
+        return
+    frame_time = 1 / declared.fps
+    if declared.seconds - last_end > max(MISSING_FRAMES * frame_time, MISSING_FRACTION * declared.seconds):
+        raise FrameError(
+            f"{path}: video is truncated or damaged: decoded {decoded} of about {declared.frames} declared "
+            f"frames ({last_end:.2f} of {declared.seconds:.2f} s)"
+        )
+
+
+def _check_complete_with_pyav(path: Path) -> None:
+    """For a video decord will not open: count the frames PyAV can decode (no conversion)
+    and raise the truncation error when they fall short of the declared length."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            declared = declared_length(path, container)
+            if declared is None:
+                return
+            decoded, last_end = 0, 0.0
+            try:
+                for frame in container.decode(video=0):
+                    decoded += 1
+                    if frame.time is not None:
+                        last_end = frame.time + 1 / (declared.fps or 1)
+            except av.FFmpegError:
+                pass  # a cut-off last packet: count what came before it
+    except (av.FFmpegError, OSError, ValueError):
+        return
+    if decoded:
+        _check_complete(path, decoded, last_end, declared)
 
 
 def depth_to_uint8(depth: np.ndarray, near: float, far: float) -> np.ndarray:
@@ -151,13 +262,27 @@ def read_video_frames_pyav(path: Path, indices_for) -> tuple[np.ndarray, np.ndar
     """Sequential PyAV decode, keeping the wanted frames: the fallback for decord's bug."""
     import av
 
+    frames, failure, last_end = [], None, 0.0
     try:
         with av.open(str(path)) as container:
-            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+            declared = declared_length(path, container)
+            try:
+                for frame in container.decode(video=0):
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    if frame.time is not None and declared is not None:
+                        last_end = frame.time + 1 / (declared.fps or 1)
+            except av.FFmpegError as error:
+                if not frames:
+                    raise
+                failure = error  # frames decoded before a damaged packet
     except av.FFmpegError as error:
         raise FrameError(f"{path}: PyAV cannot read this video ({error})") from None
     if not frames:
         raise FrameError(f"{path}: video has no frames")
+    if declared is not None:
+        _check_complete(path, len(frames), last_end, declared)
+    if failure is not None:
+        raise FrameError(f"{path}: PyAV cannot read this video ({failure})")
     indices = indices_for(len(frames))
     return np.stack([frames[i] for i in indices]), indices, len(frames)
 
@@ -226,7 +351,7 @@ def build_frame_cache(
     count, shape = len(videos), (spec.per_video, spec.size, spec.size, 3)
     tasks = [(str(video), spec) for video in videos]
     skipped: list[dict] = []
-    with atomic_output(output) as temporary:
+    with _exit_on_sigterm(), atomic_output(output) as temporary:
         with h5py.File(temporary, "w") as cache:
             frames = cache.create_dataset("frames", shape=(count, *shape), dtype=np.uint8)
             frame_indices = cache.create_dataset("frame_indices", shape=(count, spec.per_video), dtype=np.int32)
@@ -251,17 +376,90 @@ def build_frame_cache(
             cache.attrs.update(per_video=spec.per_video, size=spec.size, crop=spec.crop)
         if len(kept) < count:
             _truncate(temporary, len(kept))
-    return {"videos": count, "cached": count - len(skipped), "skipped": skipped}
+    return {
+        "videos": count,
+        "cached": count - len(skipped),
+        "skipped": skipped,
+        "skipped_sample_ids": [entry["sample_id"] for entry in skipped],
+    }
+
+
+def cached_sample_ids(path: str | Path) -> list[str]:
+    """The sample ids a frame cache holds, in its row order: the samples that have frames
+    (those ``on_error='skip'`` left out are absent)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{path}: frame cache not found (run the frames stage)")
+    try:
+        with h5py.File(path, "r") as cache:
+            if "sample_id" not in cache:
+                raise FrameError(f"{path}: not a frame cache (no 'sample_id' dataset)")
+            return [value.decode() if isinstance(value, bytes) else str(value) for value in cache["sample_id"][:]]
+    except OSError as error:
+        raise FrameError(f"{path}: cannot read the frame cache ({error})") from None
 
 
 def _truncate(path: Path, rows: int) -> None:
     """Contiguous datasets cannot shrink: copy the first ``rows`` samples into a new file."""
-    compact = path.with_name(path.name + ".compact")
-    with h5py.File(path, "r") as source, h5py.File(compact, "w") as target:
-        for name, dataset in source.items():
-            target.create_dataset(name, data=dataset[:rows], dtype=dataset.dtype)
-        target.attrs.update(dict(source.attrs))
-    compact.replace(path)
+    compact = path.with_name(path.name + ".compact")  # still atomic_output's stale pattern
+    try:
+        with h5py.File(path, "r") as source, h5py.File(compact, "w") as target:
+            for name, dataset in source.items():
+                target.create_dataset(name, data=dataset[:rows], dtype=dataset.dtype)
+            target.attrs.update(dict(source.attrs))
+        compact.replace(path)
+    except BaseException:
+        compact.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm():
+    """While building, turn SIGTERM (DVC, a job scheduler, ``kill``) into SystemExit(143)
+    so the ``with`` blocks unwind: atomic_output removes its temporary and the decode pool
+    stops its workers. A second SIGTERM kills at once. Only the main thread can install
+    signal handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        log.warning("SIGTERM: stopping, removing the partial frame cache")
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int, use_prctl: bool = True) -> None:
+    """Decode-pool initializer: end this worker when the process that started it dies, so a
+    killed build (even SIGKILL) leaves no worker blocked on its task queue forever. Linux
+    delivers SIGTERM on the parent's death (prctl PR_SET_PDEATHSIG); elsewhere, or when
+    prctl fails, a daemon thread polls the parent pid."""
+    armed = False
+    if use_prctl and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int, interval: float = 0.5) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval)
+    os._exit(1)
 
 
 class _task_map:
@@ -276,13 +474,27 @@ class _task_map:
         if self.workers <= 1:
             return map
         self.pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn")
+            self.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent, initargs=(os.getpid(),),
         )
         return lambda function, tasks: self.pool.map(function, tasks, chunksize=2)
 
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+    def __exit__(self, exc_type, exc, traceback):
+        if self.pool is None:
+            return False
+        if exc_type is None:
+            self.pool.shutdown(wait=True)
+            return False
+        # Failing or interrupted: do not wait for the videos in flight. Terminate the
+        # workers (ProcessPoolExecutor has no public way before Python 3.14), then let the
+        # executor notice and wind down its manager thread.
+        workers = list((self.pool._processes or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            worker.join(timeout=5)
         return False
 
 

@@ -106,7 +106,7 @@ def test_utd_tree_round_trip(utd_tree):
     assert acc.values.shape == gyro.values.shape == (120, 3) and not np.allclose(acc.values, gyro.values)
     frames, _, count = decode_sample(row["video"], FrameSpec(4, 16, dataset="utd_mhad"))
     assert count == 10 and frames.shape == (4, 16, 16, 3)
-    assert frames.max() == 1 + round(254 * (4500 - 2500) / 4000)  # default FrameSpec range 500..4500
+    assert frames.max() == 1 + round(254 * (4000 - 2500) / 3000)  # default FrameSpec range 1000..4000 mm
     assert frames[:, 0, 0].max() == 0  # background stays black after the subject crop
     frames, _, count = decode_sample(rgb.iloc[0]["video"], FrameSpec(6, 32, dataset="utd_mhad"))
     assert count == 6 and abs(int(frames[5, 10:22, 15:21, 0].mean()) - 160) <= 12  # decoded by decord

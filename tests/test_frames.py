@@ -1,10 +1,19 @@
+import re
+
 import h5py
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.frames import FrameError, FrameSpec, build_frame_cache, resize_frames, uniform_indices
+from pipeline.frames import (
+    FrameError,
+    FrameSpec,
+    build_frame_cache,
+    cached_sample_ids,
+    resize_frames,
+    uniform_indices,
+)
 from tests.conftest import decode_with_pyav, shared_path, write_video
 
 
@@ -36,7 +45,7 @@ def test_resize_crops_the_centre_square():
 def test_cache_holds_the_uniform_frames(ramp_video, tmp_path):
     output = tmp_path / "frames.h5"
     report = build_frame_cache(["ramp"], [ramp_video], output, FrameSpec(5, 16), workers=1, progress=False)
-    assert report == {"videos": 1, "cached": 1, "skipped": []}
+    assert report == {"videos": 1, "cached": 1, "skipped": [], "skipped_sample_ids": []}
     with h5py.File(output) as cache:
         assert cache["frames"].shape == (1, 5, 16, 16, 3) and cache["frames"].dtype == np.uint8
         assert cache["frames"].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
@@ -78,6 +87,7 @@ def test_unreadable_video_can_be_skipped_and_reported(ramp_video, tmp_path):
                                on_error="skip", progress=False)
     assert report["cached"] == 1 and report["skipped"][0]["sample_id"] == "bad"
     assert "broken.avi" in report["skipped"][0]["error"]
+    assert report["skipped_sample_ids"] == ["bad"] and cached_sample_ids(output) == ["ok"]
     with h5py.File(output) as cache:
         assert cache["frames"].shape[0] == 1 and cache["sample_id"][0].decode() == "ok"
         assert cache["frames"].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
@@ -116,3 +126,196 @@ def test_contact_sheet_tiles_the_cached_frames(ramp_video, tmp_path):
     sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
     assert shown == ["a", "b"] and sheet.shape == (2 * 16, 5 * 16, 3)
     np.testing.assert_allclose(sheet[:16, ::16, 0].mean(axis=0), [40, 80, 120, 160, 200], atol=3)
+
+
+# ------------------------------------------------------------------ truncated videos
+NOISE = np.random.default_rng(1).integers(0, 255, (80, 96, 128, 3), dtype=np.uint8)  # 80 frames, 8 s
+
+
+def remux(source, destination, **options):
+    """Copy a video's packets into another container (e.g. an MP4 with its index first,
+    ``movflags='faststart'``, as cameras and web downloads write them, or Matroska)."""
+    import av
+
+    with av.open(str(source)) as reader, av.open(str(destination), "w", options=options) as writer:
+        stream = writer.add_stream_from_template(reader.streams.video[0])
+        for packet in reader.demux(reader.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                writer.mux(packet)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def intact(tmp_path_factory):
+    """Intact 80-frame videos: MP4 with the index first, MP4 with it last (PyAV's default),
+    AVI and Matroska (which declares a duration but no frame count)."""
+    folder = tmp_path_factory.mktemp("intact")
+    mp4 = write_video(folder / "index_last.mp4", NOISE)
+    return {
+        "mp4": remux(mp4, folder / "clip.mp4", movflags="faststart"),
+        "index_last.mp4": mp4,
+        "avi": write_video(folder / "clip.avi", NOISE),
+        "mkv": remux(mp4, folder / "clip.mkv"),
+    }
+
+
+def cut(source, destination, fraction):
+    data = source.read_bytes()
+    destination.write_bytes(data[: int(len(data) * fraction)])
+    return destination
+
+
+TRUNCATED = "video is truncated or damaged: decoded {} of {} declared frames"
+
+
+@pytest.mark.parametrize("kind, fraction", [("mp4", 0.5), ("mp4", 0.9), ("avi", 0.5), ("avi", 0.9)])
+def test_truncated_video_is_an_error_naming_both_counts(intact, tmp_path, kind, fraction):
+    video = cut(intact[kind], tmp_path / f"cut.{kind}", fraction)
+    output = tmp_path / "out" / "frames.h5"
+    with pytest.raises(FrameError, match=rf"cut\.{kind}: video is truncated") as caught:
+        build_frame_cache(["ok", "cut"], [intact[kind], video], output, FrameSpec(4, 8), progress=False)
+    decoded, declared = map(int, re.search(r"decoded (\d+) of (\d+) declared frames", str(caught.value)).groups())
+    assert declared == 80 and abs(decoded - 80 * fraction) <= 6  # what survives the cut
+    assert not output.parent.exists() or list(output.parent.iterdir()) == []
+
+
+def test_mp4_cut_where_decord_still_opens_it(intact, tmp_path):
+    # Cut exactly between two packets near the middle: decord opens the file and indexes the
+    # surviving packets (len 40), as it does for real faststart MP4s cut anywhere.
+    import av
+    import decord
+
+    with av.open(str(intact["mp4"])) as container:
+        starts = [packet.pos for packet in container.demux(video=0) if packet.size]
+    video = tmp_path / "cut.mp4"
+    video.write_bytes(intact["mp4"].read_bytes()[: starts[40]])
+    assert len(decord.VideoReader(str(video))) == 40  # the old code cached these 40 as the clip
+    with pytest.raises(FrameError, match=r"cut\.mp4: " + TRUNCATED.format(40, 80)):
+        build_frame_cache(["cut"], [video], tmp_path / "frames.h5", FrameSpec(4, 8), progress=False)
+
+
+def test_mp4_with_index_last_cut_is_unreadable(intact, tmp_path):
+    video = cut(intact["index_last.mp4"], tmp_path / "cut.mp4", 0.9)  # its moov atom is gone
+    with pytest.raises(FrameError, match=r"cut\.mp4: decord cannot read this video"):
+        build_frame_cache(["cut"], [video], tmp_path / "frames.h5", FrameSpec(4, 8), progress=False)
+
+
+def test_matroska_declares_a_duration_only(intact, tmp_path):
+    build_frame_cache(["mkv"], [intact["mkv"]], tmp_path / "frames.h5", FrameSpec(4, 8), progress=False)
+    video = cut(intact["mkv"], tmp_path / "cut.mkv", 0.5)
+    with pytest.raises(FrameError, match=r"cut\.mkv: video is truncated .*decoded 3\d of about 80 declared "
+                                         r"frames \(3\.\d\d of 8\.00 s\)"):
+        build_frame_cache(["cut"], [video], tmp_path / "frames.h5", FrameSpec(4, 8), progress=False)
+
+
+def test_truncated_videos_are_skipped_and_reported(intact, tmp_path):
+    videos = [cut(intact["mp4"], tmp_path / "mp4_50.mp4", 0.5), intact["avi"],
+              cut(intact["mp4"], tmp_path / "mp4_90.mp4", 0.9), cut(intact["avi"], tmp_path / "avi_50.avi", 0.5),
+              intact["mp4"]]
+    output = tmp_path / "frames.h5"
+    report = build_frame_cache(["a", "b", "c", "d", "e"], videos, output, FrameSpec(4, 8), on_error="skip",
+                               workers=2, progress=False)
+    assert report["cached"] == 2 and report["skipped_sample_ids"] == ["a", "c", "d"]
+    for entry, name in zip(report["skipped"], ["mp4_50.mp4", "mp4_90.mp4", "avi_50.avi"]):
+        assert entry["video"].endswith(name) and re.search(rf"{name}: video is truncated or damaged: "
+                                                           r"decoded \d+ of 80 declared frames", entry["error"])
+    assert cached_sample_ids(output) == ["b", "e"]
+    with h5py.File(output) as cache:
+        assert cache["num_frames"][:].tolist() == [80, 80]
+
+
+def test_a_few_missing_frames_are_tolerated(tmp_path):
+    # an AVI declares 80 frames and holds 78 (e.g. an encoder that drops its last two):
+    # within max(2 frames, 5 %), so it is cached.
+    from pipeline.frames import DeclaredLength, _check_complete
+
+    _check_complete(tmp_path / "x.avi", 78, 0.0, DeclaredLength(80, 8.0, 10.0))
+    _check_complete(tmp_path / "x.avi", 96, 0.0, DeclaredLength(100, 10.0, 10.0))
+    with pytest.raises(FrameError, match="x.avi: .*decoded 94 of 100 declared frames"):
+        _check_complete(tmp_path / "x.avi", 94, 0.0, DeclaredLength(100, 10.0, 10.0))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("fraction", [0.5, 0.9])
+def test_real_videos_cut_short_are_errors(tmp_path, fraction):
+    for name, declared in [("waving_2hands.mp4", 169), ("vtest.avi", 795)]:
+        video = cut(shared_path("videos", name), tmp_path / name, fraction)
+        with pytest.raises(FrameError, match=rf"{name}: video is truncated or damaged: decoded \d+ of "
+                                             rf"{declared} declared frames"):
+            build_frame_cache(["cut"], [video], tmp_path / "frames.h5", FrameSpec(4, 8), progress=False)
+
+
+def test_cached_sample_ids_of_a_missing_or_foreign_file(tmp_path):
+    with pytest.raises(FrameError, match="nothere.h5: frame cache not found"):
+        cached_sample_ids(tmp_path / "nothere.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as other:
+        other["x"] = 1
+    with pytest.raises(FrameError, match="other.h5: not a frame cache"):
+        cached_sample_ids(tmp_path / "other.h5")
+    (tmp_path / "text.h5").write_text("not hdf5")
+    with pytest.raises(FrameError, match="text.h5: cannot read the frame cache"):
+        cached_sample_ids(tmp_path / "text.h5")
+
+
+# ------------------------------------------------------------------ UTD-MHAD depth clips
+def save_depth(path, depth_hwf):
+    from scipy.io import savemat
+
+    savemat(str(path), {"d_depth": depth_hwf})
+    return path
+
+
+def depth_clip(dtype=np.uint16):
+    depth = np.zeros((24, 32, 5), dtype=dtype)  # H x W x F as UTD-MHAD stores it
+    depth[8:20, 10:22] = 2000 + np.arange(5)  # a subject 2 m away
+    return depth
+
+
+def test_depth_clips_of_integer_millimetres_read_silently(tmp_path, caplog):
+    from pipeline.datasets.utd_mhad import read_depth
+
+    for dtype in (np.uint16, np.float64, np.int32):  # integer-valued floats are fine
+        depth = read_depth(save_depth(tmp_path / f"a1_s1_t1_{np.dtype(dtype).name}_depth.mat", depth_clip(dtype)))
+        assert depth.dtype == np.uint16 and depth.shape == (5, 24, 32)
+        assert depth[3, 10, 12] == 2003 and depth[3, 0, 0] == 0
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("zero", "all zero"),
+    ("fraction", "not integer millimetres"),
+    ("negative", "negative values"),
+])
+def test_suspicious_depth_clips_are_reported_naming_the_file(tmp_path, caplog, problem, expected):
+    from pipeline.datasets.utd_mhad import read_depth
+
+    depth = depth_clip(np.float64)
+    if problem == "zero":
+        depth[:] = 0
+    elif problem == "fraction":
+        depth[8:20, 10:22] += 0.6  # 2000.6 -> 2001 (rounded, the old cast truncated to 2000)
+    else:
+        depth[0, 0] = -5
+    path = save_depth(tmp_path / "a1_s1_t1_depth.mat", depth)
+    with caplog.at_level("WARNING"):
+        clip = read_depth(path)
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert str(path) in caplog.text and expected in caplog.text
+    assert clip.dtype == np.uint16
+    if problem == "fraction":
+        assert clip[0, 10, 12] == 2001 and clip[4, 10, 12] == 2005
+    if problem == "negative":
+        assert clip[:, 0, 0].tolist() == [0] * 5 and clip[0, 10, 12] == 2000  # no reading, not 65531
+
+
+@pytest.mark.shared
+def test_real_depth_clips_read_without_warnings(caplog):
+    from pipeline.datasets.utd_mhad import read_depth
+
+    clips = sorted(shared_path("utd_mhad", "Depth").glob("*_depth.mat"))[::43][:20]  # spread over the 861
+    with caplog.at_level("WARNING"):
+        for path in clips:
+            depth = read_depth(path)
+            assert depth.dtype == np.uint16 and depth.shape[1:] == (240, 320) and depth.any()
+    assert len(clips) == 20 and caplog.records == []

@@ -9,6 +9,7 @@ Three trials do not exist (a8_s1_t4, a23_s6_t4, a27_s8_t4): they are simply abse
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -18,10 +19,13 @@ import pandas as pd
 from pipeline.datasets import DatasetError, packaged_class_names, select_complete
 from pipeline.signals import Signal, SignalError, check_signal
 
+log = logging.getLogger(__name__)
+
 SAMPLE_RATE = 50.0
 INERTIAL_KEY = "d_iner"
 DEPTH_KEY = "d_depth"
 INERTIAL_COLUMNS = {"acc": slice(0, 3), "gyro": slice(3, 6)}
+INERTIAL_AXES = ("acc x", "acc y", "acc z", "gyro x", "gyro y", "gyro z")  # d_iner's 6 columns
 VISIONS = {"rgb": ("RGB", "color.avi"), "depth": ("Depth", "depth.mat")}
 NAME = re.compile(r"^a(\d+)_s(\d+)_t(\d+)_(inertial|color|depth)\.(mat|avi)$")
 
@@ -74,8 +78,16 @@ def build_manifest(root: Path, vision: str = "depth", require: str = "all") -> p
 
 
 def read_inertial(path: str | Path) -> np.ndarray:
-    """The (N, 6) inertial matrix of one recording."""
-    return _read_mat(path, INERTIAL_KEY, lambda m: m.ndim == 2 and m.shape[1] == 6, "N x 6")
+    """The (N, 6) inertial matrix of one recording; every value finite (UTD-MHAD has no gaps)."""
+    inertial = _read_mat(path, INERTIAL_KEY, lambda m: m.ndim == 2 and m.shape[1] == 6, "N x 6")
+    bad = np.argwhere(~np.isfinite(inertial))
+    if len(bad):
+        row, column = bad[0]
+        raise SignalError(
+            f"{path}: {INERTIAL_KEY} row {row + 1}, column {column + 1} ({INERTIAL_AXES[column]}): "
+            f"value {inertial[row, column]} is not finite"
+        )
+    return inertial
 
 
 def read_signal(path: Path, sensor: str) -> Signal:
@@ -87,9 +99,52 @@ def read_signal(path: Path, sensor: str) -> Signal:
 
 
 def read_depth(path: str | Path) -> np.ndarray:
-    """(F, H, W) uint16 depth in millimetres from ``Depth/*_depth.mat``."""
-    depth = _read_mat(path, DEPTH_KEY, lambda m: m.ndim == 3, "H x W x F")
-    return np.ascontiguousarray(np.moveaxis(depth, 2, 0)).astype(np.uint16, copy=False)
+    """(F, H, W) uint16 depth in millimetres from ``Depth/*_depth.mat``.
+
+    A clip that cannot be a sensor recording is still returned but reported with a warning
+    naming the file and what is wrong: all zero (no reading in any frame), values that are
+    not integer millimetres (rounded to the nearest), negative or non-finite values (set to
+    0, no reading), values beyond uint16 (clipped). Integer-valued floats are fine."""
+    depth = np.moveaxis(_read_mat(path, DEPTH_KEY, lambda m: m.ndim == 3, "H x W x F"), 2, 0)
+    problems = []
+    if depth.dtype != np.uint16:
+        depth, problems = _depth_millimetres(depth, path)
+    if not depth.any():
+        problems.append("all zero (no depth reading in any frame)")
+    if problems:
+        log.warning("%s: %s %s", path, DEPTH_KEY, "; ".join(problems))
+    return np.ascontiguousarray(depth)
+
+
+def _depth_millimetres(depth: np.ndarray, path) -> tuple[np.ndarray, list[str]]:
+    """Any real-valued array -> uint16 millimetres, and what had to be repaired on the way."""
+    if depth.dtype.kind not in "biuf":
+        raise SignalError(f"{path}: {DEPTH_KEY} holds values of type {depth.dtype}, expected millimetres")
+    values = depth.astype(np.float64) if not np.issubdtype(depth.dtype, np.floating) else depth.copy()
+    problems = []
+    finite = np.isfinite(values)
+    if not finite.all():
+        problems.append(f"{np.size(values) - int(finite.sum())} non-finite values (set to 0, no reading)")
+        values[~finite] = 0
+    rounded = np.rint(values)
+    fractional = rounded != values
+    if fractional.any():
+        largest = float(np.abs(values).max())
+        hint = f"; largest {largest:g}: metres, not millimetres?" if largest <= 20 else ""
+        problems.append(
+            f"{int(fractional.sum())} values are not integer millimetres (e.g. {values[fractional][0]:g}; "
+            f"rounded to the nearest{hint})"
+        )
+        values = rounded
+    negative = values < 0
+    if negative.any():
+        problems.append(f"{int(negative.sum())} negative values (down to {values.min():g}; set to 0, no reading)")
+        values[negative] = 0
+    limit = np.iinfo(np.uint16).max
+    if (values > limit).any():
+        problems.append(f"{int((values > limit).sum())} values beyond {limit} mm (clipped)")
+        values = np.minimum(values, limit)
+    return values.astype(np.uint16), problems
 
 
 def read_video(path: Path):
