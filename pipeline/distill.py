@@ -123,13 +123,12 @@ class Distiller(nn.Module):
 
 
 def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,
-               gsdm_pairs=(("conv5", "layer4"),), readout: str = "soft", importance: str = "norm") -> WeightedSum:
-    """``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``."""
-    from pipeline.losses import build_loss
+               gsdm_pairs, readout: str = "soft", importance: str = "norm") -> WeightedSum:
+    """``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``: the registry's ``sakdn``
+    objective with these values in place of the params keys of the same names
+    (``gsdm_pairs``: ``distill.layer_pairs``, [(teacher tap, student tap)], no default)."""
+    from pipeline.losses import build_objective
 
-    return WeightedSum({
-        "ce": (1.0, build_loss("ce")),
-        "soft_target": (alpha, build_loss("soft_target", temperature=temperature)),
-        "gsdm": (beta, build_loss("gsdm", pairs=gsdm_pairs, readout=readout, importance=importance)),
-        "semantic": (gamma, build_loss("semantic")),
-    })
+    params = {"alpha": alpha, "beta": beta, "gamma": gamma, "temperature": temperature,
+              "distill": {"layer_pairs": list(gsdm_pairs), "readout": readout, "importance": importance}}
+    return build_objective(params, "sakdn")

@@ -1,23 +1,39 @@
 """Load and validate ``params.yaml``: the single source of truth for every stage.
 
-The schema below lists every key the project understands. Loading fails on an unknown key,
-a wrong type or an out-of-range value, with an error that names the key (``frames.size``).
-Values are read with ruamel (YAML 1.2) because ``dvc exp run -S`` may write floats such as
-``1e-3`` that PyYAML's YAML 1.1 resolver would read as strings.
+The schema below lists every key the project understands; its defaults are the values of the
+repository's ``params.yaml`` (an empty file means the documented default run; a test checks
+both agree). Loading fails on an unknown key, a wrong type, a NaN or infinite number or an
+out-of-range value, with an error that names the key (``frames.size``). Values are read with
+ruamel (YAML 1.2) because ``dvc exp run -S`` may write floats such as ``1e-3`` that PyYAML's
+YAML 1.1 resolver would read as strings.
+
+The choices are not repeated here: they come from the code that implements them. Model names
+(backbones, heads, feature taps) from ``pipeline.models.names`` (torch-free, as this module
+must stay cheap to import); datasets from ``pipeline.datasets.ADAPTERS`` and distillation
+methods from the loss registry (``pipeline.losses.distill_methods()``), both imported when a
+file is validated, not when this module is imported (they bring pandas and torch).
+``distill.layer_pairs`` is checked against the chosen backbone's taps, and the head against
+the backbone, at load rather than at the first training step.
 """
 from __future__ import annotations
 
 import copy
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
-DATASETS = ("synthetic", "utd_mhad", "berkeley_mhad", "mmact")
+from pipeline.errors import PipelineError
+from pipeline.models.names import (
+    BACKBONE_TAPS, BACKBONES, HEADS, MULTI_FRAME_HEADS, SPAMFM_GATES, TEACHER_CONV_TAPS, TEACHER_TAPS, TSM_BACKBONES,
+    VGG_LAYOUTS,
+)
 
 
-class ParamsError(ValueError):
+class ParamsError(PipelineError, ValueError):
     """A params.yaml problem; the message names the offending key."""
 
 
@@ -29,11 +45,46 @@ class Field:
     default: Any = None
     low: float | None = None
     high: float | None = None
-    choices: tuple | None = None
+    choices: tuple | Callable[[], tuple] | None = None  # or a function that reads them from a registry
     nullable: bool = False
     item: "Field | dict | None" = None  # element schema of a list
     check: Callable[[Any], str | None] | None = None  # extra rule: returns an error or None
     help: str = ""
+
+    def options(self) -> tuple | None:
+        """The valid values (a registry's are read now)."""
+        return self.choices() if callable(self.choices) else self.choices
+
+
+# Registries read at validation time (their modules import pandas and torch).
+def _datasets() -> tuple[str, ...]:
+    from pipeline.datasets import ADAPTERS
+
+    return tuple(ADAPTERS)
+
+
+def _requires() -> tuple[str, ...]:
+    from pipeline.datasets import REQUIRE
+
+    return tuple(REQUIRE)
+
+
+def _distill_methods() -> tuple[str, ...]:
+    from pipeline.losses import distill_methods
+
+    return distill_methods()
+
+
+def _readouts() -> tuple[str, ...]:
+    from pipeline.losses.sakdn import READOUTS
+
+    return tuple(READOUTS)
+
+
+def _importances() -> tuple[str, ...]:
+    from pipeline.losses.sakdn import IMPORTANCES
+
+    return tuple(IMPORTANCES)
 
 
 def _positive_even(value: int) -> str | None:
@@ -45,19 +96,13 @@ VIEW_SCHEMA = {
     "distance": Field(float, 4.0, 1.0, 50.0, help="camera distance in metres"),
 }
 
-TEACHER_TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2")
-STUDENT_TAPS = ("stem", "layer1", "layer2", "layer3", "layer4", "stage1", "stage2", "stage3", "stage4", "stage5")
-DISTILL_METHODS = ("sakdn", "soft_target", "logits", "fitnet", "at", "rkd", "sp", "cc")
-
-
 def _layer_pairs(pairs: list) -> str | None:
+    """Shape and teacher taps; the student taps depend on student.backbone (validate_params)."""
     for pair in pairs:
-        if not (isinstance(pair, list) and len(pair) == 2):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(tap, str) for tap in pair)):
             return f"each pair must be [teacher_tap, student_tap], got {pair!r}"
-        if pair[0] not in TEACHER_TAPS[:5]:
-            return f"teacher tap {pair[0]!r} is not one of {', '.join(TEACHER_TAPS[:5])}"
-        if pair[1] not in STUDENT_TAPS:
-            return f"student tap {pair[1]!r} is not one of {', '.join(STUDENT_TAPS)}"
+        if pair[0] not in TEACHER_CONV_TAPS:
+            return f"teacher tap {pair[0]!r} is not one of {', '.join(TEACHER_CONV_TAPS)}"
     return None
 
 
@@ -76,11 +121,11 @@ SCHEMA: dict[str, Any] = {
     "beta": Field(float, 1.0, 0.0, 1000.0, help="weight of L_GSDM"),
     "gamma": Field(float, 1.0, 0.0, 1000.0, help="weight of the student's semantic loss L_SP^S"),
     "temperature": Field(float, 4.0, 0.01, 100.0, help="soft-target temperature T"),
-    "dataset": Field(str, "synthetic", choices=DATASETS, help="dataset adapter"),
+    "dataset": Field(str, "synthetic", choices=_datasets, help="dataset adapter"),
     "data": {
         "root": Field(str, "data/synthetic", help="dataset folder in its native layout"),
         "vision": Field(str, "rgb", choices=("rgb", "depth"), help="video modality"),
-        "require": Field(str, "all", choices=("all", "any"), help="keep samples lacking a modality?"),
+        "require": Field(str, "all", choices=_requires, help="keep samples lacking a modality?"),
     },
     "synthetic": {
         "num_subjects": Field(int, 8, 2, 100),
@@ -125,39 +170,56 @@ SCHEMA: dict[str, Any] = {
     "teacher": {
         "sensors": Field(list, None, nullable=True, item=Field(str),
                          help="null: every sensor of the dataset; or a subset, e.g. [acc] for a single-sensor teacher"),
-        "architecture": Field(str, "vgg11", choices=("vgg11", "vgg16")),
+        "architecture": Field(str, "vgg11", choices=tuple(VGG_LAYOUTS)),
         "width_mult": Field(float, 0.25, 0.01, 4.0),
         "spamfm_layers": Field(list, list(TEACHER_TAPS), nullable=True, item=Field(str, choices=TEACHER_TAPS),
                                help="[] or null: no SPAMFM (SKDN)"),
         "spamfm_reduction": Field(int, 4, 1, 1024),
-        "spamfm_gate": Field(str, "sigmoid", choices=("sigmoid", "relu")),
+        "spamfm_gate": Field(str, "sigmoid", choices=SPAMFM_GATES),
         "sp_weight": Field(float, 1.0, 0.0, 1000.0, help="teacher semantic-preserving loss weight"),
         "time_crop": Field(float, 1.0, 0.1, 1.0, help="training augmentation: random time window of at least this "
                                                        "fraction of each recording (1 = off)"),
         **_training(30, 16, 1e-3),
     },
     "student": {
-        "backbone": Field(str, "resnet18", choices=("resnet18", "resnet50", "mobilenet_v2")),
-        "head": Field(str, "tsn", choices=("tsn", "trn", "tsm")),
+        "backbone": Field(str, "mobilenet_v2", choices=BACKBONES),
+        "head": Field(str, "tsn", choices=HEADS, help="tsm: ResNet backbones only; trn: num_segments >= 2"),
         "num_segments": Field(int, 4, 1, 64),
         "dropout": Field(float, 0.5, 0.0, 0.99),
-        "weights": Field(str, None, nullable=True, help="null (scratch), imagenet (packaged), or a state-dict file"),
+        "weights": Field(str, "imagenet", nullable=True, help="null (scratch), imagenet (packaged), or a state-dict file"),
         **_training(10, 8, 5e-4),
     },
     "distill": {
-        "method": Field(str, "sakdn", choices=DISTILL_METHODS),
+        "method": Field(str, "sakdn", choices=_distill_methods,
+                        help="sakdn, or a KD method: the registered losses flagged method=True"),
         "layer_pairs": Field(list, [["conv4", "stage4"]], item=Field(list), check=_layer_pairs,
-                             help="[teacher tap, student tap] pairs for gsdm, at, sp, fitnet"),
-        "readout": Field(str, "soft", choices=("soft", "argmax")),
-        "importance": Field(str, "norm", choices=("norm", "elementwise")),
+                             help="[teacher tap, student tap] pairs for gsdm, at, sp, fitnet; the student tap "
+                                  "is one of student.backbone's"),
+        "readout": Field(str, "soft", choices=_readouts, help="GSDM's semantic read-out"),
+        "importance": Field(str, "norm", choices=_importances, help="GSDM's sample importance"),
+        # Each KD method's own settings, under its name (read by its loss class's from_params).
+        "at": {
+            "p": Field(float, 2.0, 0.1, 16.0, help="attention map: mean over channels of |A|^p"),
+        },
+        "rkd": {
+            "distance_weight": Field(float, 25.0, 0.0, 1000.0, help="weight of the distance-wise term"),
+            "angle_weight": Field(float, 50.0, 0.0, 1000.0, help="weight of the angle-wise term"),
+        },
+        "cc": {
+            "gamma": Field(float, 0.4, 0.0, 100.0, help="Gaussian RBF kernel exp(-gamma ||e_i - e_j||^2)"),
+        },
     },
     "train": {
         "device": Field(str, "auto", choices=("auto", "cpu", "cuda")),
         "bf16": Field(bool, True, help="bfloat16 autocast on CUDA (ignored on CPU)"),
-        "workers": Field(int, 0, 0, 64, help="DataLoader workers (caches are in memory)"),
+        "workers": Field(int, 0, 0, 64, help="DataLoader worker processes (0 = load in the main process)"),
         "threads": Field(int, 0, 0, 256, help="torch CPU threads; 0 = torch's default"),
     },
 }
+
+
+# YAML's spellings of NaN and infinity (.nan, -.inf) as well as Python's (nan, -inf, Infinity).
+_NON_FINITE = re.compile(r"[+-]?\.?(nan|inf|infinity)", re.IGNORECASE)
 
 
 def _coerce(value: Any, field: Field, key: str) -> Any:
@@ -167,8 +229,11 @@ def _coerce(value: Any, field: Field, key: str) -> Any:
         raise ParamsError(f"{key}: must not be empty")
     kinds = field.kind if isinstance(field.kind, tuple) else (field.kind,)
     if float in kinds and isinstance(value, str):
+        text = value.strip()
+        if _NON_FINITE.fullmatch(text):
+            text = text.replace(".", "")
         try:  # `dvc exp run -S` can leave floats as strings
-            value = float(value)
+            value = float(text)
         except ValueError:
             raise ParamsError(f"{key}: expected a number, got {value!r}") from None
     if float in kinds and isinstance(value, int) and not isinstance(value, bool):
@@ -180,13 +245,16 @@ def _coerce(value: Any, field: Field, key: str) -> Any:
             f"{key}: expected {'/'.join(k.__name__ for k in kinds)}, "
             f"got {type(value).__name__} {value!r}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParamsError(f"{key}: must be a finite number, got {value}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if field.low is not None and value < field.low:
             raise ParamsError(f"{key}: {value} is below the minimum {field.low}")
         if field.high is not None and value > field.high:
             raise ParamsError(f"{key}: {value} is above the maximum {field.high}")
-    if field.choices is not None and value not in field.choices:
-        raise ParamsError(f"{key}: {value!r} is not one of {', '.join(map(str, field.choices))}")
+    choices = field.options()
+    if choices is not None and value not in choices:
+        raise ParamsError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
     if isinstance(value, list):
         if not value and not field.nullable:
             raise ParamsError(f"{key}: must not be an empty list")
@@ -241,7 +309,32 @@ def validate_params(raw: dict) -> dict:
     problem = check_protocols(params["dataset"], params["splits"]["protocols"])
     if problem:
         raise ParamsError(f"splits.protocols: {problem}")
+    _check_student(params)
     return params
+
+
+def _check_student(params: dict) -> None:
+    """What the student modules would reject at build time (a head the backbone cannot take,
+    ImageNet weights no file exists for offline), and layer pairs it has no tap for."""
+    student = params["student"]
+    backbone, head = student["backbone"], student["head"]
+    if head == "tsm" and backbone not in TSM_BACKBONES:
+        raise ParamsError(f"student.head: tsm shifts channels inside ResNet residual blocks, which student.backbone "
+                          f"{backbone} does not have (use one of {', '.join(TSM_BACKBONES)})")
+    if head in MULTI_FRAME_HEADS and student["num_segments"] < 2:
+        raise ParamsError(f"student.num_segments: the {head} head relates frames, so it needs at least 2, "
+                          f"got {student['num_segments']}")
+    if student["weights"] == "imagenet":
+        from pipeline.models.weights import PACKAGED  # local: keeps the import of this module small
+
+        if backbone not in PACKAGED:
+            raise ParamsError(f"student.weights: imagenet has no offline file for student.backbone {backbone} (only "
+                              f"{', '.join(PACKAGED)}); use null or the path of a torchvision state dict file")
+    taps = BACKBONE_TAPS[backbone]
+    for _, student_tap in params["distill"]["layer_pairs"]:
+        if student_tap not in taps:
+            raise ParamsError(f"distill.layer_pairs: student tap {student_tap!r} is not a tap of student.backbone "
+                              f"{backbone} (its taps: {', '.join(taps)})")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

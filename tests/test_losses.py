@@ -135,7 +135,7 @@ def test_weighted_sum_returns_total_and_terms_and_skips_zero_weights():
     teachers = [{"logits": torch.tensor([[0.0, 2.0]]), "fc2": torch.ones(1, 2)}]
     targets = {"labels": torch.tensor([0])}
     total_loss = WeightedSum({"ce": (1.0, build_loss("ce")), "semantic": (0.5, build_loss("semantic")),
-                              "gsdm": (0.0, build_loss("gsdm"))})
+                              "gsdm": (0.0, build_loss("gsdm", pairs=[("conv5", "layer4")]))})
     total, terms = total_loss(student, teachers, targets)
     assert set(terms) == {"ce", "semantic"}  # gsdm weight 0: not computed, no ablation needed
     assert not total_loss.needs_ablation
@@ -144,7 +144,7 @@ def test_weighted_sum_returns_total_and_terms_and_skips_zero_weights():
 
 
 def test_gsdm_sample_importance_only_scales_maps_that_the_normalisation_then_unscales():
-    """A finding about METHOD.md's recipe, kept visible: the importance w_i is a positive
+    """A finding about docs/method.md's recipe, kept visible: the importance w_i is a positive
     scalar per sample, so after the per-sample L2 normalisation the maps (and the loss) do
     not depend on it; only w_i = 0 (a zero map) changes anything."""
     torch.manual_seed(0)
@@ -152,3 +152,136 @@ def test_gsdm_sample_importance_only_scales_maps_that_the_normalisation_then_uns
     maps = [F.normalize(activation_map(features, importance).flatten(1), dim=1)
             for importance in (torch.tensor([0.1, 1.0, 7.0]), torch.tensor([3.0, 0.02, 1.0]))]
     torch.testing.assert_close(maps[0], maps[1])
+
+
+# ------------------------------------------------------------------ each loss builds itself from params
+def default_params(**changes) -> dict:
+    from pipeline.params import validate_params
+
+    return validate_params(changes)
+
+
+def rkd_by_hand(s: list, t: list) -> tuple[float, float]:
+    """RKD's distance and angle terms with loops: distances normalised by their off-diagonal
+    mean, cosines of every (anchor i, j, k) triplet (0 where j or k is i), Huber (beta 1)
+    averaged over every entry."""
+    n = len(s)
+
+    def distances(x):
+        d = [[math.dist(x[i], x[j]) for j in range(n)] for i in range(n)]
+        mean = sum(d[i][j] for i in range(n) for j in range(n) if i != j) / (n * n - n)
+        return [[d[i][j] / mean for j in range(n)] for i in range(n)]
+
+    def cosines(x):
+        def direction(i, j):
+            v = [b - a for a, b in zip(x[i], x[j])]
+            norm = math.hypot(*v)
+            return [c / norm for c in v] if norm > 0 else [0.0] * len(v)
+        return [sum(a * b for a, b in zip(direction(i, j), direction(i, k)))
+                for i in range(n) for j in range(n) for k in range(n)]
+
+    def huber(a, b):
+        pairs = list(zip(a, b))
+        return sum(0.5 * (x - y) ** 2 if abs(x - y) < 1 else abs(x - y) - 0.5 for x, y in pairs) / len(pairs)
+
+    ds, dt = distances(s), distances(t)
+    distance = huber([v for row in ds for v in row], [v for row in dt for v in row])
+    return distance, huber(cosines(s), cosines(t))
+
+
+def test_rkd_weights_are_params_keys_and_change_the_value_as_by_hand():
+    from pipeline.losses import LOSSES
+
+    s, t = [[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]], [[0.0, 0.0], [2.0, 0.0], [0.0, 1.0], ]
+    distance, angle = rkd_by_hand(s, t)
+    assert distance > 0.01 and angle > 0.01
+    student, teachers = {"semantic": torch.tensor(s)}, [{"fc2": torch.tensor(t)}]
+
+    default = LOSSES["rkd"].from_params(default_params())
+    assert (default.distance_weight, default.angle_weight) == (25.0, 50.0)
+    assert default(student, teachers, {}).item() == pytest.approx(25 * distance + 50 * angle, rel=1e-5)
+    changed = LOSSES["rkd"].from_params(default_params(distill={"rkd": {"distance_weight": 2.0}}))
+    assert changed(student, teachers, {}).item() == pytest.approx(2 * distance + 50 * angle, rel=1e-5)
+    only_distance = LOSSES["rkd"].from_params(default_params(distill={"rkd": {"distance_weight": 3.0,
+                                                                              "angle_weight": 0.0}}))
+    assert only_distance(student, teachers, {}).item() == pytest.approx(3 * distance, rel=1e-5)
+
+
+def test_at_p_and_cc_gamma_are_params_keys():
+    from pipeline.losses import LOSSES
+
+    torch.manual_seed(0)
+    s, t = torch.randn(2, 3, 4, 5, 5), torch.randn(2, 6, 5, 5)
+    at = LOSSES["at"].from_params(default_params(distill={"at": {"p": 1.0}, "layer_pairs": [["conv5", "stage5"]]}))
+    assert at.p == 1.0 and at.pairs == [("conv5", "stage5")]
+    value = at({"features": {"stage5": s}}, [{"features": {"conv5": t}}], {})
+    a_s = F.normalize(s.mean(1).abs().mean(1).flatten(1), dim=1)
+    a_t = F.normalize(t.abs().mean(1).flatten(1), dim=1)
+    torch.testing.assert_close(value, (a_s - a_t).pow(2).mean())
+
+    e_s, e_t = torch.randn(4, 6), torch.randn(4, 6)
+    cc = LOSSES["cc"].from_params(default_params(distill={"cc": {"gamma": 1.5}}))
+
+    def correlation(e):
+        e = F.normalize(e, dim=1)
+        return torch.exp(-1.5 * torch.cdist(e, e).pow(2))
+
+    expected = (correlation(e_s) - correlation(e_t)).pow(2).sum() / 16
+    torch.testing.assert_close(cc({"semantic": e_s}, [{"fc2": e_t}], {}), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_every_registered_loss_builds_from_params():
+    from pipeline.losses import LOSSES
+
+    params = default_params(distill={"layer_pairs": [["conv4", "stage4"], ["conv5", "stage5"]]})
+    context = {"student_channels": [96, 1280], "teacher_channels": [128, 128]}
+    for name, cls in LOSSES.items():
+        loss = cls.from_params(params, **context)
+        assert type(loss) is cls and loss.loss_name == name
+        if hasattr(loss, "pairs"):
+            assert loss.pairs == [("conv4", "stage4"), ("conv5", "stage5")]
+    assert LOSSES["soft_target"].from_params(default_params(temperature=2.5)).temperature == 2.5
+    gsdm = LOSSES["gsdm"].from_params(default_params(distill={"readout": "argmax", "importance": "elementwise"}))
+    assert (gsdm.readout, gsdm.importance) == ("argmax", "elementwise")
+    with pytest.raises(ValueError, match="fitnet needs student_channels and teacher_channels"):
+        LOSSES["fitnet"].from_params(params)
+
+
+def test_missing_params_key_is_named():
+    from pipeline.losses import LOSSES
+    from pipeline.params import ParamsError
+
+    with pytest.raises(ParamsError, match="distill.rkd.distance_weight: missing"):
+        LOSSES["rkd"].from_params({"distill": {"rkd": {"angle_weight": 1.0}}})
+
+
+def test_student_objectives_come_from_the_registry():
+    from pipeline.experiment import student_loss
+    from pipeline.losses import distill_methods
+
+    params = default_params(alpha=0.3, beta=0.0, gamma=2.0)
+    baseline = student_loss(params, "baseline")
+    assert baseline.weights == {"ce": 1.0}
+    sakdn = student_loss(params, "sakdn")
+    assert sakdn.weights == {"ce": 1.0, "soft_target": 0.3, "gsdm": 0.0, "semantic": 2.0}
+    assert sakdn.terms["gsdm"].pairs == [("conv4", "stage4")]
+    for method in distill_methods():
+        if method == "sakdn":
+            continue
+        loss = student_loss(params, method, [96], [128])
+        assert loss.weights == {"ce": 1.0, method: 1.0}
+    rkd = student_loss(default_params(distill={"rkd": {"distance_weight": 7.0}}), "rkd")
+    assert rkd.terms["rkd"].distance_weight == 7.0
+    with pytest.raises(ValueError, match="unknown student objective 'gsdm'"):
+        student_loss(params, "gsdm")
+
+
+def test_sakdn_loss_has_no_layer_pair_default():
+    import inspect
+
+    from pipeline.distill import sakdn_loss
+
+    assert inspect.signature(sakdn_loss).parameters["gsdm_pairs"].default is inspect.Parameter.empty
+    loss = sakdn_loss(0.1, 1.0, 1.0, 4.0, [("conv3", "stage3")], "argmax")
+    assert loss.weights == {"ce": 1.0, "soft_target": 0.1, "gsdm": 1.0, "semantic": 1.0}
+    assert loss.terms["gsdm"].pairs == [("conv3", "stage3")] and loss.terms["gsdm"].readout == "argmax"

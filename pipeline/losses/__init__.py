@@ -8,22 +8,68 @@ sensor branch's output (``logits``, ``fc2``, ``features``{tap: (N, C, H, W) or (
 ``ablated``), ``targets`` holds ``labels`` (N,) and ``class_embeddings`` (C, D). Losses over
 several teachers average over them. ``build_loss(name, **kwargs)`` makes one by name and
 ``WeightedSum`` combines several, returning the total and every term.
+
+Every registered loss builds itself from the validated params with
+``cls.from_params(params, **context)``: it reads its own keys (``distill.rkd.distance_weight``,
+``distill.layer_pairs``, ``temperature``, ...) and takes from ``context`` what only the models
+know (``student_channels`` and ``teacher_channels`` of the layer pairs, for FitNet); it ignores
+the context it does not need. ``build_objective(params, method, **context)`` is the student's
+whole loss for a method: ``baseline`` (CE alone), ``sakdn`` (CE + alpha L_ST + beta L_GSDM +
+gamma L_SP^S) or a loss registered with ``method=True`` (CE + that loss). The values
+``distill.method`` accepts are ``distill_methods()``: params reads them from here.
 """
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-LOSSES: dict[str, type[nn.Module]] = {}
+from pipeline.params import ParamsError
 
 
-def register_loss(name: str):
-    """Class decorator: make a loss buildable by ``name``."""
+class Loss(nn.Module):
+    """Base of the registered losses. ``method``: selectable as ``distill.method`` (set by
+    ``register_loss``); ``needs_ablation``: needs the networks' ablated pass (GSDM)."""
 
-    def register(cls: type[nn.Module]) -> type[nn.Module]:
+    loss_name: str = ""
+    method: bool = False
+    needs_ablation: bool = False
+
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "Loss":
+        """This loss as the validated ``params`` configure it; ``context``: what the models
+        know (``student_channels``, ``teacher_channels``), ignored unless needed."""
+        return cls()
+
+
+def param(params: dict, key: str):
+    """The value of a dotted params key (``distill.rkd.distance_weight``); ParamsError naming
+    it when absent."""
+    value = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ParamsError(f"{key}: missing (a loss needs it)")
+        value = value[part]
+    return value
+
+
+def layer_pairs(params: dict) -> list[tuple[str, str]]:
+    """``distill.layer_pairs`` as (teacher tap, student tap) tuples."""
+    return [tuple(pair) for pair in param(params, "distill.layer_pairs")]
+
+
+LOSSES: dict[str, type[Loss]] = {}
+
+
+def register_loss(name: str, *, method: bool = False):
+    """Class decorator: make a loss buildable by ``name``; ``method=True`` makes it a value of
+    ``distill.method`` (the student then trains with CE + this loss)."""
+
+    def register(cls: type[Loss]) -> type[Loss]:
         if name in LOSSES:
             raise ValueError(f"loss {name!r} is registered twice")
+        if not (isinstance(cls, type) and issubclass(cls, Loss)):
+            raise TypeError(f"loss {name!r} must subclass pipeline.losses.Loss")
         LOSSES[name] = cls
-        cls.loss_name = name
+        cls.loss_name, cls.method = name, method
         return cls
 
     return register
@@ -33,6 +79,39 @@ def build_loss(name: str, **kwargs) -> nn.Module:
     if name not in LOSSES:
         raise KeyError(f"unknown loss {name!r}; valid: {', '.join(sorted(LOSSES))}")
     return LOSSES[name](**kwargs)
+
+
+# The student's objectives made of several registered terms: term -> its weight, a number or the
+# top-level params key that holds it. Any other distillation method is CE + that loss.
+OBJECTIVES: dict[str, dict[str, float | str]] = {
+    "baseline": {"ce": 1.0},  # the student alone, the paper's "Student (Baseline)"; not a distill.method
+    "sakdn": {"ce": 1.0, "soft_target": "alpha", "gsdm": "beta", "semantic": "gamma"},
+}
+
+
+def distill_methods() -> tuple[str, ...]:
+    """Every value of ``distill.method``: the composite objectives (sakdn) and each registered
+    loss flagged ``method``."""
+    composites = tuple(name for name in OBJECTIVES if name != "baseline")
+    return composites + tuple(name for name, cls in LOSSES.items() if cls.method and name not in composites)
+
+
+def objective_terms(params: dict, method: str) -> dict[str, float]:
+    """{registered loss: weight} of the student's loss for ``method``."""
+    if method in OBJECTIVES:
+        return {name: float(param(params, weight)) if isinstance(weight, str) else float(weight)
+                for name, weight in OBJECTIVES[method].items()}
+    if method in LOSSES and LOSSES[method].method:
+        return {"ce": 1.0, method: 1.0}
+    raise ParamsError(f"distill.method: unknown student objective {method!r} "
+                      f"(valid: baseline, {', '.join(distill_methods())})")
+
+
+def build_objective(params: dict, method: str, **context) -> "WeightedSum":
+    """The student's loss for ``method`` (see the module docstring), every term built by its
+    class's ``from_params(params, **context)``."""
+    return WeightedSum({name: (weight, LOSSES[name].from_params(params, **context))
+                        for name, weight in objective_terms(params, method).items()})
 
 
 class WeightedSum(nn.Module):

@@ -1,4 +1,4 @@
-"""Knowledge-distillation baselines from the paper's comparison tables (METHOD.md §6), each
+"""Knowledge-distillation baselines from the paper's comparison tables (docs/method.md §6), each
 between the student and every teacher, averaged over teachers. Student feature maps are
 averaged over segments and pooled with the teacher's to the smaller spatial size."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.losses import register_loss
+from pipeline.losses import Loss, layer_pairs, param, register_loss
 from pipeline.losses.common import check_pairs, pool_to_common, segment_average, tap
 
 
@@ -16,8 +16,8 @@ def _embedding_pair(student: dict, teacher: dict) -> tuple[Tensor, Tensor]:
     return student["semantic"], teacher["fc2"].to(student["semantic"].dtype)
 
 
-@register_loss("logits")
-class LogitMatching(nn.Module):
+@register_loss("logits", method=True)
+class LogitMatching(Loss):
     """MSE between student and teacher logits (Ba & Caruana)."""
 
     def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
@@ -25,11 +25,19 @@ class LogitMatching(nn.Module):
         return torch.stack([F.mse_loss(logits, t["logits"].to(logits.dtype)) for t in teachers]).mean()
 
 
-@register_loss("fitnet")
-class FitNet(nn.Module):
+@register_loss("fitnet", method=True)
+class FitNet(Loss):
     """Hint regression (Romero et al.): a 1x1 convolution adapts the student's map to the
     teacher's channels; MSE after pooling to a common size. The adapters are trained with
     the student (they are parameters of this loss)."""
+
+    @classmethod
+    def from_params(cls, params: dict, *, student_channels: list[int] | None = None,
+                    teacher_channels: list[int] | None = None, **context) -> "FitNet":
+        """``distill.layer_pairs``; the channel counts of each pair's taps come from the models."""
+        if not student_channels or not teacher_channels:
+            raise ValueError("fitnet needs student_channels and teacher_channels (one per layer pair) in its context")
+        return cls(layer_pairs(params), student_channels, teacher_channels)
 
     def __init__(self, pairs, student_channels: list[int], teacher_channels: list[int]):
         super().__init__()
@@ -59,12 +67,19 @@ def attention_vector(features: Tensor, p: float = 2.0) -> Tensor:
     return F.normalize(features.abs().pow(p).mean(dim=1).flatten(1), dim=1)
 
 
-@register_loss("at")
-class AttentionTransfer(nn.Module):
-    """``mean (a_S - a_T)^2`` of normalised spatial attention maps, per layer pair."""
+@register_loss("at", method=True)
+class AttentionTransfer(Loss):
+    """``mean (a_S - a_T)^2`` of normalised spatial attention maps ``mean_c |A|^p``, per layer
+    pair (``distill.layer_pairs``; ``p``: ``distill.at.p``)."""
 
-    def __init__(self, pairs=(("conv5", "layer4"),), p: float = 2.0):
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "AttentionTransfer":
+        return cls(layer_pairs(params), p=param(params, "distill.at.p"))
+
+    def __init__(self, pairs, p: float = 2.0):
         super().__init__()
+        if not p > 0:
+            raise ValueError(f"at: p must be > 0, got {p}")
         self.pairs, self.p = check_pairs(pairs), p
 
     def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
@@ -83,11 +98,17 @@ def pairwise_distances(embeddings: Tensor) -> Tensor:
     return (squared.unsqueeze(1) + squared.unsqueeze(0) - 2 * embeddings @ embeddings.t()).clamp_min(1e-12).sqrt()
 
 
-@register_loss("rkd")
-class RelationalKD(nn.Module):
+@register_loss("rkd", method=True)
+class RelationalKD(Loss):
     """Relational KD (Park et al. 2019): distance-wise (pairwise distances normalised by
     their mean) and angle-wise (cosines of the angles of every triplet) Huber losses on the
-    embeddings, weighted 25 and 50 as in the paper. Both are invariant to a global scaling."""
+    embeddings, weighted ``distill.rkd.distance_weight`` and ``distill.rkd.angle_weight``
+    (25 and 50 as in the paper). Both are invariant to a global scaling."""
+
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "RelationalKD":
+        return cls(distance_weight=param(params, "distill.rkd.distance_weight"),
+                   angle_weight=param(params, "distill.rkd.angle_weight"))
 
     def __init__(self, distance_weight: float = 25.0, angle_weight: float = 50.0):
         super().__init__()
@@ -115,12 +136,16 @@ class RelationalKD(nn.Module):
         return torch.stack(losses).mean()
 
 
-@register_loss("sp")
-class SimilarityPreserving(nn.Module):
+@register_loss("sp", method=True)
+class SimilarityPreserving(Loss):
     """Tung & Mori 2019: ``||G_S - G_T||_F^2 / b^2`` with G the row-normalised batch Gram
-    matrix of a layer's flattened activations, per layer pair."""
+    matrix of a layer's flattened activations, per layer pair (``distill.layer_pairs``)."""
 
-    def __init__(self, pairs=(("conv5", "layer4"),)):
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "SimilarityPreserving":
+        return cls(layer_pairs(params))
+
+    def __init__(self, pairs):
         super().__init__()
         self.pairs = check_pairs(pairs)
 
@@ -139,12 +164,16 @@ class SimilarityPreserving(nn.Module):
         return torch.stack(losses).mean()
 
 
-@register_loss("cc")
-class CorrelationCongruence(nn.Module):
+@register_loss("cc", method=True)
+class CorrelationCongruence(Loss):
     """Correlation congruence (Peng et al. 2019): match the batch correlation matrices of the
     L2-normalised embeddings, ``||C_S - C_T||^2 / b^2``, with the Gaussian RBF kernel
-    ``C_ij = exp(-gamma ||e_i - e_j||^2)`` computed exactly (the paper approximates it with a
-    Taylor series)."""
+    ``C_ij = exp(-gamma ||e_i - e_j||^2)`` (``gamma``: ``distill.cc.gamma``) computed exactly
+    (the paper approximates it with a Taylor series)."""
+
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "CorrelationCongruence":
+        return cls(gamma=param(params, "distill.cc.gamma"))
 
     def __init__(self, gamma: float = 0.4):
         super().__init__()

@@ -1,11 +1,11 @@
-"""SAKDN's loss terms (METHOD.md §5): ``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``."""
+"""SAKDN's loss terms (docs/method.md §5): ``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from pipeline.losses import register_loss
+from pipeline.losses import Loss, layer_pairs, param, register_loss
 from pipeline.losses.common import check_pairs, pool_to_common, tap
 
 READOUTS = ("soft", "argmax")
@@ -13,7 +13,7 @@ IMPORTANCES = ("norm", "elementwise")
 
 
 @register_loss("ce")
-class CrossEntropy(nn.Module):
+class CrossEntropy(Loss):
     def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
         return F.cross_entropy(student["logits"], targets["labels"])
 
@@ -25,9 +25,13 @@ def soft_target_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: 
     return temperature**2 * F.kl_div(log_student, teacher, reduction="batchmean")
 
 
-@register_loss("soft_target")
-class SoftTarget(nn.Module):
-    """L_ST: Hinton's soft targets, mean over teachers."""
+@register_loss("soft_target", method=True)
+class SoftTarget(Loss):
+    """L_ST: Hinton's soft targets at temperature ``temperature``, mean over teachers."""
+
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "SoftTarget":
+        return cls(temperature=param(params, "temperature"))
 
     def __init__(self, temperature: float = 4.0):
         super().__init__()
@@ -40,7 +44,7 @@ class SoftTarget(nn.Module):
 
 
 @register_loss("semantic")
-class SemanticPreserving(nn.Module):
+class SemanticPreserving(Loss):
     """L_SP^S: ``mean_k MSE(H^S, fc2_k)``, the student's segment-averaged fc1 against each
     teacher's semantic layer."""
 
@@ -99,12 +103,12 @@ def _to_float32(output):
 
 
 @register_loss("gsdm")
-class GraphSemanticMapping(nn.Module):
-    """L_GSDM, graph-guided semantically discriminative mapping (METHOD.md §5).
+class GraphSemanticMapping(Loss):
+    """L_GSDM, graph-guided semantically discriminative mapping (docs/method.md §5).
 
     Per teacher and (teacher tap, student tap) pair: importance-weighted activation maps of
     teacher and student, pooled to the smaller size, flattened and L2-normalised per sample;
-    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs. (As METHOD.md
+    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs. (As docs/method.md
     orders the steps, the importance is a positive scalar per sample that the per-sample
     normalisation divides out again: only a zero importance changes a map. Kept as specified;
     measured and discussed in the README's UTD-MHAD results.) The student's map
@@ -115,7 +119,12 @@ class GraphSemanticMapping(nn.Module):
 
     needs_ablation = True
 
-    def __init__(self, pairs=(("conv5", "layer4"),), readout: str = "soft", importance: str = "norm"):
+    @classmethod
+    def from_params(cls, params: dict, **context) -> "GraphSemanticMapping":
+        return cls(layer_pairs(params), readout=param(params, "distill.readout"),
+                   importance=param(params, "distill.importance"))
+
+    def __init__(self, pairs, readout: str = "soft", importance: str = "norm"):
         super().__init__()
         self.pairs = check_pairs(pairs)
         if readout not in READOUTS:

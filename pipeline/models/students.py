@@ -1,4 +1,4 @@
-"""The video student of SAKDN (METHOD.md §4): a 2D backbone on T frames, fc1, a temporal head.
+"""The video student of SAKDN (docs/method.md §4): a 2D backbone on T frames, fc1, a temporal head.
 
 A clip of T frames (the TSN segments) is folded into the batch, run through an ImageNet-style
 2D backbone from torchvision, pooled, and mapped per frame by ``fc1`` to the embedding space
@@ -25,11 +25,11 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-BACKBONES = ("resnet18", "resnet50", "mobilenet_v2")
-HEADS = ("tsn", "trn", "tsm")
+from pipeline.errors import InputError
 
-RESNET_TAPS = ("stem", "layer1", "layer2", "layer3", "layer4")
-MOBILENET_V2_TAPS = ("stage1", "stage2", "stage3", "stage4", "stage5")
+# The names (backbones, heads, feature taps) live in a torch-free module that params reads too.
+from pipeline.models.names import BACKBONES, HEADS, MOBILENET_V2_TAPS, RESNET_TAPS  # noqa: F401
+
 # Exclusive end index in ``mobilenet_v2().features`` of each stage: the last block before the
 # resolution halves, so the stages end at strides 2, 4, 8, 16 and 32 (features[0], [2], [4],
 # [7] and [14] are the stride-2 blocks; features[18] is the final 1x1 conv to 1280 channels).
@@ -115,31 +115,35 @@ def load_backbone_weights(trunk: ResNetTrunk | MobileNetV2Trunk, path: str | Pat
     """Load a torchvision state dict file (e.g. ``resnet18-f37072fd.pth``) into ``trunk``.
 
     The ImageNet classifier's keys (``fc.*`` / ``classifier.*``) are ignored. Any other
-    missing or unexpected key, or a shape mismatch, raises ValueError naming the file and
+    missing or unexpected key, or a shape mismatch, raises InputError naming the file and
     the first bad key (missing/mismatched keys in the trunk's order first, then unexpected
-    keys in the file's order); a missing file raises FileNotFoundError.
+    keys in the file's order); so does a missing or unreadable file.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"pretrained backbone weights not found: {path}")
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+        raise InputError(f"{path}: pretrained backbone weights not found")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # zipfile, pickle and EOF errors all mean an unusable file
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(f"{path}: not a readable torch state dict file ({first_line})") from None
     if not isinstance(loaded, Mapping):
-        raise ValueError(f"{path}: expected a state dict (a mapping of tensors), "
+        raise InputError(f"{path}: expected a state dict (a mapping of tensors), "
                          f"got {type(loaded).__name__}")
     weights = {key: value for key, value in loaded.items()
                if not str(key).startswith(trunk.classifier_prefix)}
     expected = trunk.state_dict()
     for key, target in expected.items():
         if key not in weights:
-            raise ValueError(f"{path}: missing key {key!r} for the backbone")
+            raise InputError(f"{path}: missing key {key!r} for the backbone")
         value = weights[key]
         if not isinstance(value, Tensor) or value.shape != target.shape:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-            raise ValueError(f"{path}: shape mismatch at key {key!r}: file has {shape}, "
+            raise InputError(f"{path}: shape mismatch at key {key!r}: file has {shape}, "
                              f"backbone expects {tuple(target.shape)}")
     for key in weights:
         if key not in expected:
-            raise ValueError(f"{path}: unexpected key {key!r} for the backbone")
+            raise InputError(f"{path}: unexpected key {key!r} for the backbone")
     trunk.load_state_dict(weights, strict=True)
 
 

@@ -1,4 +1,4 @@
-"""Sensor teachers: one VGG-style branch per sensor, fused by SPAMFM (METHOD.md §3).
+"""Sensor teachers: one VGG-style branch per sensor, fused by SPAMFM (docs/method.md §3).
 
 Each branch sees one sensor's ``3 x S x S`` GAF image (one channel per axis). The branches
 run block by block in lockstep so that ``SemanticFusion`` (SPAMFM) can exchange information
@@ -11,12 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Convolutions per block (5 blocks, max-pool after each) and the base widths of VGG.
-VGG_LAYOUTS = {"vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
+# Convolutions per block of each VGG layout (5 blocks, max-pool after each), the taps and the
+# SPAMFM gates: names in a torch-free module that params reads too.
+from pipeline.models.names import SPAMFM_GATES as GATES
+from pipeline.models.names import TEACHER_CONV_TAPS as CONV_TAPS
+from pipeline.models.names import TEACHER_TAPS as TAPS
+from pipeline.models.names import VGG_LAYOUTS
+
+# The base widths of VGG.
 VGG_WIDTHS = (64, 128, 256, 512, 512)
-CONV_TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")
-TAPS = CONV_TAPS + ("fc1", "fc2")  # the seven places SPAMFM may sit (the paper uses all)
-GATES = ("sigmoid", "relu")
 
 
 def batch_similarity(features: Tensor) -> Tensor:
