@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,10 +19,10 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from benchmarks.workspace import REPO, override
+from benchmarks.workspace import REPO, override, run_stage
+
 INPUTS = ["manifest.csv", "splits.csv", "classes.txt", "frames.h5", "gaf.h5", "class_embeddings.h5"]
-STAGES = [("teachers", []), ("teacher_outputs", []), ("student", ["--method", "baseline"]),
-          ("student", ["--method", "distill"]), ("evaluate", [])]
+STAGES = ["teachers", "teacher_outputs", "baseline", "distill", "evaluate"]  # dvc.yaml's, for one split
 
 
 def workspace(root: Path, params: dict) -> None:
@@ -55,12 +53,9 @@ def main() -> None:
             root = Path(scratch)
             workspace(root, params)
             start = time.perf_counter()
-            for name, extra in STAGES:
-                command = [sys.executable, "-m", f"stages.{name}", "--split", args.split, "--no-progress", *extra]
-                done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=dict(os.environ))
-                if done.returncode != 0:
-                    sys.exit(f"error: {' '.join(command)} failed (seed {seed}):\n{done.stderr[-2000:]}")
-            metrics = json.loads((root / "metrics" / f"{args.split}.json").read_text())[args.split]
+            for name in STAGES:
+                run_stage(root, name, item=args.split)
+            metrics = json.loads((root / "metrics" / f"{args.split}.json").read_text())
         for name in ("baseline", "student"):
             results[name].append(metrics[name])
         results["teachers"].append(metrics["teachers"]["fused"])

@@ -66,7 +66,7 @@ DESCRIPTIONS = {
     "sadn": "SADN (beta = 0)", "akdn": "AKDN (gamma = 0, teachers' sp_weight = 0)",
     "soft_target": "ST (soft targets)", "at": "AT", "sp": "SP", "rkd": "RKD",
 }
-# The paper's Table VI (RGB video, BN-Inception and VGG16 on GPUs): ../shared/docs/METHOD.md section 7.
+# The paper's Table VI (RGB video, BN-Inception and VGG16 on GPUs): docs/method.md §7.
 PAPER = {"acc": 97.66, "gyro": 94.87, "fused": 98.83, "baseline": 94.87, "sakdn": 98.60}
 
 
@@ -119,11 +119,12 @@ class Benchmark:
         key = fingerprint(self.prep_key, params, with_outputs)
         if (saved := self.cached(folder, key)) is None:
             make_workspace(folder, params, self.data_links())
-            seconds = {"teachers": run_stage(folder, "teachers", "--split", split, log=self.log)}
+            seconds = {"teachers": run_stage(folder, "teachers", item=split, log=self.log)}
             if with_outputs:
-                seconds["teacher_outputs"] = run_stage(folder, "teacher_outputs", "--split", split, log=self.log)
-            seconds["evaluate"] = run_stage(folder, "evaluate", "--split", split, "--models", "teachers", log=self.log)
-            metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())[split]["teachers"]
+                seconds["teacher_outputs"] = run_stage(folder, "teacher_outputs", item=split, log=self.log)
+            seconds["evaluate"] = run_stage(folder, "evaluate", item=split, leave_out=("--baseline", "--student"),
+                                            log=self.log)
+            metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())["teachers"]
             saved = self.save(folder, {"fingerprint": key, "metrics": metrics,
                                        "seconds": {k: round(v, 1) for k, v in seconds.items()}})
         self.say(f"teachers {name}: fused {saved['metrics']['fused']['accuracy']:.2f}% "
@@ -148,10 +149,10 @@ class Benchmark:
         model = "baseline" if method == "baseline" else "student"
         if (saved := self.cached(folder, key)) is None:
             make_workspace(folder, params, links)
-            seconds = {method: run_stage(folder, "student", "--split", split, "--method", method, log=self.log),
-                       "evaluate": run_stage(folder, "evaluate", "--split", split, "--models", "teachers", model,
-                                             log=self.log)}
-            metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())[split][model]
+            others = tuple(f"--{other}" for other in ("baseline", "student") if other != model)
+            seconds = {method: run_stage(folder, method, item=split, log=self.log),
+                       "evaluate": run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log)}
+            metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())[model]
             saved = self.save(folder, {"fingerprint": key, "metrics": metrics,
                                        "seconds": {k: round(v, 1) for k, v in seconds.items()}})
         if "validation_accuracy" not in saved:  # the selected epoch's, from the model file's history

@@ -3,8 +3,8 @@
 A workspace is a folder that looks like the repository to a stage: ``pipeline`` and
 ``stages`` linked from the repository, its own ``params.yaml``, and input files linked from
 another workspace, so variants share the preprocessed caches and never touch the
-repository's DVC outputs. Stages run exactly as ``dvc repro`` runs them (``python -m
-stages.<name>``), so a benchmark has no code path of its own.
+repository's DVC outputs. Stages run with exactly the command dvc.yaml gives them (paths
+included), so a benchmark has no code path of its own.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import copy
 import hashlib
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -65,10 +67,46 @@ def make_workspace(root: Path, params: dict, links: dict[str, Path]) -> Path:
     return root
 
 
-def run_stage(root: Path, stage: str, *arguments: str, log: Path | None = None) -> float:
-    """Run ``python -m stages.<stage>`` in a workspace; return its wall time in seconds.
-    Exits with the stage's last error lines when it fails."""
-    command = [sys.executable, "-m", f"stages.{stage}", "--no-progress", *arguments]
+def _lookup(context: dict, dotted: str):
+    value = context
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def dvc_command(stage: str, item: str | None = None, params: dict | None = None, dvc_yaml: Path | None = None,
+                leave_out: tuple[str, ...] = ()) -> list[str]:
+    """The argv dvc.yaml gives ``stage`` (``item`` for a foreach stage), interpolated with
+    dvc.yaml's vars and ``params``, ``python`` replaced by this interpreter. ``leave_out``
+    drops options and their values (e.g. ``--student`` to evaluate fewer models)."""
+    yaml = YAML(typ="safe", pure=True)
+    definition = yaml.load((dvc_yaml or REPO / "dvc.yaml").read_text())
+    context = dict(params if params is not None else yaml.load((REPO / "params.yaml").read_text()))
+    for entry in definition.get("vars", []):
+        if isinstance(entry, dict):
+            context.update(entry)
+    body = definition["stages"][stage]
+    if "foreach" in body:
+        if item is None:
+            raise ValueError(f"stage {stage!r} is a foreach stage: give the item (a split)")
+        body, context = body["do"], {**context, "item": item}
+    command = re.sub(r"\$\{([^}]+)\}", lambda match: str(_lookup(context, match.group(1).strip())), body["cmd"])
+    argv = shlex.split(command)
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    for option in leave_out:
+        if option in argv:
+            at = argv.index(option)
+            del argv[at : at + 2]
+    return argv
+
+
+def run_stage(root: Path, stage: str, *arguments: str, item: str | None = None, leave_out: tuple[str, ...] = (),
+              log: Path | None = None) -> float:
+    """Run a stage in a workspace with its dvc.yaml command (plus ``arguments``); return its
+    wall time in seconds. Exits with the stage's last error lines when it fails."""
+    params = YAML(typ="safe", pure=True).load((root / "params.yaml").read_text())
+    command = [*dvc_command(stage, item, params, leave_out=leave_out), "--no-progress", *arguments]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=dict(os.environ))
     seconds = time.perf_counter() - start

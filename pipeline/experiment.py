@@ -5,6 +5,8 @@ The stages in ``stages/`` are thin wrappers around these functions.
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -17,29 +19,101 @@ from pipeline.data import (
     SensorImages, VideoClips, random_time_crop, recordings_of, samples_of, split_table, student_black,
 )
 from pipeline.datasets import read_manifest, sensor_names
-from pipeline.distill import Distiller, sakdn_loss
+from pipeline.distill import Distiller
 from pipeline.embeddings import read_class_embeddings
+from pipeline.errors import InputError
 from pipeline.io import atomic_output
-from pipeline.losses import WeightedSum, build_loss
+from pipeline.losses import WeightedSum
 from pipeline.metrics import classification_metrics
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.models.weights import resolve_weights
-from pipeline.training import Runtime, fit, loader, seed_everything
+from pipeline.params import ParamsError
+from pipeline.training import Runtime, fit, input_digests, load_torch_file, loader, seed_everything
 
-MANIFEST, SPLITS, EMBEDDINGS = "data/manifest.csv", "data/splits.csv", "data/class_embeddings.h5"
-GAF, FRAMES = "data/gaf.h5", "data/frames.h5"
+log = logging.getLogger(__name__)
+
+# The params keys each training stage's result depends on: its checkpoint fingerprint covers
+# exactly these, and dvc.yaml lists the same keys (a test checks both agree). train.threads
+# and train.workers change speed, not results, so neither retrains anything.
+TEACHER_PARAMS = ("seed", "teacher", "train.device", "train.bf16")
+BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
+DISTILL_PARAMS = BASELINE_PARAMS + ("alpha", "beta", "gamma", "temperature", "distill")
+
+
+def params_subset(params: dict, keys: tuple[str, ...]) -> dict:
+    """{key: value} of dotted params keys (``train.device``) or whole sections."""
+    chosen = {}
+    for key in keys:
+        value = params
+        for part in key.split("."):
+            value = value[part]
+        chosen[key] = value
+    return chosen
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The files a split's stages read; their paths come from dvc.yaml through each stage's
+    arguments, never from constants here."""
+
+    manifest: str
+    splits: str
+    class_embeddings: str
+    gaf: str | None = None
+    frames: str | None = None
+
+    def need(self, name: str) -> str:
+        path = getattr(self, name)
+        if path is None:
+            raise InputError(f"this stage needs the {name} cache (pass its path)")
+        return path
+
+    def check(self) -> None:
+        """Every given file exists and every HDF5 file opens: one line naming the file
+        otherwise, before any work starts."""
+        for name, path in vars(self).items():
+            if path is None:
+                continue
+            if not Path(path).is_file():
+                raise InputError(f"{path}: {name.replace('_', ' ')} not found (run `dvc repro` to build it)")
+            if str(path).endswith(".h5"):
+                try:
+                    h5py.File(path, "r").close()
+                except OSError as error:
+                    first_line = (str(error).strip().splitlines() or ["unreadable"])[0]
+                    raise InputError(f"{path}: not a readable HDF5 file ({first_line}); delete it and run "
+                                     "`dvc repro` to rebuild it") from None
 
 
 class SplitData:
     """Everything a split's stages read: the manifest with its train/val/test part, the
-    class names and vectors, the sensors."""
+    class names and vectors, the sensors. Video samples that have no cached frames (skipped
+    by ``frames.on_error: skip``) are dropped from every part and listed in
+    ``skipped_samples``."""
 
-    def __init__(self, split: str):
-        manifest = read_manifest(MANIFEST)
-        self.split = split
-        self.table = split_table(manifest, pd.read_csv(SPLITS), split)
-        embeddings = read_class_embeddings(EMBEDDINGS)
+    def __init__(self, split: str, inputs: Inputs):
+        inputs.check()
+        manifest = read_manifest(inputs.manifest)
+        self.split, self.inputs = split, inputs
+        splits = pd.read_csv(inputs.splits)
+        if split not in splits.columns:
+            raise InputError(f"{inputs.splits}: no split {split!r} (has {', '.join(splits.columns[1:])}); "
+                             "rerun the manifest stage")
+        self.table = split_table(manifest, splits, split)
+        self.skipped_samples: list[str] = []
+        if inputs.frames is not None:
+            from pipeline.frames import cached_sample_ids
+
+            cached = set(cached_sample_ids(inputs.frames))
+            without_frames = ~self.table["sample_id"].isin(cached)
+            self.skipped_samples = self.table.loc[without_frames, "sample_id"].tolist()
+            if self.skipped_samples:
+                log.warning("%s: %d video samples have no cached frames (skipped when decoding) and are left "
+                            "out of split %s, e.g. %s", inputs.frames, len(self.skipped_samples), split,
+                            ", ".join(self.skipped_samples[:5]))
+                self.table = self.table[~without_frames].reset_index(drop=True)
+        embeddings = read_class_embeddings(inputs.class_embeddings)
         self.class_names = embeddings.class_names
         self.embeddings = torch.from_numpy(embeddings.vectors)
         self.sensors = sensor_names(manifest)
@@ -57,7 +131,7 @@ def teacher_sensors(params: dict, available: list[str]) -> list[str]:
     chosen = params["teacher"]["sensors"] or available
     unknown = [sensor for sensor in chosen if sensor not in available]
     if unknown:
-        raise ValueError(f"teacher.sensors: {unknown[0]!r} is not a sensor of this dataset "
+        raise ParamsError(f"teacher.sensors: {unknown[0]!r} is not a sensor of this dataset "
                          f"(the manifest has {', '.join(available)})")
     return list(dict.fromkeys(chosen))
 
@@ -114,8 +188,9 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     if runtime.device.type == "cuda":
         teacher = teacher.to(memory_format=torch.channels_last)
     trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
-    train = SensorImages(GAF, sensors, data.recordings("train"))
-    validation = SensorImages(GAF, sensors, data.recordings("val"))
+    gaf = data.inputs.need("gaf")
+    train = SensorImages(gaf, sensors, data.recordings("train"))
+    validation = SensorImages(gaf, sensors, data.recordings("val"))
     embeddings = data.embeddings.to(runtime.device)
 
     def step(batch):
@@ -132,17 +207,28 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
         return accuracy_of(logits, validation.labels)
 
     result = fit(name=f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
-                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True),
+                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True,
+                                   workers=params["train"]["workers"]),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
-                 config={"teacher": config, "params": settings, "seed": params["seed"], "split": data.split},
+                 config={"teacher": config, "params": params_subset(params, TEACHER_PARAMS), "split": data.split,
+                         "inputs": input_digests([data.inputs.manifest, data.inputs.splits, gaf,
+                                                  data.inputs.class_embeddings])},
                  runtime=runtime, progress=progress)
     return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split}
 
 
+def load_model_file(path: str | Path, kind: str) -> dict:
+    """A model file written by a training stage, or one line saying what is wrong with it."""
+    saved = load_torch_file(path, "model file", "delete it and run `dvc repro` to rebuild it")
+    if saved.get("kind") != kind:
+        raise InputError(f"{path}: holds a {saved.get('kind', 'unknown')!r} model, expected {kind!r}")
+    return saved
+
+
 def load_teacher(path: str | Path, runtime: Runtime) -> MultiSensorTeacher:
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_model_file(path, "teachers")
     teacher = build_teacher(saved["config"])
     teacher.load_state_dict(saved["state"])
     return teacher.to(runtime.device).eval()
@@ -161,7 +247,7 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
 
     teacher = load_teacher(teacher_path, runtime)
     recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
-    dataset = SensorImages(GAF, teacher.sensors, recordings)
+    dataset = SensorImages(data.inputs.need("gaf"), teacher.sensors, recordings)
     taps = distill_taps(params)
     predicted = teacher_predict(teacher, dataset, params["teacher"]["batch_size"], runtime, taps)
     batch = params["student"]["batch_size"]
@@ -188,6 +274,9 @@ class TeacherOutputCache:
     the teachers)."""
 
     def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{path}: teacher outputs not found (run the teacher_outputs stage)")
         with h5py.File(path, "r") as cache:
             self.sensors = list(cache.attrs["sensors"])
             self.batch_size = int(cache.attrs["batch_size"])
@@ -206,14 +295,16 @@ class TeacherOutputCache:
     def batch(self, recording_ids: list[str]) -> list[dict]:
         missing = [rid for rid in recording_ids if rid not in self.row]
         if missing:
-            raise KeyError(f"no cached teacher output for recording {missing[0]!r}")
+            raise InputError(f"{self.path}: no cached teacher output for recording {missing[0]!r} "
+                             "(rerun the teacher_outputs stage)")
         rows = torch.tensor([self.row[rid] for rid in recording_ids])
         outputs = []
         for sensor in self.sensors:
             values = self.values[sensor]
             ablated = values["ablated"]
             if len(rows) != self.batch_size:
-                raise ValueError(f"cached ablated teacher outputs are for batches of {self.batch_size}, got {len(rows)}")
+                raise InputError(f"{self.path}: ablated teacher outputs are cached for batches of {self.batch_size}, "
+                                 f"got {len(rows)}")
             outputs.append({"logits": values["logits"][rows], "fc2": values["fc2"][rows],
                             "features": {tap: v[rows] for tap, v in values["features"].items()},
                             "ablated": ablated})
@@ -227,19 +318,14 @@ def student_config(params: dict, num_classes: int, dimension: int) -> dict:
             "embedding_dim": dimension, "num_segments": student["num_segments"], "dropout": student["dropout"]}
 
 
-def student_loss(params: dict, method: str, student_channels: list[int], teacher_channels: list[int]) -> WeightedSum:
-    """baseline: CE alone; sakdn: CE + alpha L_ST + beta L_GSDM + gamma L_SP^S; a KD baseline:
-    CE + that loss (weight 1)."""
-    distill = params["distill"]
-    pairs = [tuple(pair) for pair in distill["layer_pairs"]]
-    if method == "baseline":
-        return WeightedSum({"ce": (1.0, build_loss("ce"))})
-    if method == "sakdn":
-        return sakdn_loss(params["alpha"], params["beta"], params["gamma"], params["temperature"], pairs,
-                          distill["readout"], distill["importance"])
-    kwargs = {"soft_target": {"temperature": params["temperature"]}, "at": {"pairs": pairs}, "sp": {"pairs": pairs},
-              "fitnet": {"pairs": pairs, "student_channels": student_channels, "teacher_channels": teacher_channels}}
-    return WeightedSum({"ce": (1.0, build_loss("ce")), method: (1.0, build_loss(method, **kwargs.get(method, {})))})
+def student_loss(params: dict, method: str, student_channels: list[int] | None = None,
+                 teacher_channels: list[int] | None = None) -> WeightedSum:
+    """The loss registry's objective for ``method``: baseline: CE alone; sakdn: CE + alpha L_ST +
+    beta L_GSDM + gamma L_SP^S; a KD method: CE + that loss (weight 1). Each term builds itself
+    from ``params``; the channel counts of the layer pairs' taps are for FitNet's adapters."""
+    from pipeline.losses import build_objective
+
+    return build_objective(params, method, student_channels=student_channels, teacher_channels=teacher_channels)
 
 
 def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tuple[list[int], list[int]]:
@@ -275,7 +361,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
     channels = ([], [])
     if method == "fitnet":
-        saved = torch.load(teacher_path, map_location="cpu", weights_only=False)
+        saved = load_model_file(teacher_path, "teachers")
         channels = tap_channels(student, saved["config"], pairs)
     loss = student_loss(params, method, *channels)
     distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(runtime.device)
@@ -285,10 +371,11 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     trainer = nn.parallel.DistributedDataParallel(distiller) if runtime.distributed else distiller
     cache = TeacherOutputCache(teacher_outputs) if method != "baseline" else None
     if cache is not None and cache.batch_size != settings["batch_size"]:
-        raise ValueError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
+        raise InputError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
-    train = VideoClips(FRAMES, data.samples("train"), settings["num_segments"], "random", params["seed"])
-    validation = VideoClips(FRAMES, data.samples("val"), settings["num_segments"], "centre")
+    frames = data.inputs.need("frames")
+    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", params["seed"])
+    validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre")
 
     def step(batch):
         clips, labels, indices = batch
@@ -303,10 +390,16 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
             return None
         return accuracy_of(student_predict(student, validation, settings["batch_size"], runtime), validation.labels)
 
-    fingerprint_config = {"student": config, "params": settings, "method": method, "seed": params["seed"],
-                          "split": data.split, "loss": loss.formula(), "distill": params["distill"]}
+    weights = resolve_weights(settings["weights"], settings["backbone"])
+    read = [data.inputs.manifest, data.inputs.splits, frames, data.inputs.class_embeddings, weights]
+    if method != "baseline":
+        read += [teacher_outputs, teacher_path]
+    fingerprint_config = {"student": config, "method": method, "split": data.split, "loss": loss.formula(),
+                          "params": params_subset(params, BASELINE_PARAMS if method == "baseline" else DISTILL_PARAMS),
+                          "inputs": input_digests(read)}
     result = fit(name=f"{method}[{data.split}]", model=distiller, parameters=distiller.trainable_parameters(),
-                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True),
+                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True,
+                                   workers=params["train"]["workers"]),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
                  runtime=runtime, progress=progress)
@@ -317,7 +410,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
 
 
 def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_model_file(path, "student")
     student = build_student(**saved["config"])
     student.load_state_dict(saved["state"])
     return student.to(runtime.device).eval()
@@ -329,7 +422,7 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
     metrics, predictions = {}, {}
     teacher = load_teacher(models.pop("teachers"), runtime)
-    recordings = SensorImages(GAF, teacher.sensors, data.recordings("test"))
+    recordings = SensorImages(data.inputs.need("gaf"), teacher.sensors, data.recordings("test"))
     predicted = teacher_predict(teacher, recordings, params["teacher"]["batch_size"], runtime)
     labels = recordings.labels.numpy()
     teacher_metrics = {}
@@ -337,7 +430,7 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
         teacher_metrics[name] = classification_metrics(labels, logits.argmax(1).numpy(), data.class_names)
         predictions[f"teachers_{name}"] = (labels, logits.argmax(1).numpy())
     metrics["teachers"] = teacher_metrics
-    clips = VideoClips(FRAMES, data.samples("test"), params["student"]["num_segments"], "centre")
+    clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre")
     for name, path in models.items():
         logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.data import EpochShuffle
+from pipeline.errors import InputError, TrainingError
 from pipeline.io import atomic_output
 
 
@@ -72,7 +73,7 @@ def start_runtime(device: str = "auto", bf16: bool = True) -> Runtime:
     rank = int(os.environ.get("RANK", "0"))
     use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device is 'cuda' but no CUDA device is available")
+        raise InputError("train.device is 'cuda' but no CUDA device is available")
     if use_cuda:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local_rank)
@@ -100,18 +101,72 @@ def fingerprint(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's content (streamed: caches are hundreds of MB)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def input_digests(paths) -> dict[str, str]:
+    """{path: content hash} of every file a stage reads, for checkpoint fingerprints: a
+    checkpoint written from other data (e.g. after ``-S gaf.method=difference``) must not be
+    resumed."""
+    return {str(path): file_digest(path) for path in paths if path is not None}
+
+
+def load_torch_file(path: str | Path, what: str, remedy: str) -> dict:
+    """``torch.load`` with one clear line for a truncated, empty or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found ({remedy})")
+    if path.stat().st_size == 0:
+        raise TrainingError(f"{path}: {what} is empty (0 bytes); {remedy}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # zipfile, pickle, EOF and RuntimeErrors all mean a damaged file
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise TrainingError(f"{path}: {what} is truncated or corrupt ({first_line}); {remedy}") from None
+    if not isinstance(saved, dict):
+        raise TrainingError(f"{path}: not a {what} of this project (a {type(saved).__name__}); {remedy}")
+    return saved
+
+
 def save_checkpoint(path: str | Path, state: dict) -> None:
     with atomic_output(path) as temporary:
         torch.save(state, temporary)
 
 
 def load_checkpoint(path: str | Path, expected_fingerprint: str) -> dict | None:
-    """The checkpoint at ``path`` if it belongs to this configuration, else None."""
+    """The checkpoint at ``path`` if it belongs to this configuration, else None. A damaged
+    checkpoint is an error (never silently a fresh start: the user should know)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_torch_file(path, "checkpoint", "delete it to train from the start")
     return state if state.get("fingerprint") == expected_fingerprint else None
+
+
+def check_finite_state(state: dict, where: str) -> None:
+    """Refuse to save a model with a non-finite weight."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise TrainingError(f"{where}: weight {key} is not finite; the model is not saved")
+
+
+def check_finite_loss(name: str, epoch: int, batch: int, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+    """Stop at the first non-finite loss, naming the term that went wrong."""
+    if torch.isfinite(loss).all():
+        return
+    bad = [term for term, value in terms.items() if not torch.isfinite(torch.as_tensor(value)).all()]
+    culprit = f"term {', '.join(bad)}" if bad else "the weighted total"
+    values = ", ".join(f"{term} = {float(value):g}" for term, value in terms.items())
+    raise TrainingError(f"{name}: epoch {epoch}, batch {batch}: the loss is not finite ({culprit}; "
+                        f"{values or f'loss = {float(loss):g}'}); the model is not saved. Check the inputs "
+                        "for non-finite values and lower the learning rate")
 
 
 def rng_state() -> dict:
@@ -127,11 +182,13 @@ def set_rng_state(state: dict) -> None:
 def loader(dataset, batch_size: int, runtime: Runtime, seed: int, shuffle: bool, drop_last: bool = False,
            workers: int = 0) -> DataLoader:
     """A DataLoader whose order is a function of (seed, epoch) (see ``EpochShuffle``);
-    shuffled loaders are split across DDP ranks, evaluation loaders are not."""
+    shuffled loaders are split across DDP ranks, evaluation loaders are not. ``workers``
+    processes load batches (0: the main process); they are not persistent, so each epoch's
+    workers start from the dataset as ``set_epoch`` left it (its TSN offsets)."""
     sampler = EpochShuffle(len(dataset), seed, shuffle, runtime.rank if shuffle else 0,
                            runtime.world_size if shuffle else 1)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=workers,
-                      pin_memory=runtime.device.type == "cuda", persistent_workers=workers > 0)
+                      pin_memory=runtime.device.type == "cuda", persistent_workers=False)
 
 
 def set_epoch(data: DataLoader, epoch: int) -> None:
@@ -187,9 +244,10 @@ def fit(
         count = 0
         bar = tqdm(train_data, desc=f"{name} {epoch + 1}/{epochs}", unit="batch", leave=False,
                    disable=not (progress and runtime.is_main))
-        for batch in bar:
+        for batch_number, batch in enumerate(bar, start=1):
             optimizer.zero_grad(set_to_none=True)
             loss, terms = step(batch)
+            check_finite_loss(name, epoch + 1, batch_number, loss.detach(), terms)
             loss.backward()
             optimizer.step()
             count += 1

@@ -1,25 +1,36 @@
-"""What every stage entry point shares: a --help-able parser, params loading, logging,
-and turning expected errors into a one-line message and exit code 1 instead of a traceback."""
+"""What every stage entry point shares: a --help-able parser, params loading, logging, and
+turning the project's own errors (``pipeline.errors.PipelineError``: bad input, bad params,
+unusable files) into a one-line message and exit code 1. Any other exception is a bug and
+keeps its traceback; ``--traceback`` shows it for the expected ones too."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
+from pipeline.errors import PipelineError
 from pipeline.params import load_params
-
-# Errors whose message already says what is wrong and where (file, key).
-EXPECTED_ERRORS = (ValueError, KeyError, FileNotFoundError)
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:
     stage = Path(sys.argv[0]).stem
-    parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--params", default="params.yaml", help="params file")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of expected errors too (for bug reports)")
     return parser
+
+
+def add_paths(parser: argparse.ArgumentParser, **paths: str) -> None:
+    """Required path arguments (``--manifest``...), given by dvc.yaml: the stage's files are
+    named in one place, the DAG."""
+    for name, help_text in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", required=True, metavar="PATH", help=help_text)
 
 
 def run_stage(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace, dict], None]) -> None:
@@ -29,35 +40,47 @@ def run_stage(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespac
     try:
         params = load_params(args.params)
         body(args, params)
-    except EXPECTED_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
+    except PipelineError as error:
+        if args.traceback:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
 
 
 def training_parser(description: str) -> argparse.ArgumentParser:
     parser = stage_parser(description)
     parser.add_argument("--split", required=True, help="split protocol (one of splits.protocols)")
+    add_paths(parser, manifest="the manifest (manifest stage)", splits="train/val/test per protocol (manifest stage)",
+              class_embeddings="class-name vectors (embed stage)")
     return parser
 
 
-def runtime_from(params: dict):
-    """The device/DDP runtime from params.train (torch threads set here, once)."""
+@contextlib.contextmanager
+def training_runtime(params: dict) -> Iterator:
+    """The device/DDP runtime from params.train (torch threads set here, once), stopped
+    however the stage ends, so a failing rank never leaves the process group hanging."""
     import torch
 
-    from pipeline.training import start_runtime
+    from pipeline.training import start_runtime, stop_runtime
 
     if params["train"]["threads"]:
         torch.set_num_threads(params["train"]["threads"])
-    return start_runtime(params["train"]["device"], params["train"]["bf16"])
+    runtime = start_runtime(params["train"]["device"], params["train"]["bf16"])
+    try:
+        yield runtime
+    finally:
+        stop_runtime(runtime)
 
 
 def check_split(params: dict, split: str) -> None:
+    from pipeline.params import ParamsError
+
     if split not in params["splits"]["protocols"]:
-        raise ValueError(f"--split {split!r} is not in splits.protocols ({', '.join(params['splits']['protocols'])})")
+        raise ParamsError(f"--split {split!r} is not in splits.protocols "
+                          f"({', '.join(params['splits']['protocols'])})")
 
 
-def write_curves(directory: str, history: list[dict]) -> None:
+def write_curves(directory: str | Path, history: list[dict]) -> None:
     """Training curves through dvclive, replayed from the full history (which survives a
     resume, unlike a log appended epoch by epoch)."""
     import shutil
@@ -65,7 +88,7 @@ def write_curves(directory: str, history: list[dict]) -> None:
     from dvclive import Live
 
     shutil.rmtree(directory, ignore_errors=True)
-    with Live(directory, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+    with Live(str(directory), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         for record in history:
             for name, value in record.items():
                 if name != "epoch" and value is not None:
@@ -73,12 +96,15 @@ def write_curves(directory: str, history: list[dict]) -> None:
             live.next_step()
 
 
-def save_trained(split: str, name: str, saved: dict) -> None:
-    """A training stage's outputs: models/<split>/<name>.pt (atomic) and its dvclive curves."""
+def save_trained(model_path: str | Path, curves: str | Path, saved: dict) -> None:
+    """A training stage's outputs: the model file (atomic; refused when a weight is not
+    finite) and its dvclive curves."""
     import torch
 
     from pipeline.io import atomic_output
+    from pipeline.training import check_finite_state
 
-    with atomic_output(f"models/{split}/{name}.pt") as temporary:
+    check_finite_state(saved["state"], str(model_path))
+    with atomic_output(model_path) as temporary:
         torch.save(saved, temporary)
-    write_curves(f"dvclive/{split}/{name}", saved["history"])
+    write_curves(curves, saved["history"])

@@ -1,41 +1,48 @@
 """Stage `evaluate`: test-set accuracy, macro F-measure, per-class accuracy and confusion
 matrices of a split's teachers (fused and per sensor), baseline and distilled student.
-Writes metrics/<split>.json (keyed <split>.<model>.accuracy for `dvc metrics show`),
-evaluation/<split>/details.json and evaluation/<split>/confusion_<model>.csv (DVC plots)."""
-from pipeline.experiment import SplitData, evaluate
+
+The metrics file is keyed by model (``baseline.accuracy``, ``student.accuracy``,
+``teachers.fused.accuracy``): with one file per split, `dvc metrics show` is one row per
+split and one column per model metric."""
+from pathlib import Path
+
+from pipeline.experiment import Inputs, SplitData, evaluate
 from pipeline.io import atomic_output, write_json
 from pipeline.metrics import confusion_table
-from pipeline.training import stop_runtime
-from stages.common import check_split, run_stage, runtime_from, training_parser
+from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
 
-
-MODELS = ("teachers", "baseline", "student")
+STUDENTS = ("baseline", "student")
 
 
 def main(args, params):
     check_split(params, args.split)
-    args.models = ["teachers"] + [name for name in MODELS[1:] if name in args.models]
-    runtime = runtime_from(params)
-    data = SplitData(args.split)
-    models = {name: f"models/{args.split}/{name}.pt" for name in args.models}
-    metrics, predictions = evaluate(params, data, models, runtime)
+    models = {"teachers": args.teachers, **{name: getattr(args, name) for name in STUDENTS if getattr(args, name)}}
+    inputs = Inputs(args.manifest, args.splits, args.class_embeddings, gaf=args.gaf, frames=args.frames)
+    with training_runtime(params) as runtime:
+        data = SplitData(args.split, inputs)
+        metrics, predictions = evaluate(params, data, dict(models), runtime)
     summary = {"teachers": {name: {k: m[k] for k in ("accuracy", "f_measure")} for name, m in metrics["teachers"].items()}}
-    for name in args.models[1:]:
-        summary[name] = {k: metrics[name][k] for k in ("accuracy", "f_measure")}
-    write_json(f"metrics/{args.split}.json", {args.split: summary})
-    write_json(f"evaluation/{args.split}/details.json", metrics)
+    for name in models:
+        if name != "teachers":
+            summary[name] = {k: metrics[name][k] for k in ("accuracy", "f_measure")}
+    metrics["skipped_samples"] = data.skipped_samples  # no frames: not part of the test set
+    write_json(args.metrics, summary)
+    write_json(args.details, metrics)
     for name, (labels, predicted) in predictions.items():
-        with atomic_output(f"evaluation/{args.split}/confusion_{name}.csv") as temporary:
+        with atomic_output(Path(args.confusion_dir) / f"confusion_{name}.csv") as temporary:
             confusion_table(labels, predicted, data.class_names).to_csv(temporary, index=False)
     print(f"{args.split}: " + ", ".join([f"teachers {summary['teachers']['fused']['accuracy']:.2f}%"] + [
-        f"{name} {summary[name]['accuracy']:.2f}%" for name in args.models[1:]]))
-    stop_runtime(runtime)
+        f"{name} {summary[name]['accuracy']:.2f}%" for name in models if name != "teachers"]))
 
 
 def parser():
     parser = training_parser(__doc__)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",
-                        help=f"models to evaluate, of {', '.join(MODELS)} (default: all); the teachers always")
+    add_paths(parser, frames="frame cache (frames stage)", gaf="GAF image cache (gaf stage)",
+              teachers="the teachers' model file", metrics="metrics JSON to write (a DVC metric)",
+              details="per-class metrics and confusion matrices JSON to write",
+              confusion_dir="folder for confusion_<model>.csv (DVC plots)")
+    for name in STUDENTS:
+        parser.add_argument(f"--{name}", metavar="PATH", help=f"the {name} model file (left out: not evaluated)")
     return parser
 
 

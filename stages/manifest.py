@@ -1,15 +1,10 @@
-"""Stage `manifest`: read the dataset's native layout into data/manifest.csv (one row per
-video sample), data/classes.txt (label order), data/splits.csv (train/val/test per protocol)
-and data/manifest_report.json (what was dropped for lacking a modality)."""
+"""Stage `manifest`: read the dataset's native layout (data.root) into the manifest (one row
+per video sample), the class list (label order), the splits table (train/val/test per
+protocol) and a report of what was dropped for lacking a modality."""
 from pipeline.datasets import build_manifest, check_labels, class_names, missing_modalities, select_complete
 from pipeline.datasets.splits import make_splits
 from pipeline.io import atomic_output, write_json, write_text
-from stages.common import run_stage, stage_parser
-
-MANIFEST = "data/manifest.csv"
-CLASSES = "data/classes.txt"
-SPLITS = "data/splits.csv"
-REPORT = "data/manifest_report.json"
+from stages.common import add_paths, run_stage, stage_parser
 
 
 def main(args, params):
@@ -22,13 +17,13 @@ def main(args, params):
     splits = make_splits(
         manifest, dataset, params["splits"]["protocols"], params["splits"]["val_fraction"], params["seed"]
     )
-    with atomic_output(MANIFEST) as temporary:
+    with atomic_output(args.manifest) as temporary:
         manifest.to_csv(temporary, index=False)
-    with atomic_output(SPLITS) as temporary:
+    with atomic_output(args.splits) as temporary:
         splits.to_csv(temporary, index=False)
-    write_text(CLASSES, "".join(f"{name}\n" for name in classes))
+    write_text(args.classes, "".join(f"{name}\n" for name in classes))
     incomplete = missing_modalities(everything)
-    write_json(REPORT, {
+    write_json(args.report, {
         "samples": len(manifest), "recordings": int(manifest["recording_id"].nunique()),
         "classes": len(classes), "require": data["require"],
         "incomplete": len(incomplete), "dropped": len(everything) - len(manifest), "incomplete_samples": incomplete,
@@ -40,5 +35,12 @@ def main(args, params):
         print(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in ("train", "val", "test")))
 
 
+def parser():
+    parser = stage_parser(__doc__)
+    add_paths(parser, manifest="manifest CSV to write", classes="class list to write",
+              splits="splits CSV to write", report="JSON report to write")
+    return parser
+
+
 if __name__ == "__main__":
-    run_stage(stage_parser(__doc__), main)
+    run_stage(parser(), main)

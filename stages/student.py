@@ -1,28 +1,36 @@
 """Stages `baseline` and `distill`: train the video student on a split's training videos,
 alone (--method baseline, the paper's "Student (Baseline)") or distilled from the cached
-teacher outputs (--method distill: distill.method, SAKDN by default), and write
-models/<split>/<baseline|student>.pt. Launch with torchrun for DDP."""
+teacher outputs (--method distill: distill.method, SAKDN by default), and write its model
+file. Launch with torchrun for DDP."""
 
-from pipeline.experiment import SplitData, train_student
-from pipeline.training import stop_runtime
-from stages.common import check_split, run_stage, runtime_from, save_trained, training_parser
+from pipeline.experiment import Inputs, SplitData, train_student
+from stages.common import add_paths, check_split, run_stage, save_trained, training_parser, training_runtime
 
 
 def main(args, params):
     check_split(params, args.split)
-    runtime = runtime_from(params)
+    if args.method == "distill" and not (args.teacher_outputs and args.teachers):
+        parser().error("--method distill needs --teacher-outputs and --teachers")
     method = "baseline" if args.method == "baseline" else params["distill"]["method"]
-    name = "baseline" if args.method == "baseline" else "student"
-    saved = train_student(params, SplitData(args.split), method, runtime, f"checkpoints/{args.split}/{name}.pt",
-                          teacher_outputs=f"data/{args.split}/teacher_outputs.h5",
-                          teacher_path=f"models/{args.split}/teachers.pt", progress=not args.no_progress)
-    if runtime.is_main:
-        save_trained(args.split, name, saved)
-        print(f"{name}[{args.split}] ({saved['loss']}): best epoch {saved['best_epoch']}")
-    stop_runtime(runtime)
+    inputs = Inputs(args.manifest, args.splits, args.class_embeddings, frames=args.frames)
+    with training_runtime(params) as runtime:
+        saved = train_student(params, SplitData(args.split, inputs), method, runtime, args.checkpoint,
+                              teacher_outputs=args.teacher_outputs, teacher_path=args.teachers,
+                              progress=not args.no_progress)
+        if runtime.is_main:
+            save_trained(args.model, args.curves, saved)
+            print(f"{args.method}[{args.split}] ({saved['loss']}): best epoch {saved['best_epoch']}")
+
+
+def parser():
+    parser = training_parser(__doc__)
+    parser.add_argument("--method", choices=("baseline", "distill"), required=True)
+    add_paths(parser, frames="frame cache (frames stage)", model="model file to write",
+              checkpoint="resumable checkpoint (kept across runs)", curves="dvclive folder for the training curves")
+    parser.add_argument("--teacher-outputs", metavar="PATH", help="cached teacher outputs (distill only)")
+    parser.add_argument("--teachers", metavar="PATH", help="the teachers' model file (distill only)")
+    return parser
 
 
 if __name__ == "__main__":
-    parser = training_parser(__doc__)
-    parser.add_argument("--method", choices=("baseline", "distill"), required=True)
-    run_stage(parser, main)
+    run_stage(parser(), main)

@@ -1,16 +1,14 @@
-"""Stage `synthesize`: generate the built-in synthetic paired dataset into data/synthetic
-(the default data.root). It writes only there, whatever data.root says, so pointing
-data.root at a real dataset can never overwrite it."""
+"""Stage `synthesize`: generate the built-in synthetic paired dataset into --output
+(data/synthetic in dvc.yaml, the default data.root). It writes only there, whatever
+data.root says, so pointing data.root at a real dataset can never overwrite it."""
 from pipeline.synthetic import generate_dataset
-from stages.common import run_stage, stage_parser
-
-OUTPUT = "data/synthetic"
+from stages.common import add_paths, run_stage, stage_parser
 
 
 def main(args, params):
     settings = params["synthetic"]
     generate_dataset(
-        OUTPUT,
+        args.output,
         seed=params["seed"],
         num_subjects=settings["num_subjects"],
         trials=settings["trials"],
@@ -26,5 +24,11 @@ def main(args, params):
     )
 
 
+def parser():
+    parser = stage_parser(__doc__)
+    add_paths(parser, output="folder to write the dataset into (replaced)")
+    return parser
+
+
 if __name__ == "__main__":
-    run_stage(stage_parser(__doc__), main)
+    run_stage(parser(), main)

@@ -103,10 +103,9 @@ def write_params(path: Path, update: dict) -> None:
         yaml.dump(params, handle)
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    """A git repository holding the project with tiny params, after one whole `dvc repro`."""
-    root = tmp_path_factory.mktemp("project")
+def reproduced_project(root: Path, params_update: dict) -> Path:
+    """A git repository at ``root`` holding the project with ``params_update`` applied to
+    params.yaml, after one whole `dvc repro` (committed)."""
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
@@ -114,16 +113,35 @@ def project(tmp_path_factory) -> Path:
         else:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, root / name)
-    write_params(root / "params.yaml", TINY)
+    write_params(root / "params.yaml", params_update)
     run(["git", "init", "-q"], root)
     run(["git", "config", "user.email", "test@example.invalid"], root)
     run(["git", "config", "user.name", "test"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny project"], root)
-    run(["dvc", "repro"], root)
+    run(["dvc", "repro"], root, timeout=1200)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "reproduced"], root)
     return root
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    """The project with tiny params, after one whole `dvc repro`."""
+    return reproduced_project(tmp_path_factory.mktemp("project"), TINY)
+
+
+def stage_command(project: Path, stage: str, item: str | None = None, *extra: str, params: str = "params.yaml",
+                  leave_out: tuple[str, ...] = ()) -> list[str]:
+    """The stage's command exactly as the project's dvc.yaml gives it (paths included), run
+    with ``params`` and ``extra`` arguments."""
+    from ruamel.yaml import YAML
+
+    from benchmarks.workspace import dvc_command
+
+    values = YAML(typ="safe", pure=True).load((project / params).read_text())
+    argv = dvc_command(stage, item, values, dvc_yaml=project / "dvc.yaml", leave_out=leave_out)
+    return [*argv, "--params", params, *extra]
 
 
 def copy_project(project: Path, destination: Path) -> Path:

@@ -2,14 +2,13 @@
 git repository (the `project` fixture), plus stage-level bad inputs."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import h5py
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY, copy_project, run
+from tests.conftest import TINY, copy_project, run, stage_command
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +67,7 @@ def test_changing_one_param_invalidates_only_its_stage(project):
 def test_unknown_params_key_stops_the_stage_with_its_name(project, tmp_path):
     bad = tmp_path / "params.yaml"
     bad.write_text((project / "params.yaml").read_text() + "\nfrmaes: {}\n")
-    result = run([sys.executable, "-m", "stages.embed", "--params", str(bad)], project, check=False)
+    result = run(stage_command(project, "embed", params=str(bad)), project, check=False)
     assert result.returncode == 1
     assert "unknown key frmaes" in result.stderr and "Traceback" not in result.stderr
 
@@ -79,7 +78,7 @@ def test_broken_video_names_the_file_and_leaves_no_cache(project, tmp_path):
     broken = Path(manifest["video"][3])
     (copy / broken).write_bytes(b"garbage" * 50)
     (copy / "data" / "frames.h5").unlink()
-    result = run([sys.executable, "-m", "stages.frames", "--no-progress"], copy, check=False)
+    result = run(stage_command(copy, "frames", None, "--no-progress"), copy, check=False)
     assert result.returncode == 1
     assert f"{broken}: decord cannot read this video" in result.stderr
     assert not any(p.name.startswith(".frames.h5") or p.name == "frames.h5" for p in (copy / "data").iterdir())
@@ -93,7 +92,7 @@ def test_non_numeric_sensor_row_names_the_file_and_line(project, tmp_path):
     lines[5] = "0.1,1.0,abc,2.0"
     csv.write_text("\n".join(lines) + "\n")
     (copy / "data" / "gaf.h5").unlink()
-    result = run([sys.executable, "-m", "stages.gaf", "--no-progress"], copy, check=False)
+    result = run(stage_command(copy, "gaf", None, "--no-progress"), copy, check=False)
     assert result.returncode == 1
     assert f"{manifest['sensor_wrist_gyro'][0]}: line 6: y value 'abc' is not a number" in result.stderr
     assert not any(p.name.startswith(".gaf.h5") or p.name == "gaf.h5" for p in (copy / "data").iterdir())
@@ -103,7 +102,7 @@ def test_class_name_without_known_word_fails_embed(project, tmp_path):
     copy = copy_project(project, tmp_path / "copy")
     (copy / "data" / "classes.txt").write_text("right hand wave\nqqzx zzqy\n")
     (copy / "data" / "class_embeddings.h5").unlink()
-    result = run([sys.executable, "-m", "stages.embed"], copy, check=False)
+    result = run(stage_command(copy, "embed"), copy, check=False)
     assert result.returncode == 1
     assert "class 'qqzx zzqy': none of its words" in result.stderr
     assert not (copy / "data" / "class_embeddings.h5").exists()

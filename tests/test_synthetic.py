@@ -243,3 +243,15 @@ def test_bad_arguments(tmp_path, change, argument):
 def test_unknown_class_lists_valid_names(tmp_path):
     with pytest.raises(ValueError, match=re.escape(CLASS_NAMES[-1])):
         generate_dataset(tmp_path / "out", **(TINY | {"classes": ["moonwalk"]}))
+
+
+def test_a_killed_run_leaves_a_temporary_that_the_next_run_removes(tmp_path):
+    import subprocess
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # its pid no longer runs: a stand-in for a killed generator
+    stale = tmp_path / f".out.tmp-{finished.pid}"
+    (stale / "videos").mkdir(parents=True)
+    generate_dataset(tmp_path / "out", seed=0, workers=1, **(TINY | {"classes": TINY_CLASSES[:1]}))
+    assert not stale.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import InputError
+
 TRAIN, VAL, TEST = "train", "val", "test"
 
 # Protocol -> manifest column it splits on; which values are test comes from the adapter.
@@ -45,13 +47,13 @@ def check_protocols(dataset: str, protocols: list[str]) -> str | None:
 def hold_out(manifest: pd.DataFrame, column: str, test_values) -> pd.Series:
     """'test' where ``manifest[column]`` is in ``test_values``, else 'train'."""
     if column not in manifest.columns:
-        raise ValueError(f"cannot split on {column!r}: not a manifest column")
+        raise InputError(f"cannot split on {column!r}: not a manifest column")
     values = manifest[column]
     if values.isna().any():
-        raise ValueError(f"cannot split on {column!r}: {int(values.isna().sum())} samples lack it")
+        raise InputError(f"cannot split on {column!r}: {int(values.isna().sum())} samples lack it")
     is_test = values.isin(list(test_values))
     if is_test.all() or not is_test.any():
-        raise ValueError(f"split on {column!r} with test values {list(test_values)} leaves one side empty")
+        raise InputError(f"split on {column!r} with test values {list(test_values)} leaves one side empty")
     return pd.Series(np.where(is_test, TEST, TRAIN), index=manifest.index, name=column)
 
 
@@ -86,7 +88,7 @@ def make_splits(
     table = pd.DataFrame({"sample_id": manifest["sample_id"]})
     for name in protocols:
         if name not in known:
-            raise ValueError(f"{name!r} is not a protocol of {dataset!r} (has: {', '.join(known)})")
+            raise InputError(f"{name!r} is not a protocol of {dataset!r} (has: {', '.join(known)})")
         column, test_values = known[name]
         if callable(test_values):  # a rule over the values present, e.g. "the last view"
             test_values = test_values(sorted(manifest[column].dropna().unique().tolist()))

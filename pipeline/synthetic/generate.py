@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.errors import InputError
+from pipeline.io import remove_stale_temporaries, temporary_path
 from pipeline.synthetic import render
 from pipeline.synthetic.actions import CLASS_NAMES
 from pipeline.synthetic.motion import VIDEO_STREAM, Recording, class_index, draw_subject, draw_trial, random_generator
@@ -135,9 +137,9 @@ def _check_arguments(seed, classes, views, num_subjects, trials, num_scenes, num
     chosen = list(CLASS_NAMES) if classes is None else list(classes)
     unknown = [name for name in chosen if name not in CLASS_NAMES]
     if unknown:
-        raise ValueError(f"classes: unknown class name(s) {unknown}; valid names are {CLASS_NAMES}")
+        raise InputError(f"synthetic.classes: unknown class name(s) {unknown}; valid names are {CLASS_NAMES}")
     if not chosen or len(set(chosen)) != len(chosen):
-        raise ValueError(f"classes must be a non-empty list without repeats, got {chosen}")
+        raise InputError(f"synthetic.classes must be a non-empty list without repeats, got {chosen}")
 
     if not views:
         raise ValueError("views must be a non-empty list of {'azimuth': degrees, 'distance': metres}")
@@ -173,7 +175,8 @@ def generate_dataset(root, *, seed: int = 0, num_subjects: int = 8, trials: int 
     )
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    temporary = root.with_name(f"{root.name}.tmp-{os.getpid()}")
+    remove_stale_temporaries(root)  # left by a killed run
+    temporary = temporary_path(root)
     shutil.rmtree(temporary, ignore_errors=True)
     tasks = [
         _Task(temporary, seed, class_name, label, subject, trial,

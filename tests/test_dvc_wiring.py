@@ -1,0 +1,100 @@
+"""dvc.yaml is the one place that names a stage's files: every path a stage's command reads
+is one of its dependencies, every path it writes is one of its outputs, and the scripts hold
+no paths of their own."""
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import REPO
+
+# Command options that name what a stage writes; every other path option is read.
+WRITES = {"--output", "--report", "--preview", "--model", "--checkpoint", "--curves", "--summary", "--metrics",
+          "--details", "--confusion-dir", "--manifest@manifest", "--classes@manifest", "--splits@manifest"}
+
+
+def resolved_stages() -> dict[str, dict]:
+    """Every stage of dvc.yaml, foreach stages expanded for one item, ``${...}`` resolved
+    with dvc.yaml's vars and params.yaml."""
+    yaml = YAML(typ="safe", pure=True)
+    definition = yaml.load((REPO / "dvc.yaml").read_text())
+    context = yaml.load((REPO / "params.yaml").read_text())
+    for entry in definition.get("vars", []):
+        context.update(entry)
+
+    def resolve(value, item):
+        if isinstance(value, str):
+            def lookup(match):
+                found = {**context, "item": item}
+                for part in match.group(1).split("."):
+                    found = found[part]
+                return str(found)
+            return re.sub(r"\$\{([^}]+)\}", lookup, value)
+        if isinstance(value, list):
+            return [resolve(v, item) for v in value]
+        if isinstance(value, dict):
+            return {resolve(k, item): resolve(v, item) for k, v in value.items()}
+        return value
+
+    stages = {}
+    for name, body in definition["stages"].items():
+        if "foreach" in body:
+            stages[name] = resolve(body["do"], "cross_subject")
+        else:
+            stages[name] = resolve(body, None)
+    return stages
+
+
+def declared(entries) -> set[str]:
+    return {next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries or []}
+
+
+@pytest.mark.parametrize("name", list(resolved_stages()))
+def test_every_path_a_stage_reads_or_writes_is_declared(name):
+    stage = resolved_stages()[name]
+    argv = shlex.split(stage["cmd"])
+    deps = declared(stage.get("deps"))
+    outs = declared(stage.get("outs")) | declared(stage.get("metrics")) | declared(stage.get("plots"))
+    path_options = [(argv[i], argv[i + 1]) for i in range(len(argv) - 1)
+                    if argv[i].startswith("--") and "/" in argv[i + 1]]
+    assert path_options, f"{name}: no path arguments in {stage['cmd']!r}"
+    for option, path in path_options:
+        written = option in WRITES or f"{option}@{name}" in WRITES
+        if option == "--confusion-dir":
+            assert any(out.startswith(path + "/confusion_") for out in outs), (name, option)
+        elif option == "--curves":
+            assert f"{path}/plots/metrics" in outs, (name, option)
+        elif written:
+            assert path in outs, f"{name}: {option} {path} is written but not an output"
+        else:
+            assert path in deps, f"{name}: {option} {path} is read but not a dependency"
+    # The stage's own script and the library it runs are dependencies too.
+    assert f"stages/{argv[2].split('.')[1]}.py" in deps
+
+
+def test_stages_read_the_files_the_issue_named():
+    stages = resolved_stages()
+    for name in ("teacher_outputs", "evaluate"):
+        deps = declared(stages[name]["deps"])
+        assert {"data/manifest.csv", "data/splits.csv", "data/class_embeddings.h5"} <= deps, name
+    assert "pipeline/distill.py" in declared(stages["teacher_outputs"]["deps"])  # holds the ablation constant
+
+
+def test_speed_settings_retrain_nothing():
+    for name, stage in resolved_stages().items():
+        params = set(stage.get("params", []))
+        assert not {"train", "train.threads", "train.workers", "frames.workers", "gaf.batch_size",
+                    "synthetic.workers"} & params, name
+
+
+def test_scripts_hold_no_data_paths():
+    for script in (REPO / "stages").glob("*.py"):
+        text = script.read_text()
+        for constant in ("data/", "models/", "checkpoints/", "metrics/", "dvclive/", "evaluation/"):
+            assert f'"{constant}' not in text, f"{script.name} names a path ({constant}); dvc.yaml should"
+    library = "\n".join(path.read_text() for path in (REPO / "pipeline").rglob("*.py"))
+    for constant in ('"data/manifest.csv"', '"data/frames.h5"', '"data/gaf.h5"', '"data/splits.csv"'):
+        assert constant not in library
