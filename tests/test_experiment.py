@@ -264,3 +264,24 @@ def test_training_runtime_is_stopped_when_the_stage_fails(monkeypatch):
         with training_runtime(validate_params({"train": {"device": "cpu"}})):
             raise InputError("boom")
     assert len(stopped) == 1
+
+
+def test_teacher_outputs_are_looked_up_by_each_clips_own_recording(tmp_path):
+    """Pairing (docs/method.md §0): a batch gets the rows of its clips' recordings, in the
+    batch's order, whatever order the cache holds them in."""
+    path = tmp_path / "outputs.h5"
+    ids = ["r1", "r2", "r3"]
+    with h5py.File(path, "w") as cache:
+        cache.create_dataset("recording_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        cache.attrs.update(batch_size=2, taps=["conv3"], sensors=["acc"])
+        cache["acc/logits"] = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], dtype=np.float32)
+        cache["acc/fc2"] = np.array([[10.0], [20.0], [30.0]], dtype=np.float32)
+        cache["acc/features/conv3"] = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1)
+        cache["acc/ablated/logits"] = np.zeros((2, 2), dtype=np.float32)
+        cache["acc/ablated/fc2"] = np.zeros((2, 1), dtype=np.float32)
+    (acc,) = TeacherOutputCache(path).batch(["r3", "r1"])
+    assert acc["logits"][:, 0].tolist() == [3.0, 1.0]
+    assert acc["fc2"][:, 0].tolist() == [30.0, 10.0]
+    assert acc["features"]["conv3"].flatten().tolist() == [2.0, 0.0]
+    with pytest.raises(InputError, match="no cached teacher output for recording 'r9'"):
+        TeacherOutputCache(path).batch(["r9", "r1"])

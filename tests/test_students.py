@@ -1,4 +1,4 @@
-"""The video student (METHOD.md §4): output contract, TSM shift, TRN relations, TSN consensus,
+"""The video student (docs/method.md §4): output contract, TSM shift, TRN relations, TSN consensus,
 pretrained loading, channels_last + bfloat16 autocast, argument checks. Small CPU inputs."""
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ INVALID = [("mobilenet_v2", "tsm")]  # TSM needs ResNet residual blocks
 TAPS = {"resnet18": ("stem", "layer1", "layer2", "layer3", "layer4"),
         "resnet50": ("stem", "layer1", "layer2", "layer3", "layer4"),
         "mobilenet_v2": ("stage1", "stage2", "stage3", "stage4", "stage5")}
-# Channels and strides of the five taps (torchvision's architectures; METHOD.md §4).
+# Channels and strides of the five taps (torchvision's architectures; docs/method.md §4).
 TAP_CHANNELS = {"resnet18": (64, 64, 128, 256, 512),
                 "resnet50": (64, 256, 512, 1024, 2048),
                 "mobilenet_v2": (16, 24, 32, 96, 1280)}
