@@ -148,29 +148,119 @@ def build_teacher(config: dict) -> MultiSensorTeacher:
     return MultiSensorTeacher(**config)
 
 
-@torch.no_grad()
-def teacher_predict(teacher: MultiSensorTeacher, dataset: SensorImages, batch_size: int, runtime: Runtime,
-                    taps: tuple[str, ...] = ()) -> dict:
-    """Run the frozen teacher over ``dataset`` in its fixed order, in fixed batches of
-    ``batch_size`` (SPAMFM's batch similarity makes outputs depend on batch-mates). Returns
-    fused logits and, per sensor, logits, fc2 and the requested feature taps (CPU tensors)."""
-    teacher.eval()
-    fused, branches = [], {s: {"logits": [], "fc2": [], "features": {t: [] for t in taps}} for s in teacher.sensors}
-    for start in range(0, len(dataset), batch_size):
-        indices = range(start, min(start + batch_size, len(dataset)))
-        images = {s: torch.stack([dataset[i][0][s] for i in indices]) for s in teacher.sensors}
-        with runtime.autocast():
-            output = teacher(runtime.to_device(images))
-        fused.append(output["logits"].float().cpu())
-        for sensor, branch in output["branches"].items():
-            branches[sensor]["logits"].append(branch["logits"].float().cpu())
-            branches[sensor]["fc2"].append(branch["fc2"].float().cpu())
-            for tap in taps:
-                branches[sensor]["features"][tap].append(branch["features"][tap].float().cpu())
+def _collect(outputs: list[dict], taps: tuple[str, ...], rows=slice(None)) -> dict:
+    """Concatenate teacher outputs (CPU float32), keeping ``rows`` of each."""
     cat = torch.cat
-    return {"logits": cat(fused), "branches": {
-        s: {"logits": cat(b["logits"]), "fc2": cat(b["fc2"]), "features": {t: cat(v) for t, v in b["features"].items()}}
-        for s, b in branches.items()}}
+    fused = cat([o["logits"][rows].float().cpu() for o in outputs])
+    sensors = outputs[0]["branches"]
+    return {"logits": fused, "branches": {
+        s: {"logits": cat([o["branches"][s]["logits"][rows].float().cpu() for o in outputs]),
+            "fc2": cat([o["branches"][s]["fc2"][rows].float().cpu() for o in outputs]),
+            "features": {t: cat([o["branches"][s]["features"][t][rows].float().cpu() for o in outputs])
+                         for t in taps}}
+        for s in sensors}}
+
+
+def _reorder(predicted: dict, order: torch.Tensor) -> dict:
+    """Outputs computed in ``order`` put back in dataset order."""
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order))
+    return {"logits": predicted["logits"][inverse], "branches": {
+        s: {"logits": b["logits"][inverse], "fc2": b["fc2"][inverse],
+            "features": {t: v[inverse] for t, v in b["features"].items()}}
+        for s, b in predicted["branches"].items()}}
+
+
+@torch.no_grad()
+def teacher_predict_in_batches(teacher: MultiSensorTeacher, dataset: SensorImages, batch_size: int,
+                               runtime: Runtime, order: torch.Tensor | None = None,
+                               taps: tuple[str, ...] = ()) -> dict:
+    """The teacher over ``dataset`` in consecutive batches of ``batch_size`` taken in
+    ``order`` (default: the dataset's), returned in dataset order. With SPAMFM a sample's
+    output then depends on its batch-mates: this is the authors' protocol (in class-sorted
+    order), kept as a diagnostic only; results come from ``TeacherPredictor``."""
+    teacher.eval()
+    order = torch.arange(len(dataset)) if order is None else order
+    outputs = []
+    for start in range(0, len(dataset), batch_size):
+        indices = order[start : start + batch_size].tolist()
+        images = {s: torch.stack([dataset.images[s][i] for i in indices]) for s in teacher.sensors}
+        with runtime.autocast():
+            outputs.append(teacher(runtime.to_device(images)))
+    return _reorder(_collect(outputs, taps), order)
+
+
+def class_sorted_order(dataset: SensorImages) -> torch.Tensor:
+    """Recordings sorted by class, then id: the batches the authors' unshuffled test loaders
+    give (each holds one class, so SPAMFM's similarity can carry the label)."""
+    keys = sorted(range(len(dataset)), key=lambda i: (int(dataset.labels[i]), dataset.recording_ids[i]))
+    return torch.tensor(keys, dtype=torch.long)
+
+
+def draw_reference_set(recordings: pd.DataFrame, size: int, seed: int) -> list[str]:
+    """``size`` training recordings spread over the classes as evenly as possible (classes
+    in a seeded order, a seeded recording of each in turn): the fixed batch-mates every
+    sample runs with at inference (docs/method.md §3). Drawn once per split."""
+    rng = np.random.default_rng(seed)
+    pools = {int(label): [str(rid) for rid in rng.permutation(sorted(group["recording_id"]))]
+             for label, group in recordings.groupby("label")}
+    classes = [int(label) for label in rng.permutation(sorted(pools))]
+    chosen: list[str] = []
+    while len(chosen) < size and any(pools.values()):
+        for label in classes:
+            if pools[label] and len(chosen) < size:
+                chosen.append(pools[label].pop())
+    if len(chosen) < size:
+        raise InputError(f"the teachers' reference set needs {size} training recordings (teacher.batch_size - 1); "
+                         f"the split has {len(chosen)}")
+    return chosen
+
+
+class TeacherPredictor:
+    """Teacher outputs that depend on no other test sample (docs/method.md §3).
+
+    SPAMFM relates the samples of a batch, so each sample runs in a batch of its own with the
+    model file's fixed reference set (B - 1 training recordings) and only its own row is
+    kept. Many such batches run as one forward pass (SPAMFM relates each group of B rows
+    only), so the result is the same for any order, chunk size or company of the other
+    samples, and equals the sample run alone with the reference set. A teacher without
+    SPAMFM is batch-independent and runs in plain batches."""
+
+    def __init__(self, teacher: MultiSensorTeacher, reference: dict[str, torch.Tensor] | None, runtime: Runtime,
+                 rows_per_pass: int = 256):
+        self.teacher, self.runtime, self.rows_per_pass = teacher.eval(), runtime, rows_per_pass
+        self.reference = reference if teacher.batch_dependent else None
+        if self.reference is not None:
+            missing = [s for s in teacher.sensors if s not in self.reference]
+            if missing:
+                raise InputError(f"the teachers' reference set lacks sensor {missing[0]!r}")
+            self.group_size = len(next(iter(self.reference.values()))) + 1
+
+    @torch.no_grad()
+    def predict_images(self, images: dict[str, torch.Tensor], taps: tuple[str, ...] = ()) -> dict:
+        """Outputs for ``{sensor: (N, 3, S, S)}`` images, row by row independent."""
+        count = len(next(iter(images.values())))
+        outputs = []
+        if self.reference is None:
+            for start in range(0, count, self.rows_per_pass):
+                chunk = {s: images[s][start : start + self.rows_per_pass] for s in self.teacher.sensors}
+                with self.runtime.autocast():
+                    outputs.append(self.teacher(self.runtime.to_device(chunk)))
+            return _collect(outputs, taps)
+        group = self.group_size
+        per_pass = max(1, self.rows_per_pass // group)
+        for start in range(0, count, per_pass):
+            chunk = {}
+            for sensor in self.teacher.sensors:
+                samples = images[sensor][start : start + per_pass].float()
+                reference = self.reference[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
+                chunk[sensor] = torch.cat([reference, samples.unsqueeze(1)], dim=1).flatten(0, 1)
+            with self.runtime.autocast():
+                outputs.append(self.teacher(self.runtime.to_device(chunk), group_size=group))
+        return _collect(outputs, taps, rows=slice(group - 1, None, group))  # each group's last row
+
+    def predict(self, dataset: SensorImages, taps: tuple[str, ...] = ()) -> dict:
+        return self.predict_images({s: dataset.images[s] for s in self.teacher.sensors}, taps)
 
 
 def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -200,10 +290,14 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
             output = trainer(images)
             return teacher_loss(output, runtime.to_device(labels), embeddings, settings["sp_weight"])
 
+    reference_ids = draw_reference_set(data.recordings("train"), settings["batch_size"] - 1, params["seed"])
+    position = {rid: i for i, rid in enumerate(train.recording_ids)}
+    reference = {s: train.images[s][[position[rid] for rid in reference_ids]] for s in sensors}
+
     def validate():
         if len(validation) == 0:
             return None
-        logits = teacher_predict(teacher, validation, settings["batch_size"], runtime)["logits"]
+        logits = TeacherPredictor(teacher, reference, runtime).predict(validation)["logits"]
         return accuracy_of(logits, validation.labels)
 
     result = fit(name=f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
@@ -212,11 +306,13 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
                  config={"teacher": config, "params": params_subset(params, TEACHER_PARAMS), "split": data.split,
+                         "reference": reference_ids,
                          "inputs": input_digests([data.inputs.manifest, data.inputs.splits, gaf,
                                                   data.inputs.class_embeddings])},
                  runtime=runtime, progress=progress)
     return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
-            "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split}
+            "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
+            "reference": {"recording_ids": reference_ids, "images": reference}}
 
 
 def load_model_file(path: str | Path, kind: str) -> dict:
@@ -227,11 +323,14 @@ def load_model_file(path: str | Path, kind: str) -> dict:
     return saved
 
 
-def load_teacher(path: str | Path, runtime: Runtime) -> MultiSensorTeacher:
+def load_teacher_predictor(path: str | Path, runtime: Runtime) -> TeacherPredictor:
+    """The teachers of a model file with the reference set saved beside them."""
     saved = load_model_file(path, "teachers")
+    if "reference" not in saved:
+        raise InputError(f"{path}: written before teachers kept a reference set; delete it and run `dvc repro`")
     teacher = build_teacher(saved["config"])
     teacher.load_state_dict(saved["state"])
-    return teacher.to(runtime.device).eval()
+    return TeacherPredictor(teacher.to(runtime.device), saved["reference"]["images"], runtime)
 
 
 def distill_taps(params: dict) -> tuple[str, ...]:
@@ -241,30 +340,31 @@ def distill_taps(params: dict) -> tuple[str, ...]:
 def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Path, output: str | Path,
                           runtime: Runtime) -> dict:
     """Cache what distillation needs from the frozen teachers, once: per recording (all parts,
-    fixed batches of the teacher batch size) logits, fc2 and the distillation taps; and the
-    teachers' ablated pass (black GAF images) for the student's batch size."""
+    each with the model file's reference set, so no output depends on another recording) the
+    logits, fc2 and the distillation taps; and the teachers' ablated pass (black GAF images,
+    one row per sample of a student batch)."""
     from pipeline.distill import TEACHER_BLACK
 
-    teacher = load_teacher(teacher_path, runtime)
+    predictor = load_teacher_predictor(teacher_path, runtime)
+    sensors = predictor.teacher.sensors
     recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
-    dataset = SensorImages(data.inputs.need("gaf"), teacher.sensors, recordings)
+    dataset = SensorImages(data.inputs.need("gaf"), sensors, recordings)
     taps = distill_taps(params)
-    predicted = teacher_predict(teacher, dataset, params["teacher"]["batch_size"], runtime, taps)
+    predicted = predictor.predict(dataset, taps)
     batch = params["student"]["batch_size"]
-    black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in teacher.sensors}
-    with torch.no_grad(), runtime.autocast():
-        ablated = teacher(runtime.to_device(black))["branches"]
+    black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in sensors}
+    ablated = predictor.predict_images(black)["branches"]
     with atomic_output(output) as temporary, h5py.File(temporary, "w") as cache:
         cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
                              dtype=h5py.string_dtype())
-        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(teacher.sensors))
+        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(sensors))
         for sensor, branch in predicted["branches"].items():
             group = cache.create_group(sensor)
             group["logits"], group["fc2"] = branch["logits"].numpy(), branch["fc2"].numpy()
             for tap, values in branch["features"].items():
                 group[f"features/{tap}"] = values.numpy()
-            group["ablated/logits"] = ablated[sensor]["logits"].float().cpu().numpy()
-            group["ablated/fc2"] = ablated[sensor]["fc2"].float().cpu().numpy()
+            group["ablated/logits"] = ablated[sensor]["logits"].numpy()
+            group["ablated/fc2"] = ablated[sensor]["fc2"].numpy()
     return {"recordings": len(recordings), "taps": list(taps), "ablated_batch_size": batch,
             "fused_accuracy_all_parts": accuracy_of(predicted["logits"], dataset.labels)}
 
@@ -421,14 +521,20 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     """Test-set metrics of the teachers (fused and per sensor) and each student model.
     Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
     metrics, predictions = {}, {}
-    teacher = load_teacher(models.pop("teachers"), runtime)
-    recordings = SensorImages(data.inputs.need("gaf"), teacher.sensors, data.recordings("test"))
-    predicted = teacher_predict(teacher, recordings, params["teacher"]["batch_size"], runtime)
+    predictor = load_teacher_predictor(models.pop("teachers"), runtime)
+    recordings = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, data.recordings("test"))
+    predicted = predictor.predict(recordings)
     labels = recordings.labels.numpy()
     teacher_metrics = {}
     for name, logits in [("fused", predicted["logits"])] + [(s, b["logits"]) for s, b in predicted["branches"].items()]:
         teacher_metrics[name] = classification_metrics(labels, logits.argmax(1).numpy(), data.class_names)
         predictions[f"teachers_{name}"] = (labels, logits.argmax(1).numpy())
+    if predictor.teacher.batch_dependent:
+        # Diagnostic only: the authors' protocol, fixed batches in class-sorted order, where
+        # SPAMFM's similarity can carry the label (docs/method.md §3).
+        sorted_logits = teacher_predict_in_batches(predictor.teacher, recordings, params["teacher"]["batch_size"],
+                                                   runtime, class_sorted_order(recordings))["logits"]
+        teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre")
     for name, path in models.items():

@@ -141,3 +141,117 @@ def test_teacher_sensors_param_selects_a_subset_or_names_the_bad_one():
     assert teacher_sensors({"teacher": {"sensors": ["gyro"]}}, ["acc", "gyro"]) == ["gyro"]
     with pytest.raises(ValueError, match=r"teacher.sensors: 'watch' is not a sensor.*acc, gyro"):
         teacher_sensors({"teacher": {"sensors": ["watch"]}}, ["acc", "gyro"])
+
+
+# ------------------------------------------------------------------ reference-set inference (docs/method.md §3)
+def small_teacher(fusion=TAPS) -> MultiSensorTeacher:
+    torch.manual_seed(0)
+    teacher = MultiSensorTeacher(["acc", "gyro"], num_classes=3, embedding_dim=4, architecture="vgg11",
+                                 width_mult=0.125, fusion_layers=fusion, reduction=2)
+    # Train-mode steps move BatchNorm's running statistics off their identity start, and
+    # steeper excitations make SPAMFM's batch dependence plain (at init it is ~1e-5).
+    with torch.no_grad():
+        for module in teacher.fusions.modules():
+            if isinstance(module, nn.Linear):
+                module.weight.mul_(20)
+        for _ in range(3):
+            teacher(random_images(8, seed=9))
+    return teacher.eval()
+
+
+def random_images(count: int, seed: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {s: torch.rand(count, 3, 32, 32, generator=generator) * 2 - 1 for s in ("acc", "gyro")}
+
+
+def predictor_of(teacher, reference, rows_per_pass=256):
+    from pipeline.experiment import TeacherPredictor
+    from pipeline.training import Runtime
+
+    return TeacherPredictor(teacher, reference, Runtime(torch.device("cpu")), rows_per_pass=rows_per_pass)
+
+
+def test_grouped_spamfm_equals_separate_batches():
+    teacher = small_teacher()
+    images = random_images(8, seed=1)
+    with torch.no_grad():
+        grouped = teacher(images, group_size=4)["logits"]
+        separate = torch.cat([teacher({s: x[:4] for s, x in images.items()})["logits"],
+                              teacher({s: x[4:] for s, x in images.items()})["logits"]])
+        whole = teacher(images)["logits"]
+    torch.testing.assert_close(grouped, separate, rtol=0, atol=1e-5)
+    assert not torch.allclose(grouped, whole, atol=1e-3)  # the groups really are separate batches
+
+
+def test_a_samples_output_depends_on_no_other_test_sample():
+    teacher, reference = small_teacher(), random_images(3, seed=2)
+    samples = random_images(7, seed=3)
+    predicted = predictor_of(teacher, reference).predict_images(samples, taps=("conv3",))
+    # Any order and any number of samples per pass give each sample the same output.
+    order = torch.tensor([4, 0, 6, 2, 1, 5, 3])
+    shuffled = predictor_of(teacher, reference, rows_per_pass=8).predict_images(
+        {s: x[order] for s, x in samples.items()}, taps=("conv3",))
+    torch.testing.assert_close(shuffled["logits"], predicted["logits"][order], rtol=0, atol=1e-5)
+    torch.testing.assert_close(shuffled["branches"]["acc"]["features"]["conv3"],
+                               predicted["branches"]["acc"]["features"]["conv3"][order], rtol=0, atol=1e-5)
+    # Equal to the sample run alone with the reference set (its own batch of B = 4).
+    with torch.no_grad():
+        for index in (0, 5):
+            alone = teacher({s: torch.cat([reference[s], samples[s][index : index + 1]]) for s in samples})
+            torch.testing.assert_close(alone["logits"][-1], predicted["logits"][index], rtol=0, atol=1e-5)
+            torch.testing.assert_close(alone["branches"]["gyro"]["fc2"][-1],
+                                       predicted["branches"]["gyro"]["fc2"][index], rtol=0, atol=1e-5)
+    # A subset of the test set (other company) changes nothing either.
+    subset = predictor_of(teacher, reference).predict_images({s: x[2:4] for s, x in samples.items()})
+    torch.testing.assert_close(subset["logits"], predicted["logits"][2:4], rtol=0, atol=1e-5)
+
+
+def test_labels_of_other_samples_cannot_change_a_prediction():
+    from pipeline.experiment import class_sorted_order, teacher_predict_in_batches
+    from pipeline.training import Runtime
+
+    class Recordings:  # what SensorImages offers the predictors
+        def __init__(self, images, labels):
+            self.images, self.labels = images, torch.tensor(labels)
+            self.recording_ids = [f"r{i}" for i in range(len(labels))]
+
+        def __len__(self):
+            return len(self.labels)
+
+    teacher, reference = small_teacher(), random_images(3, seed=2)
+    images = random_images(8, seed=4)
+    outputs, sorted_outputs = [], []
+    for labels in ([0, 1, 2, 0, 1, 2, 0, 1], [2, 2, 2, 0, 0, 1, 1, 1]):
+        dataset = Recordings(images, labels)
+        outputs.append(predictor_of(teacher, reference).predict(dataset)["logits"])
+        sorted_outputs.append(teacher_predict_in_batches(teacher, dataset, 4, Runtime(torch.device("cpu")),
+                                                         class_sorted_order(dataset))["logits"])
+    assert torch.equal(outputs[0], outputs[1])
+    assert not torch.allclose(sorted_outputs[0], sorted_outputs[1], atol=1e-3)  # the authors' protocol: labels leak
+
+
+def test_teacher_without_spamfm_runs_in_plain_batches():
+    teacher = small_teacher(fusion=())
+    assert not teacher.batch_dependent
+    samples = random_images(5, seed=5)
+    predicted = predictor_of(teacher, random_images(3, seed=2), rows_per_pass=2).predict_images(samples)
+    with torch.no_grad():
+        torch.testing.assert_close(predicted["logits"], teacher(samples)["logits"], rtol=0, atol=1e-5)
+
+
+def test_reference_set_spreads_over_classes_and_is_seeded():
+    import pandas as pd
+
+    from pipeline.errors import InputError
+    from pipeline.experiment import draw_reference_set
+
+    recordings = pd.DataFrame({"recording_id": [f"c{c}_r{r}" for c in range(5) for r in range(4)],
+                               "label": [c for c in range(5) for _ in range(4)]})
+    chosen = draw_reference_set(recordings, 7, seed=0)
+    assert len(set(chosen)) == 7
+    per_class = pd.Series([rid.split("_")[0] for rid in chosen]).value_counts()
+    assert sorted(per_class.tolist()) == [1, 1, 1, 2, 2]  # as even as 7 over 5 classes can be
+    assert chosen == draw_reference_set(recordings, 7, seed=0)
+    assert any(draw_reference_set(recordings, 7, seed=s) != chosen for s in range(1, 5))
+    with pytest.raises(InputError, match="needs 21 training recordings"):
+        draw_reference_set(recordings, 21, seed=0)

@@ -28,6 +28,18 @@ def batch_similarity(features: Tensor) -> Tensor:
     return F.normalize(flat @ flat.transpose(0, 1), p=2, dim=1)
 
 
+def batch_relation(features: Tensor, pooled: Tensor, group_size: int | None = None) -> Tensor:
+    """U = G S over the batch, or over each group of ``group_size`` consecutive rows (a batch
+    of independent batches: what reference-set inference runs, docs/method.md §3)."""
+    if group_size is None:
+        return batch_similarity(features) @ pooled
+    if features.shape[0] % group_size:
+        raise ValueError(f"batch of {features.shape[0]} is not a whole number of groups of {group_size}")
+    flat = features.flatten(1).reshape(-1, group_size, features[0].numel())
+    similarity = F.normalize(flat @ flat.transpose(1, 2), p=2, dim=2)
+    return (similarity @ pooled.reshape(-1, group_size, pooled.shape[1])).reshape(pooled.shape)
+
+
 class SemanticFusion(nn.Module):
     """SPAMFM: similarity-preserving adaptive multi-modal fusion at one layer.
 
@@ -37,8 +49,9 @@ class SemanticFusion(nn.Module):
     excite every modality through ``Linear -> ReLU -> Linear -> gate`` (bottleneck C / r);
     ``A_k <- (g_con + g_sum + g_had) * A_k`` channel-wise.
 
-    G depends on the batch, so the output for a sample depends on its batch-mates: evaluate
-    with fixed, unshuffled batches of the training batch size.
+    G depends on the batch, so the output for a sample depends on its batch-mates: at
+    inference each sample runs with a fixed reference set (``group_size`` rows per group;
+    docs/method.md §3).
     """
 
     def __init__(self, num_modalities: int, channels: int, reduction: int = 16, gate: str = "sigmoid"):
@@ -59,29 +72,29 @@ class SemanticFusion(nn.Module):
             for kind, width in joint_widths.items()
         })
 
-    def joint_representations(self, features: list[Tensor]) -> dict[str, Tensor]:
+    def joint_representations(self, features: list[Tensor], group_size: int | None = None) -> dict[str, Tensor]:
         pooled = [a.mean(dim=(2, 3)) if a.dim() == 4 else a for a in features]
-        relation = [batch_similarity(a) @ s for a, s in zip(features, pooled)]  # U_k, (b, C)
+        relation = [batch_relation(a, s, group_size) for a, s in zip(features, pooled)]  # U_k, (b, C)
         product = relation[0]
         for u in relation[1:]:
             product = product * u
         return {"concatenation": torch.cat(relation, dim=1), "sum": torch.stack(relation).sum(0),
                 "hadamard": product}
 
-    def gates(self, features: list[Tensor]) -> list[Tensor]:
+    def gates(self, features: list[Tensor], group_size: int | None = None) -> list[Tensor]:
         """Per modality, the summed channel gates (b, C)."""
-        joint = self.joint_representations(features)
+        joint = self.joint_representations(features, group_size)
         activation = torch.sigmoid if self.gate == "sigmoid" else F.relu
         return [
             sum(activation(self.excitations[kind][k](joint[kind])) for kind in self.excitations)
             for k in range(self.num_modalities)
         ]
 
-    def forward(self, features: list[Tensor]) -> list[Tensor]:
+    def forward(self, features: list[Tensor], group_size: int | None = None) -> list[Tensor]:
         if len(features) != self.num_modalities:
             raise ValueError(f"expected {self.num_modalities} modalities, got {len(features)}")
         out = []
-        for a, gate in zip(features, self.gates(features)):
+        for a, gate in zip(features, self.gates(features, group_size)):
             out.append(a * gate.reshape(*gate.shape, *([1] * (a.dim() - 2))).to(a.dtype))
         return out
 
@@ -158,10 +171,17 @@ class MultiSensorTeacher(nn.Module):
             tap: SemanticFusion(len(self.sensors), reference.channels(tap), reduction, gate) for tap in self.fusion_layers
         })
 
-    def _fuse(self, tap: str, values: list[Tensor]) -> list[Tensor]:
-        return self.fusions[tap](values) if tap in self.fusions else values
+    @property
+    def batch_dependent(self) -> bool:
+        """Whether a sample's output depends on its batch-mates (SPAMFM's similarity)."""
+        return bool(self.fusions)
 
-    def forward(self, images: dict[str, Tensor]) -> dict:
+    def _fuse(self, tap: str, values: list[Tensor], group_size: int | None) -> list[Tensor]:
+        return self.fusions[tap](values, group_size) if tap in self.fusions else values
+
+    def forward(self, images: dict[str, Tensor], group_size: int | None = None) -> dict:
+        """``group_size``: SPAMFM relates each group of that many consecutive rows only (a
+        batch of independent batches); None relates the whole batch."""
         missing = [sensor for sensor in self.sensors if sensor not in images]
         if missing:
             raise KeyError(f"teacher input lacks sensor {missing[0]!r} (has {', '.join(images)})")
@@ -169,12 +189,12 @@ class MultiSensorTeacher(nn.Module):
         values = [images[sensor] for sensor in self.sensors]
         features: list[dict[str, Tensor]] = [{} for _ in self.sensors]
         for tap in CONV_TAPS:
-            values = self._fuse(tap, [branch.blocks[tap](x) for branch, x in zip(branches, values)])
+            values = self._fuse(tap, [branch.blocks[tap](x) for branch, x in zip(branches, values)], group_size)
             for record, x in zip(features, values):
                 record[tap] = x
         values = [x.mean(dim=(2, 3)) for x in values]
         for tap in ("fc1", "fc2"):
-            values = self._fuse(tap, [getattr(branch, tap)(x) for branch, x in zip(branches, values)])
+            values = self._fuse(tap, [getattr(branch, tap)(x) for branch, x in zip(branches, values)], group_size)
             for record, x in zip(features, values):
                 record[tap] = x
         outputs = {}
