@@ -1,8 +1,9 @@
 """Stage `manifest`: read the dataset's native layout (data.root) into the manifest (one row
 per video sample), the class list (label order), the splits table (train/val/test per
-protocol) and a report of what was dropped for lacking a modality."""
+protocol) and a report: what was dropped for lacking a modality, and per protocol the
+validation carved along the split's axis (docs/method.md §0b)."""
 from pipeline.datasets import build_manifest, check_labels, class_names, missing_modalities, select_complete
-from pipeline.datasets.splits import make_splits
+from pipeline.datasets.splits import describe_validation, make_splits_with_report
 from pipeline.io import atomic_output, write_json, write_text
 from stages.common import add_paths, run_stage, stage_parser
 
@@ -14,7 +15,7 @@ def main(args, params):
     manifest = select_complete(everything, data["require"], source).reset_index(drop=True)
     classes = class_names(dataset, data["root"])
     check_labels(manifest, classes, source)
-    splits = make_splits(
+    splits, validation = make_splits_with_report(
         manifest, dataset, params["splits"]["protocols"], params["splits"]["val_fraction"], params["seed"]
     )
     with atomic_output(args.manifest) as temporary:
@@ -27,12 +28,14 @@ def main(args, params):
         "samples": len(manifest), "recordings": int(manifest["recording_id"].nunique()),
         "classes": len(classes), "require": data["require"],
         "incomplete": len(incomplete), "dropped": len(everything) - len(manifest), "incomplete_samples": incomplete,
+        "validation": validation,
     })
     print(f"{len(manifest)} video samples, {manifest['recording_id'].nunique()} recordings, {len(classes)} classes"
           + (f"; {len(everything) - len(manifest)} dropped for lacking a modality" if len(everything) > len(manifest) else ""))
     for protocol in params["splits"]["protocols"]:
         counts = splits[protocol].value_counts()
-        print(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in ("train", "val", "test")))
+        print(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in ("train", "val", "test"))
+              + f"; validation: {describe_validation(validation[protocol])}")
 
 
 def parser():
