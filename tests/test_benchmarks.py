@@ -182,3 +182,29 @@ def test_utd_mhad_benchmark_end_to_end_and_resume(small_utd_tree, tmp_path):
     again = utd_mhad.main(argv)
     assert log.read_text() == before
     assert again["students"] == result["students"]
+
+
+@pytest.mark.slow
+def test_utd_mhad_teachers_benchmark_keys_and_resume(small_utd_tree, tmp_path):
+    from benchmarks import utd_mhad_teachers
+
+    output = tmp_path / "teachers.json"
+    argv = ["--root", str(small_utd_tree), "--workdir", str(tmp_path / "work"), "--output", str(output),
+            "--seeds", "0", "--teachers", "acc", "fused",
+            "-S", "frames.per_video=2", "-S", "frames.size=16", "-S", "gaf.image_size=32", "-S", "teacher.epochs=1",
+            "-S", "teacher.batch_size=4", "-S", "student.batch_size=4", "-S", "student.weights=null"]
+    result = utd_mhad_teachers.main(argv)
+    saved = json.loads(output.read_text())
+    for split in ("cross_subject", "subject_specific"):
+        for teacher in ("acc", "fused"):
+            accuracy = saved[split][teacher]["accuracy"]
+            assert 0 <= accuracy["mean"] <= 100 and accuracy["std"] == 0.0 and len(accuracy["runs"]) == 1
+        assert 0 <= saved[split]["fused"]["class_sorted_accuracy"]["mean"] <= 100
+        assert "class_sorted_accuracy" not in saved[split]["acc"]  # one sensor: no batch dependence to show
+    assert saved["cross_subject"]["validation_carved"] is not None
+    assert "| cross_subject | fused |" in output.with_suffix(".md").read_text()
+    log = tmp_path / "work" / "stages.log"
+    before = log.read_text()
+    again = utd_mhad_teachers.main(argv)
+    assert log.read_text() == before  # every finished run reused
+    assert again["cross_subject"] == result["cross_subject"]
