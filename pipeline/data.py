@@ -102,6 +102,29 @@ def random_time_crop(images: dict[str, torch.Tensor], min_fraction: float) -> di
                                   align_corners=False) for sensor, x in images.items()}
 
 
+def random_time_warp(images: dict[str, torch.Tensor], strength: float) -> dict[str, torch.Tensor]:
+    """Training augmentation of GAF images: a random smooth time warp of each recording.
+
+    A GAF entry (i, j) is a function of the series at times i and j, so the field of a series
+    warped in time by w is the image resampled at (w(i), w(j)) on both axes (up to
+    interpolation). The warp ``w(t) = t + a sin(pi (t + 1)) / pi`` on [-1, 1] fixes both ends
+    and is monotone for |a| < 1; ``a`` is uniform in [-strength, strength] per recording and
+    the same for every sensor of a recording (they are synchronised). Uses torch's global
+    RNG, which checkpoints save and restore."""
+    if strength <= 0:
+        return images
+    first = next(iter(images.values()))
+    count, size = first.shape[0], first.shape[-1]
+    amount = (torch.rand(count) * 2 - 1) * strength
+    # Pixel centres in normalised coordinates (align_corners=False), warped per recording.
+    centres = (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1
+    warped = centres + amount[:, None] * torch.sin(torch.pi * (centres + 1)) / torch.pi  # (N, S)
+    grid = torch.stack([warped[:, None, :].expand(count, size, size),  # x: columns
+                        warped[:, :, None].expand(count, size, size)], dim=-1)  # y: rows
+    return {sensor: F.grid_sample(x, grid.to(x.device, x.dtype), mode="bilinear", padding_mode="border",
+                                  align_corners=False) for sensor, x in images.items()}
+
+
 class VideoClips(Dataset):
     """One item per video sample: (clip (T, 3, S, S) normalised float32, label, index).
     ``set_epoch`` changes the random TSN offsets of training clips."""

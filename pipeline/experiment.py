@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pipeline.data import (
-    SensorImages, VideoClips, random_time_crop, recordings_of, samples_of, split_table, student_black,
+    SensorImages, VideoClips, random_time_crop, random_time_warp, recordings_of, samples_of, split_table, student_black,
 )
 from pipeline.datasets import read_manifest, sensor_names
 from pipeline.distill import Distiller
@@ -286,6 +286,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     def step(batch):
         images, labels, _ = batch
         images = random_time_crop(runtime.to_device(images), settings["time_crop"])
+        images = random_time_warp(images, settings["time_warp"])
         with runtime.autocast():
             output = trainer(images)
             return teacher_loss(output, runtime.to_device(labels), embeddings, settings["sp_weight"])

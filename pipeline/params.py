@@ -179,6 +179,8 @@ SCHEMA: dict[str, Any] = {
         "sp_weight": Field(float, 1.0, 0.0, 1000.0, help="teacher semantic-preserving loss weight"),
         "time_crop": Field(float, 1.0, 0.1, 1.0, help="training augmentation: random time window of at least this "
                                                        "fraction of each recording (1 = off)"),
+        "time_warp": Field(float, 0.0, 0.0, 0.9, help="training augmentation: random smooth time warp of this "
+                                                       "strength (0 = off, < 1 keeps it monotone)"),
         **_training(30, 16, 1e-3),
     },
     "student": {
