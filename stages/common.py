@@ -17,9 +17,8 @@ from pipeline.params import load_params
 
 def stage_parser(description: str) -> argparse.ArgumentParser:
     stage = Path(sys.argv[0]).stem
-    parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file")
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--traceback", action="store_true",
                         help="show the full traceback of expected errors too (for bug reports)")
