@@ -203,6 +203,13 @@ def test_utd_mhad_teachers_benchmark_keys_and_resume(small_utd_tree, tmp_path):
         assert "class_sorted_accuracy" not in saved[split]["acc"]  # one sensor: no batch dependence to show
     assert saved["cross_subject"]["validation_carved"] is not None
     assert "| cross_subject | fused |" in output.with_suffix(".md").read_text()
+    from benchmarks import spamfm_probe
+
+    probe = spamfm_probe.main(["--workspace", str(tmp_path / "work" / "cross_subject" / "fused-seed0"),
+                               "--split", "cross_subject"])
+    assert probe["accuracy"] == pytest.approx(saved["cross_subject"]["fused"]["accuracy"]["mean"], abs=0.01)
+    assert set(probe["layers"]) == {"conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2"}
+    assert 0 <= probe["accuracy_with_mean_gates"] <= 100
     log = tmp_path / "work" / "stages.log"
     before = log.read_text()
     again = utd_mhad_teachers.main(argv)
