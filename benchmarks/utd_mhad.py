@@ -29,7 +29,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from benchmarks.workspace import REPO, fingerprint, git_commit, machine, make_workspace, run_stage, with_overrides
+from benchmarks.workspace import (
+    REPO, finished_run, fingerprint, git_commit, machine, make_workspace, run_stage, summary, with_overrides,
+)
 
 PREPROCESSING = ("manifest", "frames", "gaf", "embed")
 DATA_FILES = ("manifest.csv", "splits.csv", "classes.txt", "frames.h5", "gaf.h5", "class_embeddings.h5")
@@ -85,12 +87,7 @@ class Benchmark:
         print(message, flush=True)
 
     def cached(self, folder: Path, key: str) -> dict | None:
-        result = folder / "result.json"
-        if result.exists():
-            saved = json.loads(result.read_text())
-            if saved.get("fingerprint") == key:
-                return saved
-        return None
+        return finished_run(folder, key)
 
     def save(self, folder: Path, result: dict) -> dict:
         (folder / "result.json").write_text(json.dumps(result, indent=1))
@@ -165,11 +162,6 @@ class Benchmark:
         self.say(f"student {name} seed {seed}: {saved['metrics']['accuracy']:.2f}% "
                  f"({', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())})")
         return saved
-
-
-def summary(values: list[float]) -> dict:
-    return {"mean": round(statistics.mean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "runs": values}
 
 
 def markdown(result: dict) -> str:

@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 from ruamel.yaml import YAML
 
-from benchmarks.workspace import REPO, fingerprint, git_commit, machine, make_workspace, run_stage, with_overrides
+from benchmarks.workspace import (
+    REPO, finished_run, fingerprint, git_commit, machine, make_workspace, run_stage, summary, with_overrides,
+)
 
 PREPROCESSING = ("manifest", "frames", "gaf", "embed")
 DATA_FILES = ("manifest.csv", "splits.csv", "classes.txt", "frames.h5", "gaf.h5", "class_embeddings.h5",
@@ -48,11 +50,6 @@ def code_version() -> str:
     return fingerprint(digest)
 
 
-def summary(values: list[float]) -> dict:
-    return {"mean": round(statistics.mean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "runs": values}
-
-
 class TeacherBenchmark:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -68,18 +65,10 @@ class TeacherBenchmark:
     def say(self, message: str) -> None:
         print(message, flush=True)
 
-    def finished(self, folder: Path, key: str) -> dict | None:
-        result = folder / "result.json"
-        if result.exists():
-            saved = json.loads(result.read_text())
-            if saved.get("fingerprint") == key:
-                return saved
-        return None
-
     def preprocess(self) -> dict:
         sections = {k: self.params.get(k) for k in ("seed", "dataset", "data", "splits", "frames", "gaf", "embed")}
         key = fingerprint(sections, self.code)
-        if (saved := self.finished(self.prep, key)) is None:
+        if (saved := finished_run(self.prep, key)) is None:
             make_workspace(self.prep, self.params, {})
             seconds = {stage: round(run_stage(self.prep, stage, log=self.log), 1) for stage in PREPROCESSING}
             saved = {"fingerprint": key, "seconds": seconds}
@@ -93,7 +82,7 @@ class TeacherBenchmark:
         params = with_overrides(self.params, [*TEACHERS[name], f"seed={seed}"])
         folder = self.workdir / split / f"{name}-seed{seed}"
         key = fingerprint(self.prep_key, params, split)
-        if (saved := self.finished(folder, key)) is None:
+        if (saved := finished_run(folder, key)) is None:
             links = {f"data/{file}": self.prep / "data" / file for file in DATA_FILES}
             make_workspace(folder, params, links)
             seconds = {"teachers": round(run_stage(folder, "teachers", item=split, log=self.log), 1),

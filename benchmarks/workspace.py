@@ -118,6 +118,24 @@ def run_stage(root: Path, stage: str, *arguments: str, item: str | None = None, 
     return seconds
 
 
+def finished_run(folder: Path, key: str) -> dict | None:
+    """The result a benchmark saved in ``folder`` for the run fingerprinted ``key``, if any."""
+    result = folder / "result.json"
+    if result.exists():
+        saved = json.loads(result.read_text())
+        if saved.get("fingerprint") == key:
+            return saved
+    return None
+
+
+def summary(values: list[float]) -> dict:
+    """Mean, standard deviation (0 for one run) and the runs, rounded for results files."""
+    import statistics
+
+    return {"mean": round(statistics.mean(values), 2),
+            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "runs": values}
+
+
 def git_commit() -> dict:
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
