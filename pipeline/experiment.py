@@ -141,7 +141,8 @@ def teacher_config(params: dict, sensors: list[str], num_classes: int, dimension
     return {"sensors": sensors, "num_classes": num_classes, "embedding_dim": dimension,
             "architecture": teacher["architecture"], "width_mult": teacher["width_mult"],
             "fusion_layers": list(teacher["spamfm_layers"] or []), "reduction": teacher["spamfm_reduction"],
-            "gate": teacher["spamfm_gate"]}
+            "gate": teacher["spamfm_gate"], "relation": teacher["spamfm_relation"],
+            "temperature": teacher["spamfm_temperature"]}
 
 
 def build_teacher(config: dict) -> MultiSensorTeacher:

@@ -28,7 +28,7 @@ from ruamel.yaml import YAML
 
 from pipeline.errors import PipelineError
 from pipeline.models.names import (
-    BACKBONE_TAPS, BACKBONES, HEADS, MULTI_FRAME_HEADS, SPAMFM_GATES, TEACHER_CONV_TAPS, TEACHER_TAPS, TSM_BACKBONES,
+    BACKBONE_TAPS, BACKBONES, HEADS, MULTI_FRAME_HEADS, SPAMFM_GATES, SPAMFM_RELATIONS, TEACHER_CONV_TAPS, TEACHER_TAPS, TSM_BACKBONES,
     VGG_LAYOUTS,
 )
 
@@ -176,6 +176,9 @@ SCHEMA: dict[str, Any] = {
                                help="[] or null: no SPAMFM (SKDN)"),
         "spamfm_reduction": Field(int, 4, 1, 1024),
         "spamfm_gate": Field(str, "sigmoid", choices=SPAMFM_GATES),
+        "spamfm_relation": Field(str, "gram", choices=SPAMFM_RELATIONS,
+                                 help="gram (the paper's G), softmax (centred cosine, sharpened), self (no batch)"),
+        "spamfm_temperature": Field(float, 0.1, 1e-3, 100.0, help="softmax relation's temperature"),
         "sp_weight": Field(float, 1.0, 0.0, 1000.0, help="teacher semantic-preserving loss weight"),
         "time_crop": Field(float, 1.0, 0.1, 1.0, help="training augmentation: random time window of at least this "
                                                        "fraction of each recording (1 = off)"),

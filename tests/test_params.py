@@ -224,6 +224,7 @@ def test_model_choices_are_the_model_modules_own_names():
     assert SCHEMA["student"]["head"].choices is students.HEADS
     assert SCHEMA["teacher"]["spamfm_layers"].item.choices is teachers.TAPS
     assert SCHEMA["teacher"]["spamfm_gate"].choices is teachers.GATES
+    assert SCHEMA["teacher"]["spamfm_relation"].choices is teachers.RELATIONS
     assert tuple(SCHEMA["teacher"]["architecture"].choices) == tuple(teachers.VGG_LAYOUTS)
 
 

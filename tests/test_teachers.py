@@ -70,6 +70,48 @@ def test_spamfm_gates_match_an_independent_computation():
         torch.testing.assert_close(fusion([a, b])[k], x * gate[:, :, None, None])
 
 
+def test_softmax_relation_matches_an_independent_computation():
+    torch.manual_seed(0)
+    fusion = SemanticFusion(2, channels=4, reduction=2, relation="softmax", temperature=0.5)
+    a, b = torch.randn(3, 4, 5, 5), torch.randn(3, 4, 5, 5)
+
+    def u(x):
+        flat = x.reshape(3, -1)
+        flat = flat - flat.mean(0)
+        cosine = torch.tensor([[float(flat[i] @ flat[j] / (flat[i].norm() * flat[j].norm())) for j in range(3)]
+                               for i in range(3)])
+        weights = torch.exp(cosine / 0.5)
+        return (weights / weights.sum(1, keepdim=True)) @ x.mean(dim=(2, 3))
+
+    ua, ub = u(a), u(b)
+    joints = {"concatenation": torch.cat([ua, ub], 1), "sum": ua + ub, "hadamard": ua * ub}
+    for k, x in enumerate((a, b)):
+        gate = sum(torch.sigmoid(fusion.excitations[kind][k](joints[kind])) for kind in joints)
+        torch.testing.assert_close(fusion([a, b])[k], x * gate[:, :, None, None])
+
+
+def test_softmax_relation_weighs_a_sample_most_by_itself_and_sharpens_with_temperature():
+    flat = torch.randn(6, 40)
+    for temperature, least in ((1.0, 0.0), (0.05, 0.99)):
+        similarity = batch_similarity(flat, "softmax", temperature)
+        torch.testing.assert_close(similarity.sum(1), torch.ones(6))
+        assert torch.equal(similarity.argmax(1), torch.arange(6))
+        assert similarity.diagonal().min() > least
+
+
+def test_self_relation_gates_each_sample_alone():
+    torch.manual_seed(0)
+    teacher = MultiSensorTeacher(["acc", "gyro"], 5, 8, "vgg11", 0.125, reduction=4, relation="self").eval()
+    assert not teacher.batch_dependent
+    images = {"acc": torch.randn(4, 3, 32, 32), "gyro": torch.randn(4, 3, 32, 32)}
+    together = teacher(images)["logits"]
+    alone = torch.cat([teacher({k: v[i:i + 1] for k, v in images.items()})["logits"] for i in range(4)])
+    torch.testing.assert_close(together, alone)
+    # ... and still fuses: the gyroscope shapes the accelerometer branch.
+    changed = teacher({"acc": images["acc"], "gyro": torch.randn(4, 3, 32, 32)})["branches"]["acc"]["logits"]
+    assert not torch.allclose(changed, teacher(images)["branches"]["acc"]["logits"])
+
+
 def test_branch_layout_and_width():
     branch = SensorBranch(num_classes=5, embedding_dim=8, architecture="vgg16", width_mult=0.25)
     convolutions = [sum(isinstance(m, nn.Conv2d) for m in block.modules()) for block in branch.blocks.values()]
@@ -123,6 +165,8 @@ def test_bad_teacher_arguments():
         SensorBranch(5, 8, architecture="vgg19")
     with pytest.raises(ValueError, match="gate must be one of"):
         SemanticFusion(2, 4, gate="tanh")
+    with pytest.raises(ValueError, match="relation must be one of"):
+        SemanticFusion(2, 4, relation="cosine")
     with pytest.raises(KeyError, match="lacks sensor 'gyro'"):
         MultiSensorTeacher(["acc", "gyro"], 5, 8, "vgg11", 0.125)({"acc": torch.randn(2, 3, 32, 32)})
 

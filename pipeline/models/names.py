@@ -21,3 +21,6 @@ VGG_LAYOUTS = {"vgg16": (2, 2, 3, 3, 3), "vgg11": (1, 1, 2, 2, 2)}
 TEACHER_CONV_TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")  # spatial maps: the distillation taps
 TEACHER_TAPS = TEACHER_CONV_TAPS + ("fc1", "fc2")  # the seven places SPAMFM may sit (the paper uses all)
 SPAMFM_GATES = ("sigmoid", "relu")
+# How SPAMFM relates a sample to its batch-mates (docs/method.md §3): the paper's row-normalised
+# Gram matrix, a sharpened softmax over centred cosine similarities, or no relation at all.
+SPAMFM_RELATIONS = ("gram", "softmax", "self")

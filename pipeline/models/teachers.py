@@ -14,6 +14,7 @@ from torch import Tensor, nn
 # Convolutions per block of each VGG layout (5 blocks, max-pool after each), the taps and the
 # SPAMFM gates: names in a torch-free module that params reads too.
 from pipeline.models.names import SPAMFM_GATES as GATES
+from pipeline.models.names import SPAMFM_RELATIONS as RELATIONS
 from pipeline.models.names import TEACHER_CONV_TAPS as CONV_TAPS
 from pipeline.models.names import TEACHER_TAPS as TAPS
 from pipeline.models.names import VGG_LAYOUTS
@@ -22,21 +23,37 @@ from pipeline.models.names import VGG_LAYOUTS
 VGG_WIDTHS = (64, 128, 256, 512, 512)
 
 
-def batch_similarity(features: Tensor) -> Tensor:
-    """G = row-L2-normalised R R^T, with R the features flattened per sample: (b, b)."""
-    flat = features.flatten(1)
-    return F.normalize(flat @ flat.transpose(0, 1), p=2, dim=1)
+def batch_similarity(features: Tensor, relation: str = "gram", temperature: float = 0.1) -> Tensor:
+    """The similarity G over the rows of ``features`` (..., b, C, [H, W] flattened per row to
+    (..., b, n)): (..., b, b).
+
+    ``gram`` (the paper): row-L2-normalised R R^T. With ReLU features every entry is positive
+    and the rows are nearly equal, so G S is close to the batch mean for every sample and the
+    gates hardly depend on the sample (benchmarks/results/spamfm_probe.json).
+    ``softmax``: row softmax of the cosine similarities of the batch-centred rows over
+    ``temperature``; a sample weighs itself and the batch-mates most like it.
+    """
+    if relation == "gram":
+        return F.normalize(features @ features.transpose(-1, -2), p=2, dim=-1)
+    if relation == "softmax":
+        centred = F.normalize(features - features.mean(dim=-2, keepdim=True), p=2, dim=-1)
+        return torch.softmax(centred @ centred.transpose(-1, -2) / temperature, dim=-1)
+    raise ValueError(f"relation must be gram or softmax, got {relation!r}")
 
 
-def batch_relation(features: Tensor, pooled: Tensor, group_size: int | None = None) -> Tensor:
+def batch_relation(features: Tensor, pooled: Tensor, group_size: int | None = None, relation: str = "gram",
+                   temperature: float = 0.1) -> Tensor:
     """U = G S over the batch, or over each group of ``group_size`` consecutive rows (a batch
-    of independent batches: what reference-set inference runs, docs/method.md §3)."""
+    of independent batches: what reference-set inference runs, docs/method.md §3). ``self``
+    relates a sample to itself only: U = S."""
+    if relation == "self":
+        return pooled
     if group_size is None:
-        return batch_similarity(features) @ pooled
+        return batch_similarity(features.flatten(1), relation, temperature) @ pooled
     if features.shape[0] % group_size:
         raise ValueError(f"batch of {features.shape[0]} is not a whole number of groups of {group_size}")
     flat = features.flatten(1).reshape(-1, group_size, features[0].numel())
-    similarity = F.normalize(flat @ flat.transpose(1, 2), p=2, dim=2)
+    similarity = batch_similarity(flat, relation, temperature)
     return (similarity @ pooled.reshape(-1, group_size, pooled.shape[1])).reshape(pooled.shape)
 
 
@@ -47,20 +64,25 @@ class SemanticFusion(nn.Module):
     ``U_k = G_k S_k`` with ``G_k`` the batch similarity of A_k and ``S_k`` its global average
     pool; three joint representations of the U's (concatenation, sum, Hadamard product) each
     excite every modality through ``Linear -> ReLU -> Linear -> gate`` (bottleneck C / r);
-    ``A_k <- (g_con + g_sum + g_had) * A_k`` channel-wise.
+    ``A_k <- (g_con + g_sum + g_had) * A_k`` channel-wise. ``relation`` chooses G (see
+    ``batch_similarity``; ``self``: G = I, a batch-independent multimodal excitation).
 
     G depends on the batch, so the output for a sample depends on its batch-mates: at
     inference each sample runs with a fixed reference set (``group_size`` rows per group;
     docs/method.md §3).
     """
 
-    def __init__(self, num_modalities: int, channels: int, reduction: int = 16, gate: str = "sigmoid"):
+    def __init__(self, num_modalities: int, channels: int, reduction: int = 16, gate: str = "sigmoid",
+                 relation: str = "gram", temperature: float = 0.1):
         super().__init__()
         if gate not in GATES:
             raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
-        if num_modalities < 1 or channels < 1 or reduction < 1:
-            raise ValueError("num_modalities, channels and reduction must be >= 1")
+        if relation not in RELATIONS:
+            raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
+        if num_modalities < 1 or channels < 1 or reduction < 1 or not temperature > 0:
+            raise ValueError("num_modalities, channels, reduction and temperature must be > 0")
         self.num_modalities, self.channels, self.gate = num_modalities, channels, gate
+        self.relation, self.temperature = relation, temperature
         hidden = max(channels // reduction, 1)
 
         def excitation(inputs: int) -> nn.Sequential:
@@ -74,7 +96,8 @@ class SemanticFusion(nn.Module):
 
     def joint_representations(self, features: list[Tensor], group_size: int | None = None) -> dict[str, Tensor]:
         pooled = [a.mean(dim=(2, 3)) if a.dim() == 4 else a for a in features]
-        relation = [batch_relation(a, s, group_size) for a, s in zip(features, pooled)]  # U_k, (b, C)
+        relation = [batch_relation(a, s, group_size, self.relation, self.temperature)
+                    for a, s in zip(features, pooled)]  # U_k, (b, C)
         product = relation[0]
         for u in relation[1:]:
             product = product * u
@@ -153,7 +176,7 @@ class MultiSensorTeacher(nn.Module):
 
     def __init__(self, sensors: list[str], num_classes: int, embedding_dim: int, architecture: str = "vgg16",
                  width_mult: float = 1.0, fusion_layers: list[str] | tuple = TAPS, reduction: int = 16,
-                 gate: str = "sigmoid"):
+                 gate: str = "sigmoid", relation: str = "gram", temperature: float = 0.1):
         super().__init__()
         if not sensors:
             raise ValueError("a teacher needs at least one sensor")
@@ -168,13 +191,15 @@ class MultiSensorTeacher(nn.Module):
         # One sensor has no other modality to relate to: SPAMFM would only rescale it.
         self.fusion_layers = [tap for tap in TAPS if tap in fusion_layers] if len(self.sensors) > 1 else []
         self.fusions = nn.ModuleDict({
-            tap: SemanticFusion(len(self.sensors), reference.channels(tap), reduction, gate) for tap in self.fusion_layers
+            tap: SemanticFusion(len(self.sensors), reference.channels(tap), reduction, gate, relation, temperature)
+            for tap in self.fusion_layers
         })
+        self.relation = relation
 
     @property
     def batch_dependent(self) -> bool:
         """Whether a sample's output depends on its batch-mates (SPAMFM's similarity)."""
-        return bool(self.fusions)
+        return bool(self.fusions) and self.relation != "self"
 
     def _fuse(self, tap: str, values: list[Tensor], group_size: int | None) -> list[Tensor]:
         return self.fusions[tap](values, group_size) if tap in self.fusions else values
