@@ -130,5 +130,6 @@ def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,
     from pipeline.losses import build_objective
 
     params = {"alpha": alpha, "beta": beta, "gamma": gamma, "temperature": temperature,
-              "distill": {"layer_pairs": list(gsdm_pairs), "readout": readout, "importance": importance}}
+              "distill": {"layer_pairs": list(gsdm_pairs), "readout": readout, "importance": importance,
+                          "dkd": {"weight": 0.0}, "contrastive": {"weight": 0.0}}}
     return build_objective(params, "sakdn")

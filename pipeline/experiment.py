@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pipeline.data import (
@@ -28,7 +29,7 @@ from pipeline.metrics import classification_metrics
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.models.weights import resolve_weights
-from pipeline.params import ParamsError
+from pipeline.params import PAIRINGS, ParamsError
 from pipeline.training import Runtime, fit, input_digests, load_torch_file, loader, seed_everything
 
 log = logging.getLogger(__name__)
@@ -373,10 +374,23 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
 
 class TeacherOutputCache:
     """Teacher outputs looked up by recording id (what ``Distiller`` takes instead of running
-    the teachers)."""
+    the teachers).
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    With ``training`` (the split's training recordings: ``recording_id``, ``label``) a training
+    video is paired per ``pairing`` (docs/method.md §6b): ``recording``, its own recording's
+    outputs (the method); the controls ``shuffled`` (another training recording's, a fresh
+    derangement each epoch), ``class_shuffled`` (another recording of its class, likewise; a
+    class with one recording keeps its own) and ``class_mean`` (the class's mean output over the
+    training recordings). Each teacher dict also carries ``fc2_bank``, the fc2 of every training
+    recording (plus the class means under ``class_mean``), and ``bank_index``, the row of each
+    sample's pair in it: the negatives and positive of the contrastive term.
+    """
+
+    def __init__(self, path: str | Path, training: pd.DataFrame | None = None, pairing: str = "recording",
+                 seed: int = 0):
+        if pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
+        self.path, self.pairing, self.seed = Path(path), pairing, seed
         if not self.path.is_file():
             raise InputError(f"{path}: teacher outputs not found (run the teacher_outputs stage)")
         with h5py.File(path, "r") as cache:
@@ -393,24 +407,86 @@ class TeacherOutputCache:
                     "ablated": {"logits": torch.from_numpy(group["ablated/logits"][()]),
                                 "fc2": torch.from_numpy(group["ablated/fc2"][()])},
                 }
+        self.bank_rows = None
+        if training is not None:
+            self._pair_training(training)
+        elif pairing != "recording":
+            raise ValueError(f"pairing {pairing!r} needs the training recordings")
 
-    def batch(self, recording_ids: list[str]) -> list[dict]:
+    def _rows(self, recording_ids: list[str]) -> torch.Tensor:
         missing = [rid for rid in recording_ids if rid not in self.row]
         if missing:
             raise InputError(f"{self.path}: no cached teacher output for recording {missing[0]!r} "
                              "(rerun the teacher_outputs stage)")
-        rows = torch.tensor([self.row[rid] for rid in recording_ids])
+        return torch.tensor([self.row[rid] for rid in recording_ids], dtype=torch.long)
+
+    def _pair_training(self, training: pd.DataFrame) -> None:
+        training = training.drop_duplicates("recording_id").sort_values("recording_id")
+        self.training_ids = training["recording_id"].tolist()
+        self.training_labels = torch.tensor(training["label"].to_numpy(dtype=np.int64))
+        self.bank_rows = self._rows(self.training_ids)
+        self.bank_position = {rid: i for i, rid in enumerate(self.training_ids)}
+        if self.pairing == "class_mean":
+            # Virtual rows after the cached ones: the class means over the training recordings.
+            classes = int(self.training_labels.max()) + 1
+            one_hot = F.one_hot(self.training_labels, classes).T.float()
+            weights = one_hot / one_hot.sum(1, keepdim=True).clamp_min(1)
+            total = len(self.row)
+            for values in self.values.values():
+                for name in ("logits", "fc2"):
+                    values[name] = torch.cat([values[name], weights @ values[name][self.bank_rows].float()])
+                for tap, v in values["features"].items():
+                    means = (weights @ v[self.bank_rows].float().flatten(1)).reshape(classes, *v.shape[1:])
+                    values["features"][tap] = torch.cat([v, means.to(v.dtype)])
+            self.class_rows = total + torch.arange(classes)
+            self.bank_rows = torch.cat([self.bank_rows, self.class_rows])
+        self.bank_index = {int(row): i for i, row in enumerate(self.bank_rows)}
+
+    def partners(self, recording_ids: list[str], epoch: int = 0) -> torch.Tensor:
+        """The cache row each training recording is paired with in ``epoch``."""
+        rows = self._rows(recording_ids)
+        if self.pairing == "recording":
+            return rows
+        positions = torch.tensor([self.bank_position[rid] for rid in recording_ids])
+        if self.pairing == "class_mean":
+            return self.class_rows[self.training_labels[positions]]
+        # hash() of ints only: a str's hash changes between processes, and a resumed run must
+        # see the same pairs.
+        generator = torch.Generator().manual_seed(hash((self.seed, epoch, PAIRINGS.index(self.pairing))) & 0x7FFFFFFF)
+        partner = torch.empty(len(self.training_ids), dtype=torch.long)
+        groups = ([torch.arange(len(self.training_ids))] if self.pairing == "shuffled" else
+                  [torch.nonzero(self.training_labels == c).flatten() for c in self.training_labels.unique()])
+        for members in groups:  # a derangement: a random cycle through the group
+            order = members[torch.randperm(len(members), generator=generator)]
+            partner[order] = order.roll(-1)
+        return self.bank_rows[partner[positions]]
+
+    def batch(self, recording_ids: list[str], epoch: int = 0) -> list[dict]:
+        """Each sensor branch's outputs for the recordings' pairs (their own outside training)."""
+        rows = self.partners(recording_ids, epoch) if self.bank_rows is not None else self._rows(recording_ids)
+        if len(rows) != self.batch_size:
+            raise InputError(f"{self.path}: ablated teacher outputs are cached for batches of {self.batch_size}, "
+                             f"got {len(rows)}")
         outputs = []
         for sensor in self.sensors:
             values = self.values[sensor]
-            ablated = values["ablated"]
-            if len(rows) != self.batch_size:
-                raise InputError(f"{self.path}: ablated teacher outputs are cached for batches of {self.batch_size}, "
-                                 f"got {len(rows)}")
-            outputs.append({"logits": values["logits"][rows], "fc2": values["fc2"][rows],
-                            "features": {tap: v[rows] for tap, v in values["features"].items()},
-                            "ablated": ablated})
+            output = {"logits": values["logits"][rows], "fc2": values["fc2"][rows],
+                      "features": {tap: v[rows] for tap, v in values["features"].items()},
+                      "ablated": values["ablated"]}
+            if self.bank_rows is not None:
+                output["fc2_bank"] = values["fc2"][self.bank_rows]
+                output["bank_index"] = torch.tensor([self.bank_index[int(r)] for r in rows], dtype=torch.long)
+            outputs.append(output)
         return outputs
+
+    def non_target_mass(self, temperature: float) -> float:
+        """The fused teacher's mean probability off the label at ``temperature`` over the
+        training recordings (label smoothing's ``epsilon: auto``)."""
+        from pipeline.losses.literature import mean_non_target_mass
+
+        rows = self._rows(self.training_ids)
+        fused = torch.stack([self.values[s]["logits"][rows].float() for s in self.sensors]).mean(0)
+        return mean_non_target_mass(fused, self.training_labels, temperature)
 
 
 # ---------------------------------------------------------------------------- students
@@ -421,13 +497,16 @@ def student_config(params: dict, num_classes: int, dimension: int) -> dict:
 
 
 def student_loss(params: dict, method: str, student_channels: list[int] | None = None,
-                 teacher_channels: list[int] | None = None) -> WeightedSum:
+                 teacher_channels: list[int] | None = None, **context) -> WeightedSum:
     """The loss registry's objective for ``method``: baseline: CE alone; sakdn: CE + alpha L_ST +
-    beta L_GSDM + gamma L_SP^S; a KD method: CE + that loss (weight 1). Each term builds itself
-    from ``params``; the channel counts of the layer pairs' taps are for FitNet's adapters."""
+    beta L_GSDM + gamma L_SP^S; a KD method: CE + that loss (weight 1); plus the terms whose
+    ``distill.<term>.weight`` is > 0. Each term builds itself from ``params`` and the models'
+    ``context``: the layer pairs' channel counts (FitNet's adapters), ``embedding_dim`` and
+    ``num_teachers`` (the contrastive heads), ``non_target_mass`` (label smoothing's auto)."""
     from pipeline.losses import build_objective
 
-    return build_objective(params, method, student_channels=student_channels, teacher_channels=teacher_channels)
+    return build_objective(params, method, student_channels=student_channels, teacher_channels=teacher_channels,
+                           **context)
 
 
 def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tuple[list[int], list[int]]:
@@ -465,13 +544,19 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     if method == "fitnet":
         saved = load_model_file(teacher_path, "teachers")
         channels = tap_channels(student, saved["config"], pairs)
-    loss = student_loss(params, method, *channels)
+    cache = None
+    if method != "baseline":
+        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"],
+                                   params["seed"])
+    context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
+    if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
+        context["non_target_mass"] = cache.non_target_mass(params["temperature"])
+    loss = student_loss(params, method, *channels, **context)
     distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(runtime.device)
     if runtime.device.type == "cuda":
         distiller = distiller.to(memory_format=torch.channels_last)
     # DDP wraps the whole Distiller, so checkpoints hold the same keys as single-process runs.
     trainer = nn.parallel.DistributedDataParallel(distiller) if runtime.distributed else distiller
-    cache = TeacherOutputCache(teacher_outputs) if method != "baseline" else None
     if cache is not None and cache.batch_size != settings["batch_size"]:
         raise InputError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
@@ -481,11 +566,14 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
 
     def step(batch):
         clips, labels, indices = batch
-        teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()]) if cache else []
+        teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()], train.epoch) if cache else []
         with runtime.autocast():
             _, total, terms = trainer(runtime.to_device(clips), runtime.to_device(labels),
                                       teacher_outputs=runtime.to_device(teachers))
-        return total, {name: value.detach() for name, value in terms.items()}
+        logged = {name: value.detach() for name, value in terms.items()}
+        if not runtime.distributed and len(terms) > 1:
+            logged.update(term_gradient_norms(terms, loss.weights, student.fc1.weight))
+        return total, logged
 
     def validate():
         if len(validation) == 0:
@@ -509,6 +597,21 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "loss": loss.formula()}
+
+
+def term_gradient_norms(terms: dict[str, torch.Tensor], weights: dict[str, float],
+                        parameter: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``grad_<term>``: the norm of the gradient each weighted term puts on ``parameter`` (the
+    student's fc1, the last layer every term passes through), so a term that does nothing is
+    visible in the training curves. A term that does not reach it gets 0."""
+    norms = {}
+    for name, value in terms.items():
+        if not value.requires_grad:
+            norms[f"grad_{name}"] = torch.zeros(())
+            continue
+        (gradient,) = torch.autograd.grad(weights[name] * value, parameter, retain_graph=True, allow_unused=True)
+        norms[f"grad_{name}"] = torch.zeros(()) if gradient is None else gradient.detach().float().norm()
+    return norms
 
 
 def load_student(path: str | Path, runtime: Runtime) -> nn.Module:

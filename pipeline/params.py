@@ -50,6 +50,7 @@ class Field:
     item: "Field | dict | None" = None  # element schema of a list
     check: Callable[[Any], str | None] | None = None  # extra rule: returns an error or None
     help: str = ""
+    keywords: tuple[str, ...] = ()  # strings accepted as they are besides the kind ("auto")
 
     def options(self) -> tuple | None:
         """The valid values (a registry's are read now)."""
@@ -85,6 +86,10 @@ def _importances() -> tuple[str, ...]:
     from pipeline.losses.sakdn import IMPORTANCES
 
     return tuple(IMPORTANCES)
+
+
+# Whose teacher outputs a training video is paired with (docs/method.md §6b): the method and its controls.
+PAIRINGS = ("recording", "shuffled", "class_shuffled", "class_mean")
 
 
 def _positive_even(value: int) -> str | None:
@@ -202,6 +207,26 @@ SCHEMA: dict[str, Any] = {
                                   "is one of student.backbone's"),
         "readout": Field(str, "soft", choices=_readouts, help="GSDM's semantic read-out"),
         "importance": Field(str, "norm", choices=_importances, help="GSDM's sample importance"),
+        "pairing": Field(str, "recording", choices=PAIRINGS,
+                         help="whose teacher outputs a training video gets: recording (the method), or a control: "
+                              "shuffled (another recording's), class_shuffled (another of its class), class_mean"),
+        # Terms added to any objective with a weight > 0 (and a method of their own).
+        "dkd": {
+            "weight": Field(float, 0.0, 0.0, 1000.0, help="weight of DKD added to the objective (0 = off)"),
+            "target_weight": Field(float, 1.0, 0.0, 1000.0, help="DKD's target-class term (Zhao et al.: alpha 1)"),
+            "non_target_weight": Field(float, 8.0, 0.0, 1000.0,
+                                       help="DKD's non-target-class term (Zhao et al.: beta 8)"),
+        },
+        "contrastive": {
+            "weight": Field(float, 0.0, 0.0, 1000.0, help="weight of the paired InfoNCE added to the objective"),
+            "dimension": Field(int, 128, 2, 4096, help="projection heads' output width"),
+            "temperature": Field(float, 0.07, 1e-3, 10.0, help="InfoNCE temperature"),
+        },
+        "label_smoothing": {
+            "epsilon": Field(float, 0.1, 0.0, 0.99, keywords=("auto",),
+                             help="label mass spread over the other classes; auto = the teachers' mean "
+                                  "non-target probability at the temperature"),
+        },
         # Each KD method's own settings, under its name (read by its loss class's from_params).
         "at": {
             "p": Field(float, 2.0, 0.1, 16.0, help="attention map: mean over channels of |A|^p"),
@@ -232,6 +257,8 @@ def _coerce(value: Any, field: Field, key: str) -> Any:
         if field.nullable:
             return None
         raise ParamsError(f"{key}: must not be empty")
+    if isinstance(value, str) and value.strip() in field.keywords:
+        return value.strip()
     kinds = field.kind if isinstance(field.kind, tuple) else (field.kind,)
     if float in kinds and isinstance(value, str):
         text = value.strip()

@@ -88,6 +88,8 @@ def loss_for(name, student):
     kwargs = {"pairs": PAIRS} if name in ("gsdm", "at", "sp") else {}
     if name == "fitnet":  # resnet18 layer3 has 256 channels; vgg conv4 512 x width_mult 0.125
         kwargs = {"pairs": PAIRS, "student_channels": [256], "teacher_channels": [64]}
+    if name == "contrastive":
+        kwargs = {"student_dim": DIMENSION, "teacher_dim": DIMENSION, "num_teachers": 2}
     return build_loss(name, **kwargs)
 
 

@@ -234,7 +234,8 @@ def test_every_registered_loss_builds_from_params():
     from pipeline.losses import LOSSES
 
     params = default_params(distill={"layer_pairs": [["conv4", "stage4"], ["conv5", "stage5"]]})
-    context = {"student_channels": [96, 1280], "teacher_channels": [128, 128]}
+    context = {"student_channels": [96, 1280], "teacher_channels": [128, 128], "embedding_dim": 50, "num_teachers": 2,
+               "non_target_mass": 0.2}
     for name, cls in LOSSES.items():
         loss = cls.from_params(params, **context)
         assert type(loss) is cls and loss.loss_name == name
@@ -265,15 +266,32 @@ def test_student_objectives_come_from_the_registry():
     sakdn = student_loss(params, "sakdn")
     assert sakdn.weights == {"ce": 1.0, "soft_target": 0.3, "gsdm": 0.0, "semantic": 2.0}
     assert sakdn.terms["gsdm"].pairs == [("conv4", "stage4")]
+    context = {"embedding_dim": 50, "num_teachers": 2}
     for method in distill_methods():
-        if method == "sakdn":
+        if method in ("sakdn", "label_smoothing"):
             continue
-        loss = student_loss(params, method, [96], [128])
+        loss = student_loss(params, method, [96], [128], **context)
         assert loss.weights == {"ce": 1.0, method: 1.0}
+    smoothing = student_loss(default_params(distill={"label_smoothing": {"epsilon": 0.2}}), "label_smoothing")
+    assert smoothing.weights == {"label_smoothing": 1.0} and smoothing.terms["label_smoothing"].epsilon == 0.2
     rkd = student_loss(default_params(distill={"rkd": {"distance_weight": 7.0}}), "rkd")
     assert rkd.terms["rkd"].distance_weight == 7.0
     with pytest.raises(ValueError, match="unknown student objective 'gsdm'"):
         student_loss(params, "gsdm")
+
+
+def test_extra_terms_join_distillation_objectives_but_not_the_baseline_or_a_control():
+    from pipeline.experiment import student_loss
+
+    params = default_params(alpha=0.3, distill={"dkd": {"weight": 0.5}, "contrastive": {"weight": 2.0}})
+    context = {"embedding_dim": 50, "num_teachers": 2}
+    sakdn = student_loss(params, "sakdn", **context)
+    assert sakdn.weights == {"ce": 1.0, "soft_target": 0.3, "gsdm": 1.0, "semantic": 1.0, "dkd": 0.5,
+                             "contrastive": 2.0}
+    assert student_loss(params, "dkd", **context).weights == {"ce": 1.0, "dkd": 1.0, "contrastive": 2.0}
+    assert student_loss(params, "baseline").weights == {"ce": 1.0}
+    assert student_loss(params, "label_smoothing").weights == {"label_smoothing": 1.0}
+    assert "dkd" not in student_loss(default_params(), "sakdn").weights  # weight 0: off
 
 
 def test_sakdn_loss_has_no_layer_pair_default():

@@ -241,8 +241,8 @@ def test_distill_methods_are_the_registered_distillation_losses(monkeypatch):
     from pipeline.losses import LOSSES, distill_methods
 
     methods = distill_methods()
-    assert set(methods) == {"sakdn"} | {name for name, cls in LOSSES.items() if cls.method}
-    assert {"soft_target", "logits", "fitnet", "at", "rkd", "sp", "cc"} <= set(methods)
+    assert set(methods) == {"sakdn", "label_smoothing"} | {name for name, cls in LOSSES.items() if cls.method}
+    assert {"soft_target", "logits", "fitnet", "at", "rkd", "sp", "cc", "dkd", "contrastive"} <= set(methods)
     assert not {"ce", "semantic", "gsdm"} & set(methods)  # terms, not methods
     with pytest.raises(ParamsError, match=re.escape(f"distill.method: 'ce' is not one of {', '.join(methods)}")):
         validate_params({"distill": {"method": "ce"}})

@@ -86,7 +86,13 @@ def build_loss(name: str, **kwargs) -> nn.Module:
 OBJECTIVES: dict[str, dict[str, float | str]] = {
     "baseline": {"ce": 1.0},  # the student alone, the paper's "Student (Baseline)"; not a distill.method
     "sakdn": {"ce": 1.0, "soft_target": "alpha", "gsdm": "beta", "semantic": "gamma"},
+    # A control (docs/method.md §6b): CE on smoothed labels, no teacher term.
+    "label_smoothing": {"label_smoothing": 1.0},
 }
+# Terms that join any distillation objective (not the baseline, not a control) when the params
+# key holding their weight is > 0, so they compose with SAKDN's terms.
+EXTRA_TERMS: dict[str, str] = {"dkd": "distill.dkd.weight", "contrastive": "distill.contrastive.weight"}
+CONTROLS = ("baseline", "label_smoothing")
 
 
 def distill_methods() -> tuple[str, ...]:
@@ -97,14 +103,20 @@ def distill_methods() -> tuple[str, ...]:
 
 
 def objective_terms(params: dict, method: str) -> dict[str, float]:
-    """{registered loss: weight} of the student's loss for ``method``."""
+    """{registered loss: weight} of the student's loss for ``method``, with the extra terms."""
     if method in OBJECTIVES:
-        return {name: float(param(params, weight)) if isinstance(weight, str) else float(weight)
-                for name, weight in OBJECTIVES[method].items()}
-    if method in LOSSES and LOSSES[method].method:
-        return {"ce": 1.0, method: 1.0}
-    raise ParamsError(f"distill.method: unknown student objective {method!r} "
-                      f"(valid: baseline, {', '.join(distill_methods())})")
+        terms = {name: float(param(params, weight)) if isinstance(weight, str) else float(weight)
+                 for name, weight in OBJECTIVES[method].items()}
+    elif method in LOSSES and LOSSES[method].method:
+        terms = {"ce": 1.0, method: 1.0}
+    else:
+        raise ParamsError(f"distill.method: unknown student objective {method!r} "
+                          f"(valid: baseline, {', '.join(distill_methods())})")
+    if method not in CONTROLS:
+        for name, key in EXTRA_TERMS.items():
+            if name not in terms and float(param(params, key)) > 0:
+                terms[name] = float(param(params, key))
+    return terms
 
 
 def build_objective(params: dict, method: str, **context) -> "WeightedSum":
@@ -145,4 +157,4 @@ class WeightedSum(nn.Module):
         return f"L = {self.formula()}"
 
 
-from pipeline.losses import baselines, sakdn  # noqa: E402,F401  (register the losses)
+from pipeline.losses import baselines, literature, sakdn  # noqa: E402,F401  (register the losses)
