@@ -6,6 +6,7 @@ The stages in ``stages/`` are thin wrappers around these functions.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 # exactly these, and dvc.yaml lists the same keys (a test checks both agree). train.threads
 # and train.workers change speed, not results, so neither retrains anything.
 TEACHER_PARAMS = ("seed", "teacher", "train.device", "train.bf16")
+FOLD_PARAMS = TEACHER_PARAMS + ("teacher_outputs.folds",)
 BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
 DISTILL_PARAMS = BASELINE_PARAMS + ("alpha", "beta", "gamma", "temperature", "distill")
 
@@ -269,10 +271,14 @@ def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (logits.argmax(1) == labels).float().mean().item()
 
 
-def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path, progress: bool = True) -> dict:
-    """Train the multi-sensor teacher on the split's training recordings; select the epoch
-    on the validation recordings' fused accuracy. Returns the model file's content."""
+def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path, progress: bool = True,
+                   training: pd.DataFrame | None = None, name: str | None = None,
+                   keys: tuple[str, ...] = TEACHER_PARAMS) -> dict:
+    """Train the multi-sensor teacher on the split's training recordings (or ``training``, a
+    subset of them: a fold teacher); select the epoch on the validation recordings' fused
+    accuracy. Returns the model file's content."""
     settings = params["teacher"]
+    training = data.recordings("train") if training is None else training
     seed_everything(params["seed"])
     sensors = teacher_sensors(params, data.sensors)
     config = teacher_config(params, sensors, len(data.class_names), data.embeddings.shape[1])
@@ -281,7 +287,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
         teacher = teacher.to(memory_format=torch.channels_last)
     trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
     gaf = data.inputs.need("gaf")
-    train = SensorImages(gaf, sensors, data.recordings("train"))
+    train = SensorImages(gaf, sensors, training)
     validation = SensorImages(gaf, sensors, data.recordings("val"))
     embeddings = data.embeddings.to(runtime.device)
 
@@ -293,7 +299,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
             output = trainer(images)
             return teacher_loss(output, runtime.to_device(labels), embeddings, settings["sp_weight"])
 
-    reference_ids = draw_reference_set(data.recordings("train"), settings["batch_size"] - 1, params["seed"])
+    reference_ids = draw_reference_set(training, settings["batch_size"] - 1, params["seed"])
     position = {rid: i for i, rid in enumerate(train.recording_ids)}
     reference = {s: train.images[s][[position[rid] for rid in reference_ids]] for s in sensors}
 
@@ -303,19 +309,59 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
         logits = TeacherPredictor(teacher, reference, runtime).predict(validation)["logits"]
         return accuracy_of(logits, validation.labels)
 
-    result = fit(name=f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
+    result = fit(name=name or f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
                  train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True,
                                    workers=params["train"]["workers"]),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
-                 config={"teacher": config, "params": params_subset(params, TEACHER_PARAMS), "split": data.split,
-                         "reference": reference_ids,
+                 config={"teacher": config, "params": params_subset(params, keys), "split": data.split,
+                         "reference": reference_ids, "training": sorted(train.recording_ids),
                          "inputs": input_digests([data.inputs.manifest, data.inputs.splits, gaf,
                                                   data.inputs.class_embeddings])},
                  runtime=runtime, progress=progress)
     return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "reference": {"recording_ids": reference_ids, "images": reference}}
+
+
+def assign_folds(recordings: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
+    """{recording id: fold in [0, folds)}, stratified by class: each class's recordings in a
+    seeded random order, dealt round-robin (the first fold of each class rotates, so fold sizes
+    differ by at most one overall)."""
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    generator = np.random.default_rng(seed)
+    assignment, offset = {}, 0
+    for _, group in recordings.sort_values("recording_id").groupby("label", sort=True):
+        ids = group["recording_id"].to_numpy()[generator.permutation(len(group))]
+        for position, rid in enumerate(ids):
+            assignment[str(rid)] = (offset + position) % folds
+        offset += len(ids)
+    return assignment
+
+
+def train_fold_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoints: str | Path,
+                        progress: bool = True) -> dict:
+    """``teacher_outputs.folds`` = K > 0: K teachers, teacher j trained without fold j of the
+    split's training recordings (docs/method.md §6b), each resumable from
+    ``checkpoints/fold_<j>.pt``. K = 0: no teachers (the file says so)."""
+    folds = params["teacher_outputs"]["folds"]
+    saved = {"kind": "fold_teachers", "folds": folds, "split": data.split, "assignment": {}, "teachers": []}
+    if folds == 0:
+        return saved
+    training = data.recordings("train")
+    assignment = assign_folds(training, folds, params["seed"])
+    small = [c for c, n in training.groupby("label").size().items() if n < folds]
+    if small:
+        log.warning("split %s: class %s has fewer training recordings than teacher_outputs.folds=%d; "
+                    "some fold teachers see none of it", data.split, data.class_names[small[0]], folds)
+    saved["assignment"] = assignment
+    for fold in range(folds):
+        kept = training[training["recording_id"].map(assignment) != fold]
+        saved["teachers"].append(train_teachers(params, data, runtime, Path(checkpoints) / f"fold_{fold}.pt", progress,
+                                                training=kept, name=f"fold_teachers[{data.split}] {fold + 1}/{folds}",
+                                                keys=FOLD_PARAMS))
+    return saved
 
 
 def load_model_file(path: str | Path, kind: str) -> dict:
@@ -331,6 +377,10 @@ def load_teacher_predictor(path: str | Path, runtime: Runtime) -> TeacherPredict
     saved = load_model_file(path, "teachers")
     if "reference" not in saved:
         raise InputError(f"{path}: written before teachers kept a reference set; delete it and run `dvc repro`")
+    return teacher_predictor(saved, runtime)
+
+
+def teacher_predictor(saved: dict, runtime: Runtime) -> TeacherPredictor:
     teacher = build_teacher(saved["config"])
     teacher.load_state_dict(saved["state"])
     return TeacherPredictor(teacher.to(runtime.device), saved["reference"]["images"], runtime)
@@ -341,11 +391,14 @@ def distill_taps(params: dict) -> tuple[str, ...]:
 
 
 def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Path, output: str | Path,
-                          runtime: Runtime) -> dict:
+                          runtime: Runtime, fold_teachers_path: str | Path | None = None) -> dict:
     """Cache what distillation needs from the frozen teachers, once: per recording (all parts,
     each with the model file's reference set, so no output depends on another recording) the
     logits, fc2 and the distillation taps; and the teachers' ablated pass (black GAF images,
-    one row per sample of a student batch)."""
+    one row per sample of a student batch). With fold teachers (``teacher_outputs.folds`` > 0)
+    each training recording's outputs come from the fold teacher that never saw it. Fits the
+    soft-target temperature on the training recordings' (cross-fitted) logits (what
+    ``temperature: auto`` uses) and returns the teachers' diagnostics in-fold and cross-fitted."""
     from pipeline.distill import TEACHER_BLACK
 
     predictor = load_teacher_predictor(teacher_path, runtime)
@@ -354,13 +407,24 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     dataset = SensorImages(data.inputs.need("gaf"), sensors, recordings)
     taps = distill_taps(params)
     predicted = predictor.predict(dataset, taps)
+    training_ids = data.recordings("train")["recording_id"].tolist()
+    position = {rid: i for i, rid in enumerate(recordings["recording_id"])}
+    training_rows = torch.tensor([position[rid] for rid in training_ids], dtype=torch.long)
+    training_labels = dataset.labels[training_rows]
+    in_fold = {name: logits[training_rows].clone() for name, logits in branch_logits(predicted).items()}
+    folds = 0
+    if fold_teachers_path is not None:
+        folds = cross_fit(predicted, fold_teachers_path, data, recordings, position, taps, runtime)
+    cross_fitted = {name: logits[training_rows] for name, logits in branch_logits(predicted).items()}
+    temperature = fit_temperature([cross_fitted[s] for s in sensors], training_labels)
     batch = params["student"]["batch_size"]
     black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in sensors}
     ablated = predictor.predict_images(black)["branches"]
     with atomic_output(output) as temporary, h5py.File(temporary, "w") as cache:
         cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
                              dtype=h5py.string_dtype())
-        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(sensors))
+        cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(sensors), folds=folds,
+                           fitted_temperature=temperature)
         for sensor, branch in predicted["branches"].items():
             group = cache.create_group(sensor)
             group["logits"], group["fc2"] = branch["logits"].numpy(), branch["fc2"].numpy()
@@ -368,8 +432,79 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                 group[f"features/{tap}"] = values.numpy()
             group["ablated/logits"] = ablated[sensor]["logits"].numpy()
             group["ablated/fc2"] = ablated[sensor]["fc2"].numpy()
+    diagnostics = {}
+    for kind, logits in (("in_fold", in_fold), ("cross_fitted", cross_fitted)):
+        if kind == "cross_fitted" and not folds:
+            continue
+        diagnostics[kind] = {name: {"T=1": teacher_diagnostics(values, training_labels, 1.0),
+                                    "T=fitted": teacher_diagnostics(values, training_labels, temperature)}
+                             for name, values in logits.items()}
     return {"recordings": len(recordings), "taps": list(taps), "ablated_batch_size": batch,
-            "fused_accuracy_all_parts": accuracy_of(predicted["logits"], dataset.labels)}
+            "fused_accuracy_all_parts": accuracy_of(predicted["logits"], dataset.labels), "folds": folds,
+            "temperature": {"fitted": round(temperature, 4), "fitted_on": "cross_fitted" if folds else "in_fold",
+                            "used": temperature if params["temperature"] == "auto" else params["temperature"]},
+            "training_recordings": len(training_ids), "diagnostics": diagnostics}
+
+
+def branch_logits(predicted: dict) -> dict[str, torch.Tensor]:
+    """{"fused": logits, sensor: logits}: the views a diagnostic reports."""
+    return {"fused": predicted["logits"], **{s: b["logits"] for s, b in predicted["branches"].items()}}
+
+
+def cross_fit(predicted: dict, fold_teachers_path: str | Path, data: SplitData, recordings: pd.DataFrame,
+              position: dict[str, int], taps: tuple[str, ...], runtime: Runtime) -> int:
+    """Replace, in ``predicted``, each training recording's outputs by those of the fold
+    teacher that never saw it. Returns the number of folds (0: nothing replaced)."""
+    saved = load_model_file(fold_teachers_path, "fold_teachers")
+    if saved["folds"] == 0:
+        return 0
+    training_ids = data.recordings("train")["recording_id"].tolist()
+    assignment = saved["assignment"]
+    if saved["split"] != data.split or sorted(assignment) != sorted(training_ids):
+        raise InputError(f"{fold_teachers_path}: fold teachers of other training recordings (split "
+                         f"{saved['split']!r}); rerun the fold_teachers stage")
+    for fold, fold_teacher in enumerate(saved["teachers"]):
+        held_out = [rid for rid in training_ids if assignment[rid] == fold]
+        rows = torch.tensor([position[rid] for rid in held_out], dtype=torch.long)
+        predictor = teacher_predictor(fold_teacher, runtime)
+        images = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, recordings.iloc[rows.numpy()])
+        out = predictor.predict(images, taps)
+        predicted["logits"][rows] = out["logits"]
+        for sensor, branch in predicted["branches"].items():
+            branch["logits"][rows] = out["branches"][sensor]["logits"]
+            branch["fc2"][rows] = out["branches"][sensor]["fc2"]
+            for tap in branch["features"]:
+                branch["features"][tap][rows] = out["branches"][sensor]["features"][tap]
+    return saved["folds"]
+
+
+def fit_temperature(logits: list[torch.Tensor], labels: torch.Tensor) -> float:
+    """The T minimising the mean negative log-likelihood of ``softmax(logits / T)`` over the
+    teachers (a 1-D search on a log grid from 0.05 to 50, 601 points)."""
+    grid = torch.logspace(math.log10(0.05), math.log10(50.0), 601, dtype=torch.float64)
+    nll = torch.stack([
+        torch.stack([F.cross_entropy(value.double() / t, labels) for t in grid]) for value in logits
+    ]).mean(0)
+    return float(grid[int(nll.argmin())])
+
+
+def teacher_diagnostics(logits: torch.Tensor, labels: torch.Tensor, temperature: float, bins: int = 15) -> dict:
+    """Accuracy (%), negative log-likelihood, expected calibration error (``bins`` equal-width
+    confidence bins), mean true-class probability and mean entropy (nats) of softmax(logits / T)."""
+    probabilities = F.softmax(logits.double() / temperature, dim=1)
+    confidence, predicted = probabilities.max(1)
+    correct = (predicted == labels).double()
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            ece += inside.double().mean().item() * abs(correct[inside].mean().item() - confidence[inside].mean().item())
+    entropy = -(probabilities * probabilities.clamp_min(1e-300).log()).sum(1)
+    return {"accuracy": round(100 * correct.mean().item(), 2),
+            "nll": round(F.nll_loss(probabilities.clamp_min(1e-300).log(), labels).item(), 4),
+            "ece": round(ece, 4), "true_class_probability": round(probabilities[torch.arange(len(labels)), labels].mean().item(), 4),
+            "entropy": round(entropy.mean().item(), 4)}
 
 
 class TeacherOutputCache:
@@ -396,6 +531,8 @@ class TeacherOutputCache:
         with h5py.File(path, "r") as cache:
             self.sensors = list(cache.attrs["sensors"])
             self.batch_size = int(cache.attrs["batch_size"])
+            self.fitted_temperature = float(cache.attrs["fitted_temperature"]) if "fitted_temperature" in cache.attrs \
+                else None
             self.row = {rid.decode(): i for i, rid in enumerate(cache["recording_id"][()])}
             self.values = {}
             for sensor in self.sensors:
@@ -548,6 +685,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     if method != "baseline":
         cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"],
                                    params["seed"])
+        params = with_resolved_temperature(params, cache)
     context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
     if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
         context["non_target_mass"] = cache.non_target_mass(params["temperature"])
@@ -597,6 +735,17 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "loss": loss.formula()}
+
+
+def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
+    """``temperature: auto`` -> the temperature fitted on the teachers' (cross-fitted) training
+    logits, stored in the teacher-output cache; a number stays as it is."""
+    if params["temperature"] != "auto":
+        return params
+    if cache.fitted_temperature is None:
+        raise InputError(f"{cache.path}: written before teacher outputs had a fitted temperature "
+                         "(temperature: auto); rerun the teacher_outputs stage")
+    return {**params, "temperature": cache.fitted_temperature}
 
 
 def term_gradient_norms(terms: dict[str, torch.Tensor], weights: dict[str, float],

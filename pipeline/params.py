@@ -92,6 +92,10 @@ def _importances() -> tuple[str, ...]:
 PAIRINGS = ("recording", "shuffled", "class_shuffled", "class_mean")
 
 
+def _folds(value: int) -> str | None:
+    return "must be 0 (off) or at least 2" if value == 1 else None
+
+
 def _positive_even(value: int) -> str | None:
     return None if value % 2 == 0 else "must be even (video encoders need even sizes)"
 
@@ -125,7 +129,9 @@ SCHEMA: dict[str, Any] = {
     "alpha": Field(float, 0.1, 0.0, 1000.0, help="weight of the soft-target loss L_ST"),
     "beta": Field(float, 1.0, 0.0, 1000.0, help="weight of L_GSDM"),
     "gamma": Field(float, 1.0, 0.0, 1000.0, help="weight of the student's semantic loss L_SP^S"),
-    "temperature": Field(float, 4.0, 0.01, 100.0, help="soft-target temperature T"),
+    "temperature": Field(float, 4.0, 0.01, 100.0, keywords=("auto",),
+                         help="soft-target temperature T; auto = fitted by NLL on the teachers' (cross-fitted) "
+                              "training logits"),
     "dataset": Field(str, "synthetic", choices=_datasets, help="dataset adapter"),
     "data": {
         "root": Field(str, "data/synthetic", help="dataset folder in its native layout"),
@@ -190,6 +196,11 @@ SCHEMA: dict[str, Any] = {
         "time_warp": Field(float, 0.0, 0.0, 0.9, help="training augmentation: random smooth time warp of this "
                                                        "strength (0 = off, < 1 keeps it monotone)"),
         **_training(30, 16, 1e-3),
+    },
+    "teacher_outputs": {
+        "folds": Field(int, 0, 0, 20, check=_folds,
+                       help="K >= 2: each training recording's teacher outputs come from one of K teachers "
+                            "trained without it (cross-fitting); 0 = the full teacher's"),
     },
     "student": {
         "backbone": Field(str, "mobilenet_v2", choices=BACKBONES),

@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 from tests.conftest import REPO
 
 # Command options that name what a stage writes; every other path option is read.
-WRITES = {"--output", "--report", "--preview", "--model", "--checkpoint", "--curves", "--summary", "--metrics",
+WRITES = {"--output", "--report", "--preview", "--model", "--checkpoint", "--checkpoints", "--curves", "--summary", "--metrics",
           "--details", "--confusion-dir", "--manifest@manifest", "--classes@manifest", "--splits@manifest"}
 
 

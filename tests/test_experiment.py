@@ -18,7 +18,7 @@ from pipeline.datasets import MANIFEST_COLUMNS
 from pipeline.embeddings import ClassEmbeddings, write_class_embeddings
 from pipeline.errors import InputError, PipelineError, TrainingError
 from pipeline.experiment import (
-    BASELINE_PARAMS, DISTILL_PARAMS, TEACHER_PARAMS, Inputs, SplitData, TeacherOutputCache, load_model_file,
+    BASELINE_PARAMS, DISTILL_PARAMS, FOLD_PARAMS, TEACHER_PARAMS, Inputs, SplitData, TeacherOutputCache, load_model_file,
     params_subset, teacher_sensors,
 )
 from pipeline.params import ParamsError, validate_params
@@ -108,8 +108,8 @@ def dvc_stage_params(stage: str) -> tuple[str, ...]:
     return tuple(stages[stage]["do"]["params"])
 
 
-@pytest.mark.parametrize("stage,keys", [("teachers", TEACHER_PARAMS), ("baseline", BASELINE_PARAMS),
-                                        ("distill", DISTILL_PARAMS)])
+@pytest.mark.parametrize("stage,keys", [("teachers", TEACHER_PARAMS), ("fold_teachers", FOLD_PARAMS),
+                                        ("baseline", BASELINE_PARAMS), ("distill", DISTILL_PARAMS)])
 def test_fingerprinted_params_are_the_ones_dvc_tracks(stage, keys):
     # A key DVC reruns the stage for but the checkpoint ignores would resume a stale run;
     # the opposite would restart training for nothing.

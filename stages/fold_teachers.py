@@ -1,0 +1,41 @@
+"""Stage `fold_teachers`: for cross-fitted teacher outputs (`teacher_outputs.folds` = K >= 2),
+train K teachers on a split, teacher j without fold j of the training recordings (folds
+stratified by class, seeded), each resumable from its checkpoint; K = 0 writes a file that
+says there are none."""
+
+from pathlib import Path
+
+from pipeline.experiment import Inputs, SplitData, train_fold_teachers
+from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
+
+
+def main(args, params):
+    import torch
+
+    from pipeline.io import atomic_output
+    from pipeline.training import check_finite_state
+
+    check_split(params, args.split)
+    inputs = Inputs(args.manifest, args.splits, args.class_embeddings, gaf=args.gaf)
+    Path(args.checkpoints).mkdir(parents=True, exist_ok=True)
+    with training_runtime(params) as runtime:
+        saved = train_fold_teachers(params, SplitData(args.split, inputs), runtime, args.checkpoints,
+                                    progress=not args.no_progress)
+        if runtime.is_main:
+            for fold, teacher in enumerate(saved["teachers"]):
+                check_finite_state(teacher["state"], f"{args.model} (fold {fold})")
+            with atomic_output(args.model) as temporary:
+                torch.save(saved, temporary)
+            print(f"fold_teachers[{args.split}]: {saved['folds']} fold teachers"
+                  + "".join(f", fold {j + 1} best epoch {t['best_epoch']}" for j, t in enumerate(saved["teachers"])))
+
+
+def parser():
+    parser = training_parser(__doc__)
+    add_paths(parser, gaf="GAF image cache (gaf stage)", model="fold teachers' file to write",
+              checkpoints="folder of the resumable checkpoints, one per fold (kept across runs)")
+    return parser
+
+
+if __name__ == "__main__":
+    run_stage(parser(), main)
