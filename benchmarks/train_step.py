@@ -75,7 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sensors", type=int, default=2, help="teacher branches")
     parser.add_argument("--classes", type=int, default=27)
     parser.add_argument("--pair", nargs=2, default=None, metavar=("TEACHER_TAP", "STUDENT_TAP"),
-                        help="GSDM layer pair (default conv4 stage4 for mobilenet_v2, conv5 layer4 for resnets)")
+                        help="GSDM layer pair (default conv4 stage5 for mobilenet_v2, conv5 layer4 for resnets)")
+    parser.add_argument("--importance", default="channel", choices=("channel", "norm", "elementwise"),
+                        help="GSDM's importance (distill.importance); channel needs the student's last stage")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -89,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    pair = tuple(args.pair or (("conv4", "stage4") if args.backbone == "mobilenet_v2" else ("conv5", "layer4")))
+    pair = tuple(args.pair or (("conv4", "stage5") if args.backbone == "mobilenet_v2" else ("conv5", "layer4")))
     runtime = start_runtime(args.device, bf16=True)
     device = runtime.device
     torch.manual_seed(0)
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             loss_terms[name].update(terms)
         return step
 
-    loss = lambda: sakdn_loss(0.1, 1.0, 1.0, 4.0, (pair,))  # noqa: E731  the paper's UTD-MHAD weights
+    loss = lambda: sakdn_loss(0.1, 1.0, 1.0, 4.0, (pair,), importance=args.importance)  # noqa: E731  the paper's UTD-MHAD weights
     baseline, baseline_opt = distiller(WeightedSum({"ce": (1.0, build_loss("ce"))}), with_teacher=False)
     cached, cached_opt = distiller(loss(), with_teacher=True)
     uncached, uncached_opt = distiller(loss(), with_teacher=True)
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": {"backbone": args.backbone, "head": args.head, "segments": args.segments, "size": args.size,
                    "batch_size": args.batch_size, "teacher": f"{args.teacher_architecture} x{args.teacher_width}",
                    "gaf_size": args.gaf_size, "sensors": args.sensors, "gsdm_pair": list(pair),
+                   "gsdm_importance": args.importance,
                    "steps": args.steps, "warmup": args.warmup},
         "median_step_seconds": {name: round(value, 4) for name, value in median.items()},
         "clips_per_second": {name: round(args.batch_size / value, 1) for name, value in median.items()},

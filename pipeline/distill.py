@@ -76,12 +76,42 @@ class Distiller(nn.Module):
     # -- teachers -------------------------------------------------------------------------
     @torch.no_grad()
     def teacher_outputs(self, teacher_inputs: dict[str, Tensor]) -> list[dict]:
-        """One output dict per sensor branch, in the teacher's sensor order (no gradients)."""
+        """One output dict per sensor branch, in the teacher's sensor order (no gradients);
+        with GSDM's channel importance, each branch's ``gsdm_readouts`` too (the batch as one
+        group, as the teachers see it here)."""
         if self.teacher is None:
             raise ValueError("this Distiller has no teacher network: pass cached teacher_outputs")
         self.teacher.eval()
         branches = self.teacher(teacher_inputs)["branches"]
-        return [detach_output(branches[sensor]) for sensor in self.teacher.sensors]
+        outputs = [detach_output(branches[sensor]) for sensor in self.teacher.sensors]
+        term = self.loss.channel_importance
+        if term is not None:
+            from pipeline.losses.gsdm_channel import teacher_ablated_readouts
+
+            for sensor, output in zip(self.teacher.sensors, outputs):
+                output["gsdm_readouts"] = {}
+                for teacher_tap in sorted({pair[0] for pair in term.pairs}):
+                    parts = teacher_ablated_readouts(self.teacher, teacher_inputs, teacher_tap, sensor,
+                                                     self.class_embeddings, term.readout)
+                    output["gsdm_readouts"][teacher_tap] = {"readout": parts["readout"],
+                                                            "ablated_readouts": parts["ablated_readouts"]}
+        return outputs
+
+    def student_channel_weights(self, student: dict, labels: Tensor) -> dict[str, Tensor]:
+        """GSDM's per-channel weights of the student at each paired student tap (closed form
+        at its last stage; docs/method.md §5), detached."""
+        from pipeline.losses.gsdm_channel import channel_weights, student_channel_scores
+
+        term = self.loss.channel_importance
+        weights = {}
+        for student_tap in sorted({pair[1] for pair in term.pairs}):
+            if student_tap != self.student.tap_names[-1]:
+                raise ValueError(f"GSDM channel importance needs the student's last stage "
+                                 f"{self.student.tap_names[-1]!r} in distill.layer_pairs, got {student_tap!r}")
+            scores, ablated = student_channel_scores(self.student, student["features"][student_tap].detach(),
+                                                     self.class_embeddings, labels, term.readout)
+            weights[student_tap] = channel_weights(scores, ablated).detach()
+        return weights
 
     def ablated_teacher_outputs(self, batch_size: int, like: dict[str, Tensor]) -> list[dict]:
         """The teachers on a batch of black GAF images, cached per batch size."""
@@ -110,6 +140,8 @@ class Distiller(nn.Module):
                 raise ValueError("pass teacher_outputs (cached) or teacher_inputs")
             teacher_outputs = self.teacher_outputs(teacher_inputs)
         student = self.student(clips)
+        if self.loss.channel_importance is not None:
+            student = {**student, "gsdm_weights": self.student_channel_weights(student, labels)}
         if self.loss.needs_ablation:
             student = {**student, "ablated": self.ablated_student_output(clips)}
             if any("ablated" not in t for t in teacher_outputs):
@@ -123,7 +155,7 @@ class Distiller(nn.Module):
 
 
 def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,
-               gsdm_pairs, readout: str = "soft", importance: str = "norm") -> WeightedSum:
+               gsdm_pairs, readout: str = "soft", importance: str = "channel") -> WeightedSum:
     """``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``: the registry's ``sakdn``
     objective with these values in place of the params keys of the same names
     (``gsdm_pairs``: ``distill.layer_pairs``, [(teacher tap, student tap)], no default)."""

@@ -30,7 +30,7 @@ from pipeline.metrics import classification_metrics
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.models.weights import resolve_weights
-from pipeline.params import PAIRINGS, ParamsError
+from pipeline.params import PAIRINGS, ParamsError, gsdm_channel_active
 from pipeline.training import Runtime, fit, input_digests, load_torch_file, loader, seed_everything
 
 log = logging.getLogger(__name__)
@@ -266,6 +266,35 @@ class TeacherPredictor:
     def predict(self, dataset: SensorImages, taps: tuple[str, ...] = ()) -> dict:
         return self.predict_images({s: dataset.images[s] for s in self.teacher.sensors}, taps)
 
+    def gsdm_readouts(self, images: dict[str, torch.Tensor], taps: tuple[str, ...], class_embeddings: torch.Tensor,
+                      readout: str, rows_per_pass: int = 64) -> dict:
+        """GSDM's channel read-outs per sample, in the same groups as ``predict_images``:
+        ``{sensor: {tap: {"readout": (N, D), "ablated_readouts": (N, C, D)}}}`` (channel k of
+        the tap zeroed for the sample's whole group; docs/method.md §5)."""
+        from pipeline.losses.gsdm_channel import teacher_ablated_readouts
+
+        count = len(next(iter(images.values())))
+        group = self.group_size if self.reference is not None else 1
+        per_pass = max(1, rows_per_pass // group)
+        embeddings = class_embeddings.to(self.runtime.device)
+        parts = {s: {t: {"readout": [], "ablated_readouts": []} for t in taps} for s in self.teacher.sensors}
+        for start in range(0, count, per_pass):
+            chunk = {}
+            for sensor in self.teacher.sensors:
+                samples = images[sensor][start : start + per_pass].float()
+                if self.reference is not None:
+                    reference = self.reference[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
+                    samples = torch.cat([reference, samples.unsqueeze(1)], dim=1).flatten(0, 1)
+                chunk[sensor] = self.runtime.to_device(samples)
+            for sensor in self.teacher.sensors:
+                for tap in taps:
+                    result = teacher_ablated_readouts(self.teacher, chunk, tap, sensor, embeddings, readout,
+                                                      group_size=group if self.reference is not None else None)
+                    for name in ("readout", "ablated_readouts"):  # each group's own (last) row
+                        parts[sensor][tap][name].append(result[name][group - 1 :: group].float().cpu())
+        return {s: {t: {name: torch.cat(v) for name, v in values.items()} for t, values in taps_.items()}
+                for s, taps_ in parts.items()}
+
 
 def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (logits.argmax(1) == labels).float().mean().item()
@@ -412,9 +441,13 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     training_rows = torch.tensor([position[rid] for rid in training_ids], dtype=torch.long)
     training_labels = dataset.labels[training_rows]
     in_fold = {name: logits[training_rows].clone() for name, logits in branch_logits(predicted).items()}
+    readout = params["distill"]["readout"] if gsdm_channel_active(params) else None
+    readouts = {}
+    if readout is not None:  # GSDM's channel read-outs, from the same teacher as the maps
+        readouts = predictor.gsdm_readouts({s: dataset.images[s] for s in sensors}, taps, data.embeddings, readout)
     folds = 0
     if fold_teachers_path is not None:
-        folds = cross_fit(predicted, fold_teachers_path, data, recordings, position, taps, runtime)
+        folds = cross_fit(predicted, readouts, fold_teachers_path, data, recordings, position, taps, runtime, readout)
     cross_fitted = {name: logits[training_rows] for name, logits in branch_logits(predicted).items()}
     temperature = fit_temperature([cross_fitted[s] for s in sensors], training_labels)
     batch = params["student"]["batch_size"]
@@ -432,6 +465,9 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                 group[f"features/{tap}"] = values.numpy()
             group["ablated/logits"] = ablated[sensor]["logits"].numpy()
             group["ablated/fc2"] = ablated[sensor]["fc2"].numpy()
+            for tap, values in readouts.get(sensor, {}).items():
+                group[f"gsdm/{tap}/readout"] = values["readout"].numpy()
+                group[f"gsdm/{tap}/ablated_readouts"] = values["ablated_readouts"].numpy()
     diagnostics = {}
     for kind, logits in (("in_fold", in_fold), ("cross_fitted", cross_fitted)):
         if kind == "cross_fitted" and not folds:
@@ -451,10 +487,12 @@ def branch_logits(predicted: dict) -> dict[str, torch.Tensor]:
     return {"fused": predicted["logits"], **{s: b["logits"] for s, b in predicted["branches"].items()}}
 
 
-def cross_fit(predicted: dict, fold_teachers_path: str | Path, data: SplitData, recordings: pd.DataFrame,
-              position: dict[str, int], taps: tuple[str, ...], runtime: Runtime) -> int:
-    """Replace, in ``predicted``, each training recording's outputs by those of the fold
-    teacher that never saw it. Returns the number of folds (0: nothing replaced)."""
+def cross_fit(predicted: dict, readouts: dict, fold_teachers_path: str | Path, data: SplitData,
+              recordings: pd.DataFrame, position: dict[str, int], taps: tuple[str, ...], runtime: Runtime,
+              readout: str | None = None) -> int:
+    """Replace, in ``predicted`` (and GSDM's channel ``readouts`` when there are some), each
+    training recording's outputs by those of the fold teacher that never saw it. Returns the
+    number of folds (0: nothing replaced)."""
     saved = load_model_file(fold_teachers_path, "fold_teachers")
     if saved["folds"] == 0:
         return 0
@@ -475,6 +513,12 @@ def cross_fit(predicted: dict, fold_teachers_path: str | Path, data: SplitData, 
             branch["fc2"][rows] = out["branches"][sensor]["fc2"]
             for tap in branch["features"]:
                 branch["features"][tap][rows] = out["branches"][sensor]["features"][tap]
+        if readouts:
+            fold_readouts = predictor.gsdm_readouts(images.images, taps, data.embeddings, readout)
+            for sensor, per_tap in readouts.items():
+                for tap, values in per_tap.items():
+                    for name in values:
+                        values[name][rows] = fold_readouts[sensor][tap][name]
     return saved["folds"]
 
 
@@ -538,9 +582,11 @@ class TeacherOutputCache:
             for sensor in self.sensors:
                 group = cache[sensor]
                 features = {tap: torch.from_numpy(group["features"][tap][()]) for tap in group.get("features", {})}
+                readouts = {tap: {name: torch.from_numpy(values[name][()]) for name in ("readout", "ablated_readouts")}
+                            for tap, values in group.get("gsdm", {}).items()}
                 self.values[sensor] = {
                     "logits": torch.from_numpy(group["logits"][()]), "fc2": torch.from_numpy(group["fc2"][()]),
-                    "features": features,
+                    "features": features, "gsdm_readouts": readouts,
                     "ablated": {"logits": torch.from_numpy(group["ablated/logits"][()]),
                                 "fc2": torch.from_numpy(group["ablated/fc2"][()])},
                 }
@@ -572,9 +618,10 @@ class TeacherOutputCache:
             for values in self.values.values():
                 for name in ("logits", "fc2"):
                     values[name] = torch.cat([values[name], weights @ values[name][self.bank_rows].float()])
-                for tap, v in values["features"].items():
-                    means = (weights @ v[self.bank_rows].float().flatten(1)).reshape(classes, *v.shape[1:])
-                    values["features"][tap] = torch.cat([v, means.to(v.dtype)])
+                for group in (values["features"], *values["gsdm_readouts"].values()):
+                    for key, v in group.items():
+                        means = (weights @ v[self.bank_rows].float().flatten(1)).reshape(classes, *v.shape[1:])
+                        group[key] = torch.cat([v, means.to(v.dtype)])
             self.class_rows = total + torch.arange(classes)
             self.bank_rows = torch.cat([self.bank_rows, self.class_rows])
         self.bank_index = {int(row): i for i, row in enumerate(self.bank_rows)}
@@ -610,6 +657,9 @@ class TeacherOutputCache:
             output = {"logits": values["logits"][rows], "fc2": values["fc2"][rows],
                       "features": {tap: v[rows] for tap, v in values["features"].items()},
                       "ablated": values["ablated"]}
+            if values["gsdm_readouts"]:
+                output["gsdm_readouts"] = {tap: {name: v[rows] for name, v in parts.items()}
+                                           for tap, parts in values["gsdm_readouts"].items()}
             if self.bank_rows is not None:
                 output["fc2_bank"] = values["fc2"][self.bank_rows]
                 output["bank_index"] = torch.tensor([self.bank_index[int(r)] for r in rows], dtype=torch.long)

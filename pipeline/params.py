@@ -213,11 +213,13 @@ SCHEMA: dict[str, Any] = {
     "distill": {
         "method": Field(str, "sakdn", choices=_distill_methods,
                         help="sakdn, or a KD method: the registered losses flagged method=True"),
-        "layer_pairs": Field(list, [["conv4", "stage4"]], item=Field(list), check=_layer_pairs,
+        "layer_pairs": Field(list, [["conv4", "stage5"]], item=Field(list), check=_layer_pairs,
                              help="[teacher tap, student tap] pairs for gsdm, at, sp, fitnet; the student tap "
                                   "is one of student.backbone's"),
         "readout": Field(str, "soft", choices=_readouts, help="GSDM's semantic read-out"),
-        "importance": Field(str, "norm", choices=_importances, help="GSDM's sample importance"),
+        "importance": Field(str, "channel", choices=_importances,
+                            help="GSDM's importance: channel (Ablation-CAM per channel, needs the student's last "
+                                 "stage), or the authors' whole-input ablation with the norm or elementwise ratio"),
         "pairing": Field(str, "recording", choices=PAIRINGS,
                          help="whose teacher outputs a training video gets: recording (the method), or a control: "
                               "shuffled (another recording's), class_shuffled (another of its class), class_mean"),
@@ -378,6 +380,19 @@ def _check_student(params: dict) -> None:
         if student_tap not in taps:
             raise ParamsError(f"distill.layer_pairs: student tap {student_tap!r} is not a tap of student.backbone "
                               f"{backbone} (its taps: {', '.join(taps)})")
+        if gsdm_channel_active(params) and student_tap != taps[-1]:
+            raise ParamsError(f"distill.layer_pairs: GSDM's channel importance (distill.importance: channel) "
+                              f"needs the student's last stage {taps[-1]!r}, where zeroing a channel has a closed "
+                              f"form; got {student_tap!r} (or set distill.importance: norm)")
+    if gsdm_channel_active(params) and head in MULTI_FRAME_HEADS:
+        raise ParamsError(f"distill.importance: channel needs an average-consensus head (tsn, tsm); the {head} "
+                          "head is nonlinear in fc1 (or set distill.importance: norm)")
+
+
+def gsdm_channel_active(params: dict) -> bool:
+    """Whether the student trains with GSDM in channel mode (what its cache must then hold)."""
+    return (params["distill"]["importance"] == "channel" and params["distill"]["method"] == "sakdn"
+            and params["beta"] > 0)
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:

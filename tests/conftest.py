@@ -69,7 +69,7 @@ TINY = {
     "gaf": {"image_size": 32},
     "teacher": {"width_mult": 0.125, "spamfm_reduction": 2, "epochs": 2, "batch_size": 4},
     "student": {"weights": None, "num_segments": 2, "epochs": 2, "batch_size": 4},
-    "distill": {"layer_pairs": [["conv3", "stage3"]]},
+    "distill": {"layer_pairs": [["conv3", "stage5"]]},
     "train": {"threads": 1},
 }
 

@@ -64,7 +64,8 @@ def test_train_step_benchmark_runs_what_each_configuration_names():
     from benchmarks import train_step
 
     result = train_step.main(["--segments", "2", "--size", "32", "--batch-size", "2", "--gaf-size", "32",
-                              "--classes", "5", "--steps", "5", "--warmup", "1", "--device", "cpu"])
+                              "--classes", "5", "--steps", "5", "--warmup", "1", "--device", "cpu",
+                              "--importance", "norm", "--pair", "conv4", "stage4"])
     names = {"baseline", "sakdn_cached", "sakdn_uncached"}
     for key in ("median_step_seconds", "clips_per_second"):
         assert set(result[key]) == names
@@ -92,6 +93,21 @@ def test_train_step_benchmark_runs_what_each_configuration_names():
     assert first["baseline"] == pytest.approx({"ce": first["sakdn_cached"]["ce"]}, rel=1e-5)
     assert all(math.isfinite(value) for terms in first.values() for value in terms.values())
     assert all(first["sakdn_cached"][term] != 0 for term in SAKDN_TERMS)
+
+
+def test_train_step_benchmark_with_channel_importance_caches_the_teachers_read_outs():
+    from benchmarks import train_step
+
+    result = train_step.main(["--segments", "2", "--size", "64", "--batch-size", "2", "--gaf-size", "32",
+                              "--classes", "5", "--steps", "2", "--warmup", "1", "--device", "cpu"])
+    assert result["config"]["gsdm_importance"] == "channel" and result["config"]["gsdm_pair"] == ["conv4", "stage5"]
+    # No black-input passes; uncached runs the teachers once per step and once per branch for the read-outs.
+    assert result["student_ablated_passes"] == {"baseline": 0, "sakdn_cached": 0, "sakdn_uncached": 0}
+    assert result["teacher_forward_calls"]["sakdn_cached"] == 0
+    assert result["teacher_forward_calls"]["sakdn_uncached"] == 3 * (2 + 1)
+    first = result["first_step_loss"]
+    assert first["sakdn_cached"] == pytest.approx(first["sakdn_uncached"], rel=1e-5, abs=1e-7)
+    assert first["sakdn_cached"]["gsdm"] > 0
 
 
 def test_train_step_paper_preset_gives_defaults_that_explicit_options_override():

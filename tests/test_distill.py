@@ -34,7 +34,7 @@ def embeddings():
 
 def test_gsdm_alone_gives_gradient_to_student_backbone_and_none_to_teachers():
     teacher, student = tiny_pair()
-    loss = WeightedSum({"ce": (0.0, build_loss("ce")), "gsdm": (1.0, build_loss("gsdm", pairs=PAIRS))})
+    loss = WeightedSum({"ce": (0.0, build_loss("ce")), "gsdm": (1.0, build_loss("gsdm", pairs=PAIRS, importance="norm"))})
     distiller = Distiller(student, loss, embeddings(), teacher=teacher).train()
     clips, sensors, labels = batch()
     _, total, terms = distiller(clips, labels, teacher_inputs=sensors)
@@ -46,9 +46,76 @@ def test_gsdm_alone_gives_gradient_to_student_backbone_and_none_to_teachers():
     assert all(p.grad is None and not p.requires_grad for p in teacher.parameters())
 
 
+CHANNEL_PAIRS = [("conv4", "layer4")]  # GSDM's channel importance: the student's last stage (2x2 at 64 px)
+
+
+def channel_batch(size=4, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    clips = torch.randn(size, SEGMENTS, 3, 64, 64, generator=generator)
+    sensors = {s: torch.rand(size, 3, 32, 32, generator=generator) * 2 - 1 for s in ("acc", "gyro")}
+    return clips, sensors, torch.arange(size) % CLASSES
+
+
+def test_gsdm_channel_alone_gives_gradient_to_student_backbone_and_none_to_teachers():
+    teacher, student = tiny_pair()
+    loss = WeightedSum({"ce": (0.0, build_loss("ce")), "gsdm": (1.0, build_loss("gsdm", pairs=CHANNEL_PAIRS))})
+    distiller = Distiller(student, loss, embeddings(), teacher=teacher).train()
+    clips, sensors, labels = channel_batch()
+    _, total, terms = distiller(clips, labels, teacher_inputs=sensors)
+    assert set(terms) == {"gsdm"} and total.item() > 0
+    total.backward()
+    assert student.backbone.conv1.weight.grad.abs().sum() > 0
+    assert student.backbone.layer4[0].conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in teacher.parameters())
+
+
+def test_gsdm_channel_importance_changes_the_loss_where_the_input_importance_cannot():
+    """The black-input importance is one positive scalar per sample, which the per-sample
+    normalisation divides out; per-channel weights reshape the map, so they change the loss."""
+    teacher, student = tiny_pair()
+    clips, sensors, labels = channel_batch()
+    losses = {}
+    for mode in ("channel", "norm"):
+        term = build_loss("gsdm", pairs=CHANNEL_PAIRS, importance=mode)
+        distiller = Distiller(student, WeightedSum({"gsdm": (1.0, term)}), embeddings(), teacher=teacher).eval()
+        teachers = distiller.teacher_outputs(sensors)
+        with torch.no_grad():
+            output = student(clips)
+        if mode == "channel":
+            weights = distiller.student_channel_weights(output, labels)
+            uniform = {tap: torch.ones_like(w) for tap, w in weights.items()}
+            targets = {"labels": labels, "class_embeddings": distiller.class_embeddings}
+            real = term({**output, "gsdm_weights": weights}, teachers, targets)
+            flat = term({**output, "gsdm_weights": uniform}, teachers, targets)
+            assert abs(real.item() - flat.item()) > 1e-3
+        else:  # any positive per-sample importance gives the same loss
+            ablated = distiller.ablated_student_output(clips)
+            targets = {"labels": labels, "class_embeddings": distiller.class_embeddings}
+            black = distiller.ablated_teacher_outputs(len(clips), sensors)
+            teachers = [{**t, "ablated": a} for t, a in zip(teachers, black)]
+            one = term({**output, "ablated": ablated}, teachers, targets)
+            scaled = {**ablated, "logits": ablated["logits"] * 3 + 1}  # another importance, still > 0
+            other = term({**output, "ablated": scaled}, teachers, targets)
+            assert abs(one.item() - other.item()) < 1e-5
+
+
+def test_cached_channel_readouts_stand_in_for_the_teacher():
+    teacher, student = tiny_pair()
+    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, CHANNEL_PAIRS), embeddings(), teacher=teacher).eval()
+    clips, sensors, labels = channel_batch()
+    cached = distiller.teacher_outputs(sensors)
+    assert set(cached[0]["gsdm_readouts"]["conv4"]) == {"readout", "ablated_readouts"}
+    assert cached[0]["gsdm_readouts"]["conv4"]["ablated_readouts"].shape == (4, 64, DIMENSION)  # 512 x 0.125
+    _, live, live_terms = distiller(clips, labels, teacher_inputs=sensors)
+    cacheless = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, CHANNEL_PAIRS), embeddings(), teacher=None).eval()
+    _, from_cache, cached_terms = cacheless(clips, labels, teacher_outputs=cached)
+    torch.testing.assert_close(from_cache, live)
+    assert cached_terms["gsdm"].item() > 0
+
+
 def test_teachers_stay_frozen_in_eval_mode():
     teacher, student = tiny_pair()
-    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS), embeddings(), teacher=teacher)
+    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS, importance="norm"), embeddings(), teacher=teacher)
     distiller.train()
     assert student.training and not teacher.training
     assert {id(p) for p in distiller.trainable_parameters()} == {id(p) for p in student.parameters()}
@@ -56,13 +123,13 @@ def test_teachers_stay_frozen_in_eval_mode():
 
 def test_cached_teacher_outputs_stand_in_for_the_teacher():
     teacher, student = tiny_pair()
-    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS), embeddings(), teacher=teacher).eval()
+    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS, importance="norm"), embeddings(), teacher=teacher).eval()
     clips, sensors, labels = batch()
     _, live, _ = distiller(clips, labels, teacher_inputs=sensors)
     cache = distiller.teacher_outputs(sensors)
     ablated = distiller.ablated_teacher_outputs(len(clips), sensors)
     cached = [{**t, "ablated": a} for t, a in zip(cache, ablated)]
-    cacheless = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS), embeddings(), teacher=None).eval()
+    cacheless = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS, importance="norm"), embeddings(), teacher=None).eval()
     _, from_cache, _ = cacheless(clips, labels, teacher_outputs=cached)
     torch.testing.assert_close(from_cache, live)
     with pytest.raises(ValueError, match="ablated pass"):
@@ -74,7 +141,7 @@ def test_student_ablated_pass_is_one_black_clip_per_step():
     seen = []
     student.backbone.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[0]))
     black = torch.tensor([-2.0, -1.0, 0.5])
-    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS), embeddings(), teacher=teacher,
+    distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, PAIRS, importance="norm"), embeddings(), teacher=teacher,
                           student_black=black).train()
     clips, sensors, labels = batch(size=4)
     distiller(clips, labels, teacher_inputs=sensors)
@@ -86,6 +153,8 @@ def test_student_ablated_pass_is_one_black_clip_per_step():
 
 def loss_for(name, student):
     kwargs = {"pairs": PAIRS} if name in ("gsdm", "at", "sp") else {}
+    if name == "gsdm":
+        kwargs["importance"] = "norm"
     if name == "fitnet":  # resnet18 layer3 has 256 channels; vgg conv4 512 x width_mult 0.125
         kwargs = {"pairs": PAIRS, "student_channels": [256], "teacher_channels": [64]}
     if name == "contrastive":
@@ -128,7 +197,7 @@ def test_full_sakdn_loss_overfits_eight_samples():
     clips, sensors, labels = batch(size=8, seed=3)
     first, last = train_teacher(teacher, sensors, labels)
     assert last < 0.25 * first
-    distiller = Distiller(student, sakdn_loss(0.1, 1.0, 1.0, 4.0, PAIRS), embeddings(), teacher=teacher).train()
+    distiller = Distiller(student, sakdn_loss(0.1, 1.0, 1.0, 4.0, PAIRS, importance="norm"), embeddings(), teacher=teacher).train()
     teacher_outputs = distiller.teacher_outputs(sensors)
     optimizer = torch.optim.Adam(distiller.trainable_parameters(), lr=1e-3)
     losses = []
@@ -144,7 +213,7 @@ def test_full_sakdn_loss_overfits_eight_samples():
 
 def test_gsdm_under_bfloat16_autocast_matches_float32():
     teacher, student = tiny_pair()
-    loss = WeightedSum({"gsdm": (1.0, build_loss("gsdm", pairs=PAIRS))})
+    loss = WeightedSum({"gsdm": (1.0, build_loss("gsdm", pairs=PAIRS, importance="norm"))})
     distiller = Distiller(student, loss, embeddings(), teacher=teacher).eval()
     clips, sensors, labels = batch()
     _, full, _ = distiller(clips, labels, teacher_inputs=sensors)

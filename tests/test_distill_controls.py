@@ -26,8 +26,8 @@ def test_a_control_with_extra_terms_trains_and_logs_every_terms_gradient(project
     record = saved["history"][0]
     for term in ("ce", "soft_target", "gsdm", "semantic", "dkd", "contrastive"):
         assert f"train_{term}" in record and f"train_grad_{term}" in record
-    # Every term reaches fc1 except GSDM, whose student side is its maps below fc1 (its
-    # importance is a ratio that the per-sample normalisation divides out: method.md §5).
+    # Every term reaches fc1 except GSDM, whose student side is its maps below fc1 (their
+    # channel weights are read off the student, detached: method.md §5).
     assert all(record[f"train_grad_{term}"] > 0 for term in ("ce", "soft_target", "semantic", "dkd", "contrastive"))
 
 

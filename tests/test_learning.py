@@ -22,7 +22,7 @@ LEARNABLE = {
     "gaf": {"image_size": 32},
     "teacher": {"width_mult": 0.125, "epochs": 15, "batch_size": 8},
     "student": {"epochs": 12, "batch_size": 4},  # BatchNorm statistics need enough steps
-    "distill": {"layer_pairs": [["conv3", "stage3"]]},
+    "distill": {"layer_pairs": [["conv3", "stage5"]]},
 }
 CHANCE = 100.0 / len(CLASSES)
 

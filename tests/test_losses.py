@@ -233,7 +233,7 @@ def test_at_p_and_cc_gamma_are_params_keys():
 def test_every_registered_loss_builds_from_params():
     from pipeline.losses import LOSSES
 
-    params = default_params(distill={"layer_pairs": [["conv4", "stage4"], ["conv5", "stage5"]]})
+    params = default_params(distill={"layer_pairs": [["conv4", "stage4"], ["conv5", "stage5"]], "importance": "norm"})
     context = {"student_channels": [96, 1280], "teacher_channels": [128, 128], "embedding_dim": 50, "num_teachers": 2,
                "non_target_mass": 0.2}
     for name, cls in LOSSES.items():
@@ -265,7 +265,7 @@ def test_student_objectives_come_from_the_registry():
     assert baseline.weights == {"ce": 1.0}
     sakdn = student_loss(params, "sakdn")
     assert sakdn.weights == {"ce": 1.0, "soft_target": 0.3, "gsdm": 0.0, "semantic": 2.0}
-    assert sakdn.terms["gsdm"].pairs == [("conv4", "stage4")]
+    assert sakdn.terms["gsdm"].pairs == [("conv4", "stage5")]
     context = {"embedding_dim": 50, "num_teachers": 2}
     for method in distill_methods():
         if method in ("sakdn", "label_smoothing"):

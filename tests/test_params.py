@@ -263,7 +263,13 @@ def test_layer_pairs_are_checked_against_the_chosen_backbone(backbone):
     assert tuple(_build_trunk(backbone).tap_names) == tuple(taps)  # the names are the trunk's
     student = {"backbone": backbone, "weights": None}
     for tap in taps:
-        validate_params({"student": student, "distill": {"layer_pairs": [["conv4", tap]]}})
+        validate_params({"student": student, "distill": {"layer_pairs": [["conv4", tap]], "importance": "norm"}})
+    # GSDM's channel importance (the default) has a closed form at the last stage only.
+    validate_params({"student": student, "distill": {"layer_pairs": [["conv4", taps[-1]]]}})
+    with pytest.raises(ParamsError, match=f"needs the student's last stage '{taps[-1]}'.*got '{taps[0]}'"):
+        validate_params({"student": student, "distill": {"layer_pairs": [["conv4", taps[0]]]}})
+    validate_params({"student": student, "distill": {"layer_pairs": [["conv4", taps[0]]], "method": "at"}})
+    validate_params({"student": student, "beta": 0, "distill": {"layer_pairs": [["conv4", taps[0]]]}})
     foreign = next(t for b, ts in BACKBONE_TAPS.items() for t in ts if t not in taps)
     message = (f"distill.layer_pairs: student tap {foreign!r} is not a tap of student.backbone {backbone} "
                f"(its taps: {', '.join(taps)})")
@@ -294,7 +300,7 @@ def test_params_reject_exactly_the_students_the_module_rejects(backbone, head, s
     except ValueError as error:
         module_error = error
     raw = {"student": {"backbone": backbone, "head": head, "num_segments": segments, "weights": None},
-           "distill": {"layer_pairs": [["conv4", BACKBONE_TAPS[backbone][-1]]]}}
+           "distill": {"layer_pairs": [["conv4", BACKBONE_TAPS[backbone][-1]]], "importance": "norm"}}
     if module_error is None:
         validate_params(raw)
     else:

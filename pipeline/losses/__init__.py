@@ -143,6 +143,13 @@ class WeightedSum(nn.Module):
     def needs_ablation(self) -> bool:
         return any(getattr(self.terms[name], "needs_ablation", False) for name in self.active)
 
+    @property
+    def channel_importance(self) -> nn.Module | None:
+        """The active term that needs GSDM's per-channel weights (its ``pairs`` and
+        ``readout``), or None."""
+        return next((self.terms[name] for name in self.active
+                     if getattr(self.terms[name], "needs_channel_weights", False)), None)
+
     def forward(self, student: dict, teachers: list[dict], targets: dict) -> tuple[Tensor, dict[str, Tensor]]:
         values = {name: self.terms[name](student, teachers, targets) for name in self.active}
         if not values:

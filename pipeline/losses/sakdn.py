@@ -9,7 +9,9 @@ from pipeline.losses import Loss, layer_pairs, param, register_loss
 from pipeline.losses.common import check_pairs, pool_to_common, tap
 
 READOUTS = ("soft", "argmax")
-IMPORTANCES = ("norm", "elementwise")
+# channel: Ablation-CAM per channel (the paper's GSDM, docs/method.md §5); norm and elementwise:
+# the authors' whole-input ablation, one scalar per sample, with two ratios.
+IMPORTANCES = ("channel", "norm", "elementwise")
 
 
 @register_loss("ce")
@@ -108,23 +110,26 @@ class GraphSemanticMapping(Loss):
 
     Per teacher and (teacher tap, student tap) pair: importance-weighted activation maps of
     teacher and student, pooled to the smaller size, flattened and L2-normalised per sample;
-    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs. (As docs/method.md
-    orders the steps, the importance is a positive scalar per sample that the per-sample
-    normalisation divides out again: only a zero importance changes a map. Kept as specified;
-    measured and discussed in the README's UTD-MHAD results.) The student's map
-    is built from its live activations (and its importance from its live outputs), so the
-    gradient reaches the student's parameters. Needs ``ablated`` outputs (the networks' pass
-    on a black input) in the student and teacher dicts; the ``Distiller`` provides them.
-    """
+    the loss is ``mean_i ||m_T - m_S||^2`` averaged over teachers and pairs.
 
-    needs_ablation = True
+    ``channel`` importance (Ablation-CAM): a weight per sample and channel, the fraction of the
+    sample's graph-smoothed semantic score for its label lost when the channel is zeroed
+    (``pipeline/losses/gsdm_channel.py``). The student's weights come in
+    ``student["gsdm_weights"][tap]`` (the ``Distiller`` computes them in closed form at the
+    student's last stage); each teacher's read-outs come in ``teacher["gsdm_readouts"][tap]``
+    (``readout`` F and ``ablated_readouts`` F^(k), cached per recording) and are scored here
+    with the graph of this batch's fc2. ``norm`` / ``elementwise``: the authors' black-input
+    ablation, one positive scalar per sample that the per-sample normalisation divides out
+    (only a zero importance changes a map); needs ``ablated`` outputs. The student's map is
+    built from its live activations, so the gradient reaches the student's parameters.
+    """
 
     @classmethod
     def from_params(cls, params: dict, **context) -> "GraphSemanticMapping":
         return cls(layer_pairs(params), readout=param(params, "distill.readout"),
                    importance=param(params, "distill.importance"))
 
-    def __init__(self, pairs, readout: str = "soft", importance: str = "norm"):
+    def __init__(self, pairs, readout: str = "soft", importance: str = "channel"):
         super().__init__()
         self.pairs = check_pairs(pairs)
         if readout not in READOUTS:
@@ -132,6 +137,14 @@ class GraphSemanticMapping(Loss):
         if importance not in IMPORTANCES:
             raise ValueError(f"importance must be one of {IMPORTANCES}, got {importance!r}")
         self.readout, self.importance = readout, importance
+
+    @property
+    def needs_ablation(self) -> bool:
+        return self.importance != "channel"
+
+    @property
+    def needs_channel_weights(self) -> bool:
+        return self.importance == "channel"
 
     def importance_of(self, output: dict, semantic_key: str, embeddings: Tensor) -> Tensor:
         ablated = output.get("ablated")
@@ -148,16 +161,34 @@ class GraphSemanticMapping(Loss):
         # read-outs, which bfloat16 (3 significant digits) rounds to 0.
         with torch.autocast(device_type=student["logits"].device.type, enabled=False):
             return self._float32_forward(_to_float32(student), [_to_float32(t) for t in teachers],
-                                         targets["class_embeddings"].float())
+                                         targets["class_embeddings"].float(), targets["labels"])
 
-    def _float32_forward(self, student: dict, teachers: list[dict], embeddings: Tensor) -> Tensor:
+    def _maps(self, student: dict, teacher: dict, embeddings: Tensor, labels: Tensor):
+        """(teacher map, student map) per layer pair."""
+        if self.importance == "channel":
+            from pipeline.losses.gsdm_channel import channel_map, channel_weights_from_readouts
+
+            if "gsdm_weights" not in student or "gsdm_readouts" not in teacher:
+                raise KeyError("gsdm with channel importance needs the student's gsdm_weights and the teachers' "
+                               "gsdm_readouts: use the Distiller and the teacher-output cache")
+            graph = gaussian_graph(teacher["fc2"])
+            for teacher_tap, student_tap in self.pairs:
+                cached = teacher["gsdm_readouts"][teacher_tap]
+                weights = channel_weights_from_readouts(cached["readout"], cached["ablated_readouts"], graph,
+                                                        embeddings, labels)
+                yield (channel_map(tap(teacher, teacher_tap, "teacher").detach(), weights.detach()),
+                       channel_map(tap(student, student_tap, "student"), student["gsdm_weights"][student_tap]))
+            return
         student_importance = self.importance_of(student, "semantic", embeddings)
+        teacher_importance = self.importance_of(teacher, "fc2", embeddings).detach()
+        for teacher_tap, student_tap in self.pairs:
+            yield (activation_map(tap(teacher, teacher_tap, "teacher").detach(), teacher_importance),
+                   activation_map(tap(student, student_tap, "student"), student_importance))
+
+    def _float32_forward(self, student: dict, teachers: list[dict], embeddings: Tensor, labels: Tensor) -> Tensor:
         losses = []
         for teacher in teachers:
-            teacher_importance = self.importance_of(teacher, "fc2", embeddings).detach()
-            for teacher_tap, student_tap in self.pairs:
-                teacher_map = activation_map(tap(teacher, teacher_tap, "teacher").detach(), teacher_importance)
-                student_map = activation_map(tap(student, student_tap, "student"), student_importance)
+            for teacher_map, student_map in self._maps(student, teacher, embeddings, labels):
                 student_map, teacher_map = pool_to_common(student_map, teacher_map)
                 student_vector = F.normalize(student_map.flatten(1), dim=1)
                 teacher_vector = F.normalize(teacher_map.flatten(1).to(student_vector.dtype), dim=1)

@@ -343,6 +343,41 @@ class VideoStudent(nn.Module):
             "features": features,
         }
 
+    # ------------------------------------------------------------ GSDM channel importance
+    def _check_last_tap(self, last_tap_features: Tensor) -> None:
+        if last_tap_features.dim() != 5 or last_tap_features.shape[2] != self.feature_dim:
+            raise ValueError(f"expected the last tap {self.tap_names[-1]!r} as [N, T, "
+                             f"{self.feature_dim}, H, W], got {tuple(last_tap_features.shape)}")
+
+    def frame_semantic_from_last_tap(self, last_tap_features: Tensor) -> Tensor:
+        """fc1 per frame from the last tap ``[N, T, C, H, W]`` -> ``[N, T, D]``, in eval
+        semantics (no dropout, whatever ``self.training``): global average pool, then fc1."""
+        self._check_last_tap(last_tap_features)
+        return self.fc1(last_tap_features.mean(dim=(-2, -1)))
+
+    def logits_from_last_tap(self, last_tap_features: Tensor) -> Tensor:
+        """The rest of ``forward`` after the last (pooled) tap: ``[N, T, C, H, W]`` -> logits
+        ``[N, K]``, in eval semantics (dropout skipped even in training mode)."""
+        return self.head(self.frame_semantic_from_last_tap(last_tap_features))
+
+    def channel_ablated_logits(self, last_tap_features: Tensor) -> Tensor:
+        """Logits with each channel of the last tap zeroed in every frame, all at once:
+        ``[N, T, C, H, W]`` -> ``[N, C, K]`` (row k: channel k zeroed), eval semantics.
+
+        Exact closed form for the average-consensus heads (``tsn``, and ``tsm`` whose shift is
+        inside the backbone, before this tap): zeroing channel k lowers frame t's pooled
+        feature by ``m_tk = mean_hw A_tk``, which fc1 and the per-frame classifier map
+        linearly, so the logits move by ``-mean_t(m_tk) * (W_head W_fc1)[:, k]``. The ``trn``
+        head is nonlinear in fc1: ValueError (zero the channel and call
+        ``logits_from_last_tap`` instead)."""
+        if self.head_name not in ("tsn", "tsm"):
+            raise ValueError(f"channel_ablated_logits needs a linear average-consensus head "
+                             f"(tsn or tsm); the {self.head_name} head is nonlinear in fc1")
+        logits = self.logits_from_last_tap(last_tap_features)  # checks the shape
+        channel_means = last_tap_features.mean(dim=(1, 3, 4))  # [N, C]: mean over T, H, W
+        composite = self.head.classifier.weight @ self.fc1.weight  # [K, C]
+        return logits.unsqueeze(1) - channel_means.unsqueeze(2) * composite.t().unsqueeze(0)
+
 
 def _check_arguments(backbone: str, head: str, num_classes: int, embedding_dim: int,
                      num_segments: int, dropout: float, trn_relations_per_scale: int,

@@ -210,20 +210,36 @@ class MultiSensorTeacher(nn.Module):
         missing = [sensor for sensor in self.sensors if sensor not in images]
         if missing:
             raise KeyError(f"teacher input lacks sensor {missing[0]!r} (has {', '.join(images)})")
+        first = CONV_TAPS[0]
+        values = self._fuse(first, [self.branches[s].blocks[first](images[s]) for s in self.sensors], group_size)
+        return self.forward_from(first, dict(zip(self.sensors, values)), group_size)
+
+    def forward_from(self, tap: str, features: dict[str, Tensor], group_size: int | None = None) -> dict:
+        """The rest of ``forward`` after the conv tap ``tap``, given every branch's activation
+        there as ``forward`` records it (after that tap's fusion, which is not applied again):
+        ``forward_from(tap, {s: forward(x)["branches"][s]["features"][tap]})`` equals
+        ``forward(x)``. Same output dict, except that each branch's ``features`` hold ``tap``
+        (as given) and the taps after it only. Used by GSDM's channel ablation
+        (``pipeline/losses/gsdm_channel.py``)."""
+        if tap not in CONV_TAPS:
+            raise ValueError(f"forward_from resumes after a conv tap ({', '.join(CONV_TAPS)}), got {tap!r}")
+        missing = [sensor for sensor in self.sensors if sensor not in features]
+        if missing:
+            raise KeyError(f"forward_from lacks sensor {missing[0]!r} (has {', '.join(features)})")
         branches = [self.branches[sensor] for sensor in self.sensors]
-        values = [images[sensor] for sensor in self.sensors]
-        features: list[dict[str, Tensor]] = [{} for _ in self.sensors]
-        for tap in CONV_TAPS:
-            values = self._fuse(tap, [branch.blocks[tap](x) for branch, x in zip(branches, values)], group_size)
-            for record, x in zip(features, values):
-                record[tap] = x
+        values = [features[sensor] for sensor in self.sensors]
+        records: list[dict[str, Tensor]] = [{tap: x} for x in values]
+        for later in CONV_TAPS[CONV_TAPS.index(tap) + 1:]:
+            values = self._fuse(later, [branch.blocks[later](x) for branch, x in zip(branches, values)], group_size)
+            for record, x in zip(records, values):
+                record[later] = x
         values = [x.mean(dim=(2, 3)) for x in values]
-        for tap in ("fc1", "fc2"):
-            values = self._fuse(tap, [getattr(branch, tap)(x) for branch, x in zip(branches, values)], group_size)
-            for record, x in zip(features, values):
-                record[tap] = x
+        for later in ("fc1", "fc2"):
+            values = self._fuse(later, [getattr(branch, later)(x) for branch, x in zip(branches, values)], group_size)
+            for record, x in zip(records, values):
+                record[later] = x
         outputs = {}
-        for sensor, branch, record, x in zip(self.sensors, branches, features, values):
+        for sensor, branch, record, x in zip(self.sensors, branches, records, values):
             outputs[sensor] = {"logits": branch.classifier(x), "fc2": x, "features": record}
         fused = torch.stack([out["logits"] for out in outputs.values()]).mean(0)
         return {"branches": outputs, "logits": fused}

@@ -1,0 +1,286 @@
+"""GSDM's channel importance (pipeline/losses/gsdm_channel.py, docs/method.md §5 "channel")."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.losses.gsdm_channel import (ablated_scores_by_rerun, channel_map, channel_weights,
+                                          channel_weights_from_readouts, semantic_scores, student_channel_maps,
+                                          student_channel_scores, teacher_ablated_readouts, teacher_channel_maps)
+from pipeline.losses.sakdn import gaussian_graph
+from pipeline.models.students import build_student
+from pipeline.models.teachers import MultiSensorTeacher
+
+NUM_CLASSES, DIM = 5, 8
+SENSORS = ["acc", "gyro"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: one thread is faster, and immune to contention on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def embeddings(seed: int = 0) -> torch.Tensor:
+    return torch.randn(NUM_CLASSES, DIM, generator=torch.Generator().manual_seed(seed))
+
+
+# ------------------------------------------------------------------ a hand-checked example
+# Two samples, three channels of 1x2 maps. The "rest of the network" reads logit k off the sum
+# of channel k (k = 0, 1); channel 2 feeds nothing. E = I (K = D = 2), argmax read-out.
+HAND_ACTIVATION = torch.tensor([
+    [[[1.0, 2.0]], [[1.0, 0.0]], [[2.0, 3.0]]],  # sample 0 (label 0): logits (3, 1)
+    [[[1.0, 0.0]], [[0.0, 2.0]], [[1.0, 0.0]]],  # sample 1 (label 1): logits (1, 2)
+])
+HAND_LABELS = torch.tensor([0, 1])
+# f_0 = (0, 0), f_1 = (a, a) with a^2 / 2 = ln 2: W = [[1, 1/2], [1/2, 1]], row sums 3/2,
+# Q = D^-1/2 W D^-1/2 = W / (3/2) = [[2/3, 1/3], [1/3, 2/3]].
+HAND_SEMANTIC = torch.tensor([[0.0, 0.0], [1.0, 1.0]]) * math.sqrt(2 * math.log(2))
+
+
+def hand_readout(activation: torch.Tensor) -> torch.Tensor:
+    sums = activation.sum(dim=(2, 3))
+    return sums[:, :2] + 0.0 * sums[:, 2:3]
+
+
+def test_hand_built_scores_weights_and_maps():
+    eye = torch.eye(2)
+    scores, graph = semantic_scores(hand_readout(HAND_ACTIVATION), HAND_SEMANTIC, eye, HAND_LABELS, "argmax")
+    torch.testing.assert_close(graph, torch.tensor([[2 / 3, 1 / 3], [1 / 3, 2 / 3]]))
+    # F = (e0, e1), QF = ((2/3, 1/3), (1/3, 2/3)): s = (2/3, 2/3)
+    torch.testing.assert_close(scores, torch.tensor([2 / 3, 2 / 3]))
+    ablated = ablated_scores_by_rerun(hand_readout, HAND_ACTIVATION, graph, eye, HAND_LABELS, "argmax", chunk=2)
+    # channel 0 zeroed: logits (0, 1), (0, 2) -> F = (e1, e1), QF = (e1, e1): s = (0, 1)
+    # channel 1 zeroed: logits (3, 0), (1, 0) -> F = (e0, e0): s = (1, 0)
+    # channel 2 zeroed: nothing changes: s = (2/3, 2/3)
+    torch.testing.assert_close(ablated, torch.tensor([[0.0, 1.0, 2 / 3], [1.0, 0.0, 2 / 3]]))
+    weights = channel_weights(scores, ablated)
+    # w = (s - s^(k)) / |s|: ((2/3 - 0) / (2/3), (2/3 - 1) / (2/3), 0), and mirrored
+    torch.testing.assert_close(weights, torch.tensor([[1.0, -0.5, 0.0], [-0.5, 1.0, 0.0]]))
+    maps = channel_map(HAND_ACTIVATION, weights)
+    # M_0 = ReLU(1 (1, 2) - 1/2 (1, 0)) = (1/2, 2); M_1 = ReLU(-1/2 (1, 0) + (0, 2)) = (0, 2)
+    torch.testing.assert_close(maps, torch.tensor([[[0.5, 2.0]], [[0.0, 2.0]]]))
+    # the zero-weight channel: zeroing its activation leaves the maps as they are
+    without = HAND_ACTIVATION.clone()
+    without[:, 2] = 0
+    torch.testing.assert_close(channel_map(without, weights), maps, rtol=0, atol=0)
+
+
+def test_soft_readout_score_by_hand_and_negative_score_sign():
+    # f far apart: W = I, Q = I. logits (0, ln 3): softmax (1/4, 3/4) = F with E = I.
+    semantic = torch.tensor([[0.0, 0.0], [100.0, 100.0]])
+    logits = torch.tensor([[0.0, math.log(3)], [math.log(3), 0.0]])
+    scores, graph = semantic_scores(logits, semantic, torch.eye(2), torch.tensor([1, 1]), "soft")
+    torch.testing.assert_close(graph, torch.eye(2))
+    torch.testing.assert_close(scores, torch.tensor([0.75, 0.25]))
+    # a negative score: losing it (towards 0) is no loss; |s| keeps the sign of s - s^(k)
+    weights = channel_weights(torch.tensor([-2.0, 1.0]), torch.tensor([[-1.0, -3.0], [0.5, 1.5]]))
+    torch.testing.assert_close(weights, torch.tensor([[-0.5, 0.5], [0.5, -0.5]]))
+    # |s| ~ 0 is guarded by eps
+    assert torch.isfinite(channel_weights(torch.tensor([0.0]), torch.tensor([[1.0]]))).all()
+
+
+def test_a_zero_weight_channel_does_not_touch_the_map():
+    generator = torch.Generator().manual_seed(1)
+    for shape in ((3, 4, 5, 5), (3, 2, 4, 5, 5)):
+        features = torch.randn(*shape, generator=generator)
+        weights = torch.randn(3, 4, generator=generator)
+        weights[:, 2] = 0
+        ablated = features.clone()
+        ablated.select(features.dim() - 3, 2).zero_()
+        torch.testing.assert_close(channel_map(ablated, weights), channel_map(features, weights), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------ the student: closed form
+def small_student(head: str = "tsn", dropout: float = 0.0):
+    torch.manual_seed(0)
+    return build_student("resnet18", head, num_classes=NUM_CLASSES, embedding_dim=DIM, num_segments=2,
+                         dropout=dropout).eval()
+
+
+def clips(batch: int = 3) -> torch.Tensor:
+    return torch.randn(batch, 2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+
+
+@pytest.mark.parametrize("head", ["tsn", "tsm"])
+def test_student_closed_form_equals_zeroing_each_channel(head):
+    student = small_student(head)
+    labels = torch.tensor([0, 3, 1])
+    class_embeddings = embeddings()
+    with torch.no_grad():
+        output = student(clips())
+        last = output["features"]["layer4"]  # (3, 2, 512, 2, 2)
+        assert last.shape[-2:] == (2, 2)
+        torch.testing.assert_close(student.logits_from_last_tap(last), output["logits"])
+        closed = student.channel_ablated_logits(last)  # (b, C, K)
+        for k in range(last.shape[2]):
+            zeroed = last.clone()
+            zeroed[:, :, k] = 0
+            torch.testing.assert_close(closed[:, k], student.logits_from_last_tap(zeroed), rtol=0, atol=1e-5)
+        # the weights: closed form against the generic rerun on ablated copies of the 5-D tap
+        scores, ablated = student_channel_scores(student, last, class_embeddings, labels, "soft")
+        reference, graph = semantic_scores(output["logits"], output["semantic"], class_embeddings, labels)
+        torch.testing.assert_close(scores, reference)
+        rerun = ablated_scores_by_rerun(student.logits_from_last_tap, last, graph, class_embeddings, labels,
+                                        "soft", chunk=100)
+        torch.testing.assert_close(ablated, rerun, rtol=0, atol=1e-5)
+        weights, maps = student_channel_maps(output, student, "layer4", class_embeddings, labels, "soft")
+        torch.testing.assert_close(weights, channel_weights(scores, rerun), rtol=1e-4, atol=1e-5)
+        assert weights.abs().max() > 0 and maps.shape == (3, 2, 2)
+
+
+def test_student_tap_and_head_checks():
+    output = {"features": {"layer3": torch.zeros(1, 2, 256, 4, 4), "layer4": torch.zeros(1, 2, 512, 2, 2)}}
+    with pytest.raises(ValueError, match="layer3.*last stage|last stage.*layer3"):
+        student_channel_maps(output, small_student(), "layer3", embeddings(), torch.tensor([0]))
+    with pytest.raises(ValueError, match="trn"):
+        small_student("trn").channel_ablated_logits(torch.zeros(1, 2, 512, 2, 2))
+
+
+def test_last_tap_paths_skip_dropout_in_training_mode():
+    student = small_student(dropout=0.5)
+    with torch.no_grad():
+        evaluated = student(clips())
+        student.train()  # dropout active in forward, not in the last-tap paths
+        last = evaluated["features"]["layer4"]
+        torch.testing.assert_close(student.logits_from_last_tap(last), evaluated["logits"])
+        torch.testing.assert_close(student.frame_semantic_from_last_tap(last), evaluated["frame_semantic"])
+
+
+def test_student_map_carries_gradient_to_the_tap_activation():
+    student = small_student().train()
+    output = student(clips())
+    last = output["features"]["layer4"]
+    last.retain_grad()
+    labels = torch.tensor([0, 3, 1])
+    weights, maps = student_channel_maps(output, student, "layer4", embeddings(), labels)
+    assert not weights.requires_grad and maps.requires_grad
+    maps.sum().backward()
+    assert last.grad is not None and last.grad.abs().sum() > 0
+    assert student.backbone.conv1.weight.grad.abs().sum() > 0
+    # detach_weights=False: the gradient also runs through w into fc1 and the head
+    student.zero_grad()
+    weights, maps = student_channel_maps(student(clips()), student, "layer4", embeddings(), labels,
+                                         detach_weights=False)
+    assert weights.requires_grad
+    maps.sum().backward()
+    assert student.fc1.weight.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------ the teacher: rerun
+def small_teacher(spamfm: bool = True) -> MultiSensorTeacher:
+    torch.manual_seed(0)
+    fusion = dict() if spamfm else dict(fusion_layers=[])
+    return MultiSensorTeacher(SENSORS, NUM_CLASSES, DIM, "vgg11", 0.125, reduction=4, **fusion).eval()
+
+
+def gaf_images(batch: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(3)
+    return {sensor: torch.rand(batch, 3, 32, 32, generator=generator) * 2 - 1 for sensor in SENSORS}
+
+
+@pytest.mark.parametrize("spamfm", [True, False])
+def test_forward_from_reproduces_forward_at_every_conv_tap(spamfm):
+    teacher = small_teacher(spamfm)
+    images = gaf_images(4)
+    with torch.no_grad():
+        for group_size in (None, 2):
+            output = teacher(images, group_size=group_size)
+            for tap in ("conv1", "conv2", "conv3", "conv4", "conv5"):
+                taps = {s: output["branches"][s]["features"][tap] for s in SENSORS}
+                resumed = teacher.forward_from(tap, taps, group_size=group_size)
+                assert torch.equal(resumed["logits"], output["logits"])
+                for s in SENSORS:
+                    for key in ("logits", "fc2"):
+                        assert torch.equal(resumed["branches"][s][key], output["branches"][s][key])
+                    assert torch.equal(resumed["branches"][s]["features"]["fc1"],
+                                       output["branches"][s]["features"]["fc1"])
+    with pytest.raises(ValueError, match="conv tap"):
+        teacher.forward_from("fc1", taps)
+
+
+def brute_force_teacher_weights(teacher, images, tap, sensor, class_embeddings, labels, group_size):
+    """Zero one channel at a time with a hook on the full forward (no forward_from, no
+    stacking): on the fusion module's output when the tap is fused, else on the block's."""
+    index = teacher.sensors.index(sensor)
+    with torch.no_grad():
+        output = teacher(images, group_size=group_size)
+        branch = output["branches"][sensor]
+        scores, graph = semantic_scores(branch["logits"], branch["fc2"], class_embeddings, labels, "soft")
+        channels = branch["features"][tap].shape[1]
+        ablated = []
+        for k in range(channels):
+            def zero(module, inputs, out, k=k):
+                if isinstance(out, list):
+                    out = list(out)
+                    out[index] = out[index].clone()
+                    out[index][:, k] = 0
+                    return out
+                out = out.clone()
+                out[:, k] = 0
+                return out
+            module = teacher.fusions[tap] if tap in teacher.fusions else teacher.branches[sensor].blocks[tap]
+            handle = module.register_forward_hook(zero)
+            try:
+                logits = teacher(images, group_size=group_size)["branches"][sensor]["logits"]
+            finally:
+                handle.remove()
+            ablated.append(semantic_scores(logits, None, class_embeddings, labels, "soft", graph=graph)[0])
+        return scores, channel_weights(scores, torch.stack(ablated, dim=1)), branch["features"][tap]
+
+
+@pytest.mark.parametrize("spamfm,group_size,batch", [(True, None, 3), (True, 2, 4), (False, None, 3)])
+def test_teacher_rerun_equals_one_channel_at_a_time(spamfm, group_size, batch):
+    teacher = small_teacher(spamfm)
+    images = gaf_images(batch)
+    labels = torch.tensor([0, 4, 2, 1])[:batch]
+    class_embeddings = embeddings()
+    scores, expected, features = brute_force_teacher_weights(teacher, images, "conv4", "gyro", class_embeddings,
+                                                     labels, group_size)
+    assert features.shape[1:] == (64, 2, 2)
+    for chunk in (1, 3):
+        weights, maps = teacher_channel_maps(teacher, images, "conv4", "gyro", class_embeddings, labels,
+                                             "soft", group_size=group_size, chunk=chunk)
+        # float32 noise of the stacked reruns (~1e-7 of the logits) is divided by |s_i|,
+        # which is ~0.01 for one sample here: compare the score losses s_i w_ik, then w loosely
+        torch.testing.assert_close(weights * scores.abs().unsqueeze(1), expected * scores.abs().unsqueeze(1),
+                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(weights, expected, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(maps, channel_map(features, expected), rtol=1e-3, atol=1e-4)
+    assert weights.abs().max() > 0
+    by_index, _ = teacher_channel_maps(teacher, images, "conv4", 1, class_embeddings, labels, "soft",
+                                       group_size=group_size, chunk=64)
+    torch.testing.assert_close(by_index, weights, rtol=1e-3, atol=1e-4)
+
+
+def test_cached_per_sample_readouts_give_any_batch_its_weights():
+    """What a teacher-output cache can store: per-sample read-outs F, F^(k) and fc2, scored later
+    with the graph of whatever training batch the samples land in."""
+    teacher = small_teacher(spamfm=False)  # batch-independent: a sample's read-outs are its own
+    images, labels, class_embeddings = gaf_images(4), torch.tensor([0, 4, 2, 1]), embeddings()
+    cached = teacher_ablated_readouts(teacher, images, "conv4", "acc", class_embeddings, chunk=16)
+    assert cached["ablated_readouts"].shape == (4, 64, DIM) and not cached["ablated_readouts"].requires_grad
+    rows = torch.tensor([2, 0, 3])  # a "training batch" drawn from the cached samples
+    graph = gaussian_graph(cached["fc2"][rows])
+    weights = channel_weights_from_readouts(cached["readout"][rows], cached["ablated_readouts"][rows], graph,
+                                            class_embeddings, labels[rows])
+    direct, _ = teacher_channel_maps(teacher, {s: x[rows] for s, x in images.items()}, "conv4", "acc",
+                                     class_embeddings, labels[rows], chunk=5)
+    scores, _ = semantic_scores(cached["logits"][rows], cached["fc2"][rows], class_embeddings, labels[rows])
+    torch.testing.assert_close(weights * scores.abs().unsqueeze(1), direct * scores.abs().unsqueeze(1),
+                               rtol=0, atol=1e-6)
+
+
+def test_teacher_maps_have_no_gradient_and_need_eval_mode():
+    teacher = small_teacher()
+    weights, maps = teacher_channel_maps(teacher, gaf_images(3), "conv5", "acc", embeddings(),
+                                         torch.tensor([0, 1, 2]), chunk=32)
+    assert not weights.requires_grad and not maps.requires_grad and maps.shape == (3, 1, 1)
+    teacher.train()
+    with pytest.raises(ValueError, match="eval"):
+        teacher_channel_maps(teacher, gaf_images(3), "conv4", "acc", embeddings(), torch.tensor([0, 1, 2]))
