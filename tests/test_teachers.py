@@ -299,3 +299,23 @@ def test_reference_set_spreads_over_classes_and_is_seeded():
     assert any(draw_reference_set(recordings, 7, seed=s) != chosen for s in range(1, 5))
     with pytest.raises(InputError, match="needs 21 training recordings"):
         draw_reference_set(recordings, 21, seed=0)
+
+
+def test_gsdm_channel_read_outs_depend_on_no_other_sample_and_match_the_reference_group():
+    from pipeline.losses.gsdm_channel import teacher_ablated_readouts
+
+    teacher, reference = small_teacher(), random_images(3, seed=2)
+    samples = random_images(5, seed=3)
+    embeddings = torch.randn(3, 4, generator=torch.Generator().manual_seed(4))  # 3 classes, D = 4
+    readouts = predictor_of(teacher, reference).gsdm_readouts(samples, ("conv3",), embeddings, "soft", rows_per_pass=8)
+    order = torch.tensor([3, 0, 4, 1, 2])
+    shuffled = predictor_of(teacher, reference).gsdm_readouts({s: x[order] for s, x in samples.items()}, ("conv3",),
+                                                               embeddings, "soft", rows_per_pass=4)
+    for name in ("readout", "ablated_readouts"):
+        torch.testing.assert_close(shuffled["gyro"]["conv3"][name], readouts["gyro"]["conv3"][name][order],
+                                   rtol=0, atol=1e-5)
+    # Sample 2 with the reference set: its group's last row.
+    group = {s: torch.cat([reference[s], samples[s][2:3]]) for s in samples}
+    alone = teacher_ablated_readouts(teacher.eval(), group, "conv3", "acc", embeddings, "soft", group_size=4)
+    torch.testing.assert_close(readouts["acc"]["conv3"]["ablated_readouts"][2], alone["ablated_readouts"][3],
+                               rtol=0, atol=1e-5)
