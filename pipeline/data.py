@@ -154,10 +154,20 @@ class VideoClips(Dataset):
     def __len__(self) -> int:
         return len(self.sample_ids)
 
-    def __getitem__(self, index: int):
+    def chosen_frames(self, index: int) -> torch.Tensor:
+        """The cached frames sample ``index`` uses this epoch (a function of seed, epoch, index)."""
         generator = sample_generator(self.seed, self.epoch, index) if self.mode == "random" else None
-        chosen = segment_indices(self.frames.shape[1], self.num_segments, self.mode, generator)
-        clip = self.frames[index, chosen].permute(0, 3, 1, 2).float().div_(255)
+        return segment_indices(self.frames.shape[1], self.num_segments, self.mode, generator)
+
+    def segment_positions(self, indices: list[int]) -> torch.Tensor:
+        """(n, T): where in its video each sampled frame lies this epoch, as a fraction of the
+        video's length (frame centres of the uniformly spaced cached frames), for GSDM's
+        temporal alignment (docs/method.md §5)."""
+        count = self.frames.shape[1]
+        return torch.stack([(self.chosen_frames(i).double() + 0.5) / count for i in indices]).float()
+
+    def __getitem__(self, index: int):
+        clip = self.frames[index, self.chosen_frames(index)].permute(0, 3, 1, 2).float().div_(255)
         return (clip - self.mean) / self.std, self.labels[index], index
 
 

@@ -134,7 +134,10 @@ class Distiller(nn.Module):
 
     # -- one step ---------------------------------------------------------------------------
     def forward(self, clips: Tensor, labels: Tensor, teacher_outputs: list[dict] | None = None,
-                teacher_inputs: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+                teacher_inputs: dict[str, Tensor] | None = None,
+                segment_positions: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``segment_positions`` (N, T): where each sampled frame lies in its video, as a
+        fraction of its length (GSDM's temporal alignment needs it)."""
         if teacher_outputs is None:
             if teacher_inputs is None:
                 raise ValueError("pass teacher_outputs (cached) or teacher_inputs")
@@ -150,12 +153,14 @@ class Distiller(nn.Module):
                 ablated = self.ablated_teacher_outputs(len(clips), teacher_inputs)
                 teacher_outputs = [{**t, "ablated": a} for t, a in zip(teacher_outputs, ablated)]
         targets = {"labels": labels, "class_embeddings": self.class_embeddings}
+        if segment_positions is not None:
+            targets["segment_positions"] = segment_positions
         total, terms = self.loss(student, teacher_outputs, targets)
         return student["logits"], total, terms
 
 
 def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,
-               gsdm_pairs, readout: str = "soft", importance: str = "channel") -> WeightedSum:
+               gsdm_pairs, readout: str = "soft", importance: str = "channel", align: str = "spatial") -> WeightedSum:
     """``L_S = CE + alpha L_ST + beta L_GSDM + gamma L_SP^S``: the registry's ``sakdn``
     objective with these values in place of the params keys of the same names
     (``gsdm_pairs``: ``distill.layer_pairs``, [(teacher tap, student tap)], no default)."""
@@ -163,5 +168,5 @@ def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,
 
     params = {"alpha": alpha, "beta": beta, "gamma": gamma, "temperature": temperature,
               "distill": {"layer_pairs": list(gsdm_pairs), "readout": readout, "importance": importance,
-                          "dkd": {"weight": 0.0}, "contrastive": {"weight": 0.0}}}
+                          "align": align, "dkd": {"weight": 0.0}, "contrastive": {"weight": 0.0}}}
     return build_objective(params, "sakdn")

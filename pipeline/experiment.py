@@ -755,9 +755,11 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     def step(batch):
         clips, labels, indices = batch
         teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()], train.epoch) if cache else []
+        positions = train.segment_positions(indices.tolist()) if loss.needs_segment_positions else None
         with runtime.autocast():
             _, total, terms = trainer(runtime.to_device(clips), runtime.to_device(labels),
-                                      teacher_outputs=runtime.to_device(teachers))
+                                      teacher_outputs=runtime.to_device(teachers),
+                                      segment_positions=runtime.to_device(positions))
         logged = {name: value.detach() for name, value in terms.items()}
         if not runtime.distributed and len(terms) > 1:
             logged.update(term_gradient_norms(terms, loss.weights, student.fc1.weight))

@@ -220,6 +220,9 @@ SCHEMA: dict[str, Any] = {
         "importance": Field(str, "channel", choices=_importances,
                             help="GSDM's importance: channel (Ablation-CAM per channel, needs the student's last "
                                  "stage), or the authors' whole-input ablation with the norm or elementwise ratio"),
+        "align": Field(str, "spatial", choices=("spatial", "temporal"),
+                       help="GSDM compares maps pixel by pixel (spatial, the paper) or as time profiles: the "
+                            "teacher's GAF map read at the clip positions of the student's sampled frames"),
         "pairing": Field(str, "recording", choices=PAIRINGS,
                          help="whose teacher outputs a training video gets: recording (the method), or a control: "
                               "shuffled (another recording's), class_shuffled (another of its class), class_mean"),

@@ -20,7 +20,7 @@ def trained_student(copy, update: dict) -> dict:
 def test_a_control_with_extra_terms_trains_and_logs_every_terms_gradient(project, tmp_path):
     copy = copy_project(project, tmp_path / "copy")
     saved = trained_student(copy, {"distill": {"pairing": "class_shuffled", "dkd": {"weight": 0.5},
-                                               "contrastive": {"weight": 0.5}},
+                                               "contrastive": {"weight": 0.5}, "align": "temporal"},
                                    "student": {"epochs": 1}})
     assert saved["loss"] == "1 * ce + 0.1 * soft_target + 1 * gsdm + 1 * semantic + 0.5 * dkd + 0.5 * contrastive"
     record = saved["history"][0]

@@ -144,6 +144,10 @@ class WeightedSum(nn.Module):
         return any(getattr(self.terms[name], "needs_ablation", False) for name in self.active)
 
     @property
+    def needs_segment_positions(self) -> bool:
+        return any(getattr(self.terms[name], "needs_segment_positions", False) for name in self.active)
+
+    @property
     def channel_importance(self) -> nn.Module | None:
         """The active term that needs GSDM's per-channel weights (its ``pairs`` and
         ``readout``), or None."""

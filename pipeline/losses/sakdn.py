@@ -12,6 +12,9 @@ READOUTS = ("soft", "argmax")
 # channel: Ablation-CAM per channel (the paper's GSDM, docs/method.md §5); norm and elementwise:
 # the authors' whole-input ablation, one scalar per sample, with two ratios.
 IMPORTANCES = ("channel", "norm", "elementwise")
+# spatial: the maps are compared pixel by pixel (the paper); temporal: as time profiles, the
+# teacher's GAF map read at the clip positions of the student's sampled frames.
+ALIGNS = ("spatial", "temporal")
 
 
 @register_loss("ce")
@@ -96,6 +99,29 @@ def activation_map(features: Tensor, importance: Tensor) -> Tensor:
     return F.relu(importance.reshape(-1, 1, 1).to(features.dtype) * features.sum(dim=1))
 
 
+def frame_maps(features: Tensor, weights: Tensor) -> Tensor:
+    """Per-frame channel maps ``ReLU(sum_k w_ik A_tik)``: (b, T, C, H, W) -> (b, T, H, W); a
+    (b, C, H, W) tap gives (b, H, W)."""
+    weights = weights.to(features.dtype)
+    if features.dim() == 5:
+        return F.relu(torch.einsum("btchw,bc->bthw", features, weights))
+    return F.relu(torch.einsum("bchw,bc->bhw", features, weights))
+
+
+def time_profile_at(gaf_map: Tensor, positions: Tensor) -> Tensor:
+    """A GAF image's map (b, H, W) as a time profile read at ``positions`` (b, T) in [0, 1].
+    Both axes of a GAF image are time (G_ij relates instants i and j), so the profile is the
+    mean of the row and column means; it is read by linear interpolation between cell
+    centres (clamped at the ends)."""
+    profile = (gaf_map.mean(dim=2) + gaf_map.mean(dim=1)) / 2  # (b, H)
+    cells = profile.shape[1]
+    x = (positions * cells - 0.5).clamp(0, cells - 1)
+    low = x.floor().long().clamp(max=cells - 1)
+    high = (low + 1).clamp(max=cells - 1)
+    fraction = (x - low.to(x.dtype)).to(profile.dtype)
+    return torch.gather(profile, 1, low) * (1 - fraction) + torch.gather(profile, 1, high) * fraction
+
+
 def _to_float32(output):
     if isinstance(output, Tensor):
         return output.float() if output.is_floating_point() else output
@@ -127,16 +153,22 @@ class GraphSemanticMapping(Loss):
     @classmethod
     def from_params(cls, params: dict, **context) -> "GraphSemanticMapping":
         return cls(layer_pairs(params), readout=param(params, "distill.readout"),
-                   importance=param(params, "distill.importance"))
+                   importance=param(params, "distill.importance"), align=param(params, "distill.align"))
 
-    def __init__(self, pairs, readout: str = "soft", importance: str = "channel"):
+    def __init__(self, pairs, readout: str = "soft", importance: str = "channel", align: str = "spatial"):
         super().__init__()
         self.pairs = check_pairs(pairs)
         if readout not in READOUTS:
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if importance not in IMPORTANCES:
             raise ValueError(f"importance must be one of {IMPORTANCES}, got {importance!r}")
-        self.readout, self.importance = readout, importance
+        if align not in ALIGNS:
+            raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
+        self.readout, self.importance, self.align = readout, importance, align
+
+    @property
+    def needs_segment_positions(self) -> bool:
+        return self.align == "temporal"
 
     @property
     def needs_ablation(self) -> bool:
@@ -160,8 +192,10 @@ class GraphSemanticMapping(Loss):
         # float32 whatever the autocast: the importance is a small difference of nearly equal
         # read-outs, which bfloat16 (3 significant digits) rounds to 0.
         with torch.autocast(device_type=student["logits"].device.type, enabled=False):
+            positions = targets.get("segment_positions")
             return self._float32_forward(_to_float32(student), [_to_float32(t) for t in teachers],
-                                         targets["class_embeddings"].float(), targets["labels"])
+                                         targets["class_embeddings"].float(), targets["labels"],
+                                         None if positions is None else positions.float())
 
     def _maps(self, student: dict, teacher: dict, embeddings: Tensor, labels: Tensor):
         """(teacher map, student map) per layer pair."""
@@ -177,18 +211,31 @@ class GraphSemanticMapping(Loss):
                 weights = channel_weights_from_readouts(cached["readout"], cached["ablated_readouts"], graph,
                                                         embeddings, labels)
                 yield (channel_map(tap(teacher, teacher_tap, "teacher").detach(), weights.detach()),
-                       channel_map(tap(student, student_tap, "student"), student["gsdm_weights"][student_tap]))
+                       frame_maps(tap(student, student_tap, "student"), student["gsdm_weights"][student_tap]))
             return
         student_importance = self.importance_of(student, "semantic", embeddings)
         teacher_importance = self.importance_of(teacher, "fc2", embeddings).detach()
         for teacher_tap, student_tap in self.pairs:
-            yield (activation_map(tap(teacher, teacher_tap, "teacher").detach(), teacher_importance),
-                   activation_map(tap(student, student_tap, "student"), student_importance))
+            features = tap(student, student_tap, "student")
+            student_map = (F.relu(student_importance.reshape(-1, 1, 1, 1) * features.sum(dim=2))
+                           if features.dim() == 5 else activation_map(features, student_importance))
+            yield activation_map(tap(teacher, teacher_tap, "teacher").detach(), teacher_importance), student_map
 
-    def _float32_forward(self, student: dict, teachers: list[dict], embeddings: Tensor, labels: Tensor) -> Tensor:
+    def _float32_forward(self, student: dict, teachers: list[dict], embeddings: Tensor, labels: Tensor,
+                         positions: Tensor | None = None) -> Tensor:
+        if self.align == "temporal" and positions is None:
+            raise KeyError("gsdm with distill.align temporal needs the sampled frames' positions "
+                           "(targets['segment_positions']): use the Distiller with segment_positions")
         losses = []
         for teacher in teachers:
             for teacher_map, student_map in self._maps(student, teacher, embeddings, labels):
+                if self.align == "temporal":
+                    student_vector = F.normalize(student_map.mean(dim=(-2, -1)), dim=1)  # (b, T)
+                    teacher_vector = F.normalize(time_profile_at(teacher_map, positions).to(student_vector.dtype), dim=1)
+                    losses.append((teacher_vector - student_vector).pow(2).sum(dim=1).mean())
+                    continue
+                if student_map.dim() == 4:  # per-frame maps: the segment mean
+                    student_map = student_map.mean(dim=1)
                 student_map, teacher_map = pool_to_common(student_map, teacher_map)
                 student_vector = F.normalize(student_map.flatten(1), dim=1)
                 teacher_vector = F.normalize(teacher_map.flatten(1).to(student_vector.dtype), dim=1)
