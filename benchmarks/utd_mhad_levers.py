@@ -91,6 +91,23 @@ class Levers:
         self.say(f"teachers (folds {folds}): {json.loads((folder / 'result.json').read_text())['seconds']}")
         return folder
 
+    def teacher_outputs(self, params: dict, links: dict[str, Path]) -> tuple[Path, float]:
+        """The teacher-output cache for these params, shared by the arms that differ only in
+        what the stage does not read (as DVC would share it)."""
+        split = self.args.split
+        keys = {"pairs": params["distill"]["layer_pairs"], "importance": params["distill"]["importance"],
+                "readout": params["distill"]["readout"], "method": params["distill"]["method"],
+                "beta": params["beta"], "batch": params["student"]["batch_size"], "teacher": params["teacher"],
+                "folds": params["teacher_outputs"]["folds"], "seed": params["seed"]}
+        key = fingerprint(self.prep_key, keys, self.code)
+        folder = self.workdir / "outputs" / key[:16]
+        if (saved := finished_run(folder, key)) is None:
+            make_workspace(folder, params, links)
+            saved = {"fingerprint": key, "seconds": round(run_stage(folder, "teacher_outputs", item=split,
+                                                                    log=self.log), 1)}
+            (folder / "result.json").write_text(json.dumps(saved))
+        return folder, saved["seconds"]
+
     def arm(self, name: str) -> dict:
         split = self.args.split
         params = with_overrides(self.params, ARMS[name])
@@ -102,10 +119,12 @@ class Levers:
             links = self.links()
             for relative in (f"models/{split}/teachers.pt", f"models/{split}/fold_teachers.pt"):
                 links[relative] = teachers / relative
-            make_workspace(folder, params, links)
             seconds = {}
             if method == "distill":
-                seconds["teacher_outputs"] = round(run_stage(folder, "teacher_outputs", item=split, log=self.log), 1)
+                outputs, seconds["teacher_outputs"] = self.teacher_outputs(params, links)
+                for name in ("teacher_outputs.h5", "teacher_outputs.json"):
+                    links[f"data/{split}/{name}"] = outputs / "data" / split / name
+            make_workspace(folder, params, links)
             seconds[method] = round(run_stage(folder, method, item=split, log=self.log), 1)
             model_file = "baseline" if method == "baseline" else "student"
             model = torch.load(folder / "models" / split / f"{model_file}.pt", map_location="cpu", weights_only=False)
