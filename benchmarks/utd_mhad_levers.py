@@ -122,8 +122,8 @@ class Levers:
             seconds = {}
             if method == "distill":
                 outputs, seconds["teacher_outputs"] = self.teacher_outputs(params, links)
-                for name in ("teacher_outputs.h5", "teacher_outputs.json"):
-                    links[f"data/{split}/{name}"] = outputs / "data" / split / name
+                for file in ("teacher_outputs.h5", "teacher_outputs.json"):
+                    links[f"data/{split}/{file}"] = outputs / "data" / split / file
             make_workspace(folder, params, links)
             seconds[method] = round(run_stage(folder, method, item=split, log=self.log), 1)
             model_file = "baseline" if method == "baseline" else "student"
