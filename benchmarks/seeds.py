@@ -1,6 +1,6 @@
 """Baseline vs distilled student over several training seeds, on one split.
 
-Runs the split's training stages (teachers, teacher_outputs, baseline, distill, evaluate)
+Runs the split's stages (teachers, fold_teachers, teacher_outputs, baseline, distill, evaluate)
 once per seed, with the same preprocessed data (the caches under data/, built by `dvc repro`),
 in a scratch workspace that links to those caches, so the repository's DVC outputs are never
 touched. Prints one line per seed and, last, a JSON object with mean and standard deviation.
@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from benchmarks.workspace import REPO, override, run_stage
 
 INPUTS = ["manifest.csv", "splits.csv", "classes.txt", "frames.h5", "gaf.h5", "class_embeddings.h5"]
-STAGES = ["teachers", "teacher_outputs", "baseline", "distill", "evaluate"]  # dvc.yaml's, for one split
+STAGES = ["teachers", "fold_teachers", "teacher_outputs", "baseline", "distill", "evaluate"]  # dvc.yaml's, for one split
 
 
 def workspace(root: Path, params: dict) -> None:

@@ -117,7 +117,8 @@ class Benchmark:
         if (saved := self.cached(folder, key)) is None:
             make_workspace(folder, params, self.data_links())
             seconds = {"teachers": run_stage(folder, "teachers", item=split, log=self.log)}
-            if with_outputs:
+            if with_outputs:  # teacher_outputs reads the fold teachers' file (none when folds is 0)
+                seconds["fold_teachers"] = run_stage(folder, "fold_teachers", item=split, log=self.log)
                 seconds["teacher_outputs"] = run_stage(folder, "teacher_outputs", item=split, log=self.log)
             seconds["evaluate"] = run_stage(folder, "evaluate", item=split, leave_out=("--baseline", "--student"),
                                             log=self.log)

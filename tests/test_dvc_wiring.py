@@ -98,3 +98,10 @@ def test_scripts_hold_no_data_paths():
     library = "\n".join(path.read_text() for path in (REPO / "pipeline").rglob("*.py"))
     for constant in ('"data/manifest.csv"', '"data/frames.h5"', '"data/gaf.h5"', '"data/splits.csv"'):
         assert constant not in library
+
+
+def test_the_seeds_benchmark_runs_every_per_split_stage_in_dag_order():
+    from benchmarks.seeds import STAGES
+
+    definition = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
+    assert STAGES == [name for name, body in definition.items() if "foreach" in body]
