@@ -30,7 +30,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from benchmarks.workspace import (
-    REPO, finished_run, fingerprint, git_commit, machine, make_workspace, run_stage, summary, with_overrides,
+    REPO, add_utd_mhad_arguments, fingerprint, finished_run, git_commit, machine, make_workspace, provenance,
+    run_stage, summary, with_overrides,
 )
 
 PREPROCESSING = ("manifest", "frames", "gaf", "embed")
@@ -189,21 +190,17 @@ def markdown(result: dict) -> str:
         lines.append(f"| {DESCRIPTIONS[name]} | {cell(row, 'accuracy')} | {cell(row, 'f_measure')} | {delta} | "
                      f"{cell(row, 'validation_accuracy')} | {paper if paper else '–'} |")
     seconds = result["stage_seconds"]
-    lines += ["", f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
-              f"GPU: {result['machine']['gpu'] or 'none'}. Wall time: preprocessing "
-              + ", ".join(f"{k} {v} s" for k, v in seconds["preprocessing"].items())
-              + "; per run (median): " + ", ".join(f"{k} {v} s" for k, v in seconds["median_per_run"].items())
-              + f"; whole benchmark {seconds['total']:.0f} s of stage time.",
-              f"Command: `{result['command']}` at commit `{result['git']['commit'][:12]}`"
-              + (" (uncommitted changes)" if result["git"]["dirty"] else "") + "."]
+    lines += provenance(result, "Wall time: preprocessing "
+                        + ", ".join(f"{k} {v} s" for k, v in seconds["preprocessing"].items())
+                        + "; per run (median): "
+                        + ", ".join(f"{k} {v} s" for k, v in seconds["median_per_run"].items())
+                        + f"; whole benchmark {seconds['total']:.0f} s of stage time.")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.utd_mhad", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "utd_mhad"),
-                        help="UTD-MHAD folder in its native layout (Inertial/, Depth/)")
-    parser.add_argument("--params", default=str(REPO / "presets" / "utd_mhad_depth.yaml"), help="params preset")
+    add_utd_mhad_arguments(parser)
     parser.add_argument("--split", default="subject_specific")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main rows")
     parser.add_argument("--ablation-seeds", type=int, nargs="+", default=[0],

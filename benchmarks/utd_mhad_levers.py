@@ -25,7 +25,8 @@ from ruamel.yaml import YAML
 
 from benchmarks.utd_mhad_teachers import code_version
 from benchmarks.workspace import (
-    REPO, finished_run, fingerprint, git_commit, machine, make_workspace, run_stage, with_overrides,
+    REPO, add_utd_mhad_arguments, fingerprint, finished_run, git_commit, machine, make_workspace, provenance,
+    run_stage, with_overrides,
 )
 
 PREPROCESSING = ("manifest", "frames", "gaf", "embed")
@@ -152,18 +153,13 @@ def markdown(result: dict) -> str:
     for name, row in result["arms"].items():
         lines.append(f"| {name} | {' '.join(row['overrides']) or '(preset)'} | {row['validation_accuracy']:.2f} | "
                      f"{row['best_epoch']} | {row['loss']} |")
-    lines += ["", f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, GPU: "
-              f"{result['machine']['gpu'] or 'none'}. Wall time {result['wall_seconds']:.0f} s.",
-              f"Command: `{result['command']}` at commit `{result['git']['commit'][:12]}`"
-              + (" (uncommitted changes)" if result["git"]["dirty"] else "") + "."]
+    lines += provenance(result, f"Wall time {result['wall_seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.utd_mhad_levers", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "utd_mhad"),
-                        help="UTD-MHAD folder in its native layout")
-    parser.add_argument("--params", default=str(REPO / "presets" / "utd_mhad_depth.yaml"), help="params preset")
+    add_utd_mhad_arguments(parser)
     parser.add_argument("--split", default="subject_specific")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS), metavar="NAME")

@@ -25,7 +25,8 @@ import torch
 from ruamel.yaml import YAML
 
 from benchmarks.workspace import (
-    REPO, finished_run, fingerprint, git_commit, machine, make_workspace, run_stage, summary, with_overrides,
+    REPO, add_utd_mhad_arguments, fingerprint, finished_run, git_commit, machine, make_workspace, provenance,
+    run_stage, summary, with_overrides,
 )
 
 PREPROCESSING = ("manifest", "frames", "gaf", "embed")
@@ -120,19 +121,14 @@ def markdown(result: dict) -> str:
             sorted_cell = cell(row["class_sorted_accuracy"]) if "class_sorted_accuracy" in row else ""
             lines.append(f"| {split} | {name} | {cell(row['accuracy'])} | {cell(row['f_measure'])} | "
                          f"{cell(row['validation_accuracy'])} | {sorted_cell} |")
-    lines += ["", f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, GPU: "
-              f"{result['machine']['gpu'] or 'none'}. Median teacher training {result['median_seconds']['teachers']} s, "
-              f"evaluation {result['median_seconds']['evaluate']} s per run.",
-              f"Command: `{result['command']}` at commit `{result['git']['commit'][:12]}`"
-              + (" (uncommitted changes)" if result["git"]["dirty"] else "") + "."]
+    lines += provenance(result, f"Median teacher training {result['median_seconds']['teachers']} s, "
+                                f"evaluation {result['median_seconds']['evaluate']} s per run.")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.utd_mhad_teachers", description=__doc__.splitlines()[0])
-    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "utd_mhad"),
-                        help="UTD-MHAD folder in its native layout (Inertial/, Depth/)")
-    parser.add_argument("--params", default=str(REPO / "presets" / "utd_mhad_depth.yaml"), help="params preset")
+    add_utd_mhad_arguments(parser)
     parser.add_argument("--splits", nargs="+", default=["cross_subject", "subject_specific"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--teachers", nargs="+", default=list(TEACHERS), choices=list(TEACHERS), metavar="NAME")

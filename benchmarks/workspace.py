@@ -161,3 +161,18 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+
+
+def add_utd_mhad_arguments(parser) -> None:
+    """The UTD-MHAD drivers' shared options: the dataset folder and the params preset."""
+    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data" / "utd_mhad"),
+                        help="UTD-MHAD folder in its native layout (Inertial/, Depth/)")
+    parser.add_argument("--params", default=str(REPO / "presets" / "utd_mhad_depth.yaml"), help="params preset")
+
+
+def provenance(result: dict, timing: str) -> list[str]:
+    """A results table's closing lines: the machine with ``timing``, then the command and commit."""
+    machine_ = result["machine"]
+    return ["", f"Machine: {machine_['cpu']}, {machine_['cores']} cores, GPU: {machine_['gpu'] or 'none'}. {timing}",
+            f"Command: `{result['command']}` at commit `{result['git']['commit'][:12]}`"
+            + (" (uncommitted changes)" if result["git"]["dirty"] else "") + "."]
