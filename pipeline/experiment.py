@@ -240,6 +240,18 @@ class TeacherPredictor:
                 raise InputError(f"the teachers' reference set lacks sensor {missing[0]!r}")
             self.group_size = len(next(iter(self.reference.values()))) + 1
 
+    def with_reference(self, images: dict[str, torch.Tensor], start: int, count: int) -> dict[str, torch.Tensor]:
+        """Samples ``start .. start + count`` each in a group of its own after the reference set
+        (the sample is each group's last row); without a reference set, the samples alone."""
+        chunk = {}
+        for sensor in self.teacher.sensors:
+            samples = images[sensor][start : start + count].float()
+            if self.reference is not None:
+                reference = self.reference[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
+                samples = torch.cat([reference, samples.unsqueeze(1)], dim=1).flatten(0, 1)
+            chunk[sensor] = samples
+        return chunk
+
     @torch.no_grad()
     def predict_images(self, images: dict[str, torch.Tensor], taps: tuple[str, ...] = ()) -> dict:
         """Outputs for ``{sensor: (N, 3, S, S)}`` images, row by row independent."""
@@ -254,11 +266,7 @@ class TeacherPredictor:
         group = self.group_size
         per_pass = max(1, self.rows_per_pass // group)
         for start in range(0, count, per_pass):
-            chunk = {}
-            for sensor in self.teacher.sensors:
-                samples = images[sensor][start : start + per_pass].float()
-                reference = self.reference[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
-                chunk[sensor] = torch.cat([reference, samples.unsqueeze(1)], dim=1).flatten(0, 1)
+            chunk = self.with_reference(images, start, per_pass)
             with self.runtime.autocast():
                 outputs.append(self.teacher(self.runtime.to_device(chunk), group_size=group))
         return _collect(outputs, taps, rows=slice(group - 1, None, group))  # each group's last row
@@ -279,13 +287,7 @@ class TeacherPredictor:
         embeddings = class_embeddings.to(self.runtime.device)
         parts = {s: {t: {"readout": [], "ablated_readouts": []} for t in taps} for s in self.teacher.sensors}
         for start in range(0, count, per_pass):
-            chunk = {}
-            for sensor in self.teacher.sensors:
-                samples = images[sensor][start : start + per_pass].float()
-                if self.reference is not None:
-                    reference = self.reference[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
-                    samples = torch.cat([reference, samples.unsqueeze(1)], dim=1).flatten(0, 1)
-                chunk[sensor] = self.runtime.to_device(samples)
+            chunk = self.runtime.to_device(self.with_reference(images, start, per_pass))
             for sensor in self.teacher.sensors:
                 for tap in taps:
                     result = teacher_ablated_readouts(self.teacher, chunk, tap, sensor, embeddings, readout,
@@ -625,6 +627,7 @@ class TeacherOutputCache:
             self.class_rows = total + torch.arange(classes)
             self.bank_rows = torch.cat([self.bank_rows, self.class_rows])
         self.bank_index = {int(row): i for i, row in enumerate(self.bank_rows)}
+        self.banks = {sensor: values["fc2"][self.bank_rows] for sensor, values in self.values.items()}  # once
 
     def partners(self, recording_ids: list[str], epoch: int = 0) -> torch.Tensor:
         """The cache row each training recording is paired with in ``epoch``."""
@@ -661,7 +664,7 @@ class TeacherOutputCache:
                 output["gsdm_readouts"] = {tap: {name: v[rows] for name, v in parts.items()}
                                            for tap, parts in values["gsdm_readouts"].items()}
             if self.bank_rows is not None:
-                output["fc2_bank"] = values["fc2"][self.bank_rows]
+                output["fc2_bank"] = self.banks[sensor]
                 output["bank_index"] = torch.tensor([self.bank_index[int(r)] for r in rows], dtype=torch.long)
             outputs.append(output)
         return outputs
