@@ -164,9 +164,10 @@ def main(argv: list[str] | None = None) -> dict:
     baseline, baseline_opt = distiller(WeightedSum({"ce": (1.0, build_loss("ce"))}), with_teacher=False)
     cached, cached_opt = distiller(loss(), with_teacher=True)
     uncached, uncached_opt = distiller(loss(), with_teacher=True)
-    # What the teacher_outputs stage caches: the branches' outputs and their ablated pass.
+    # What the teacher_outputs stage caches: the branches' outputs, their finished GSDM maps
+    # (channel mode) and their ablated pass (input mode).
     with torch.no_grad(), runtime.autocast():
-        outputs = cached.teacher_outputs(gaf_images)
+        outputs = cached.teacher_outputs(gaf_images, labels)
         ablated = cached.ablated_teacher_outputs(args.batch_size, gaf_images)
     cached_outputs = [{**output, "ablated": ablation} for output, ablation in zip(outputs, ablated)]
 
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def pieces():
         with torch.no_grad(), runtime.autocast():
-            teacher_forward = timed(lambda: cached.teacher_outputs(gaf_images), max(args.steps // 2, 1), 1, device)
+            teacher_forward = timed(lambda: cached.teacher_outputs(gaf_images, labels), max(args.steps // 2, 1), 1, device)
             ablated_pass = timed(lambda: cached.ablated_student_output(clips), max(args.steps // 2, 1), 1, device)
         return {"teacher_forward_seconds": round(statistics.median(teacher_forward), 4),
                 "student_ablated_pass_seconds": round(statistics.median(ablated_pass), 4)}

@@ -75,41 +75,37 @@ class Distiller(nn.Module):
 
     # -- teachers -------------------------------------------------------------------------
     @torch.no_grad()
-    def teacher_outputs(self, teacher_inputs: dict[str, Tensor]) -> list[dict]:
+    def teacher_outputs(self, teacher_inputs: dict[str, Tensor], labels: Tensor | None = None) -> list[dict]:
         """One output dict per sensor branch, in the teacher's sensor order (no gradients);
-        with GSDM's channel importance, each branch's ``gsdm_readouts`` too (the batch as one
-        group, as the teachers see it here)."""
+        with GSDM's channel importance and ``labels``, each branch's ``gsdm_maps`` too, scored
+        with the batch as one graph, as the teachers see it here (the cache scores each
+        recording in its own reference group instead: ``TeacherPredictor.gsdm_maps``)."""
         if self.teacher is None:
             raise ValueError("this Distiller has no teacher network: pass cached teacher_outputs")
         self.teacher.eval()
         branches = self.teacher(teacher_inputs)["branches"]
         outputs = [detach_output(branches[sensor]) for sensor in self.teacher.sensors]
         term = self.loss.channel_importance
-        if term is not None:
-            from pipeline.losses.gsdm_channel import teacher_ablated_readouts
+        if term is not None and labels is not None:
+            from pipeline.losses.gsdm_channel import teacher_channel_maps
 
             for sensor, output in zip(self.teacher.sensors, outputs):
-                output["gsdm_readouts"] = {}
-                for teacher_tap in sorted({pair[0] for pair in term.pairs}):
-                    parts = teacher_ablated_readouts(self.teacher, teacher_inputs, teacher_tap, sensor,
-                                                     self.class_embeddings, term.readout)
-                    output["gsdm_readouts"][teacher_tap] = {"readout": parts["readout"],
-                                                            "ablated_readouts": parts["ablated_readouts"]}
+                output["gsdm_maps"] = {
+                    teacher_tap: teacher_channel_maps(self.teacher, teacher_inputs, teacher_tap, sensor,
+                                                      self.class_embeddings, labels, term.readout)[1]
+                    for teacher_tap in sorted({pair[0] for pair in term.pairs})}
         return outputs
 
     def student_channel_weights(self, student: dict, labels: Tensor) -> dict[str, Tensor]:
         """GSDM's per-channel weights of the student at each paired student tap (closed form
-        at its last stage; docs/method.md §5), detached."""
-        from pipeline.losses.gsdm_channel import channel_weights, student_channel_scores
+        at its last stage, rerun elsewhere; docs/method.md §5), detached."""
+        from pipeline.losses.gsdm_channel import channel_weights, student_scores_at
 
         term = self.loss.channel_importance
         weights = {}
         for student_tap in sorted({pair[1] for pair in term.pairs}):
-            if student_tap != self.student.tap_names[-1]:
-                raise ValueError(f"GSDM channel importance needs the student's last stage "
-                                 f"{self.student.tap_names[-1]!r} in distill.layer_pairs, got {student_tap!r}")
-            scores, ablated = student_channel_scores(self.student, student["features"][student_tap].detach(),
-                                                     self.class_embeddings, labels, term.readout)
+            scores, ablated = student_scores_at(self.student, student_tap, student["features"][student_tap].detach(),
+                                                self.class_embeddings, labels, term.readout)
             weights[student_tap] = channel_weights(scores, ablated).detach()
         return weights
 
@@ -141,7 +137,7 @@ class Distiller(nn.Module):
         if teacher_outputs is None:
             if teacher_inputs is None:
                 raise ValueError("pass teacher_outputs (cached) or teacher_inputs")
-            teacher_outputs = self.teacher_outputs(teacher_inputs)
+            teacher_outputs = self.teacher_outputs(teacher_inputs, labels)
         student = self.student(clips)
         if self.loss.channel_importance is not None:
             student = {**student, "gsdm_weights": self.student_channel_weights(student, labels)}

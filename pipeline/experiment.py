@@ -234,20 +234,25 @@ class TeacherPredictor:
                  rows_per_pass: int = 256):
         self.teacher, self.runtime, self.rows_per_pass = teacher.eval(), runtime, rows_per_pass
         self.reference = reference if teacher.batch_dependent else None
+        # GSDM's graph needs batch-mates whether or not the teacher's outputs do.
+        self.graph_reference = reference
         if self.reference is not None:
             missing = [s for s in teacher.sensors if s not in self.reference]
             if missing:
                 raise InputError(f"the teachers' reference set lacks sensor {missing[0]!r}")
             self.group_size = len(next(iter(self.reference.values()))) + 1
 
-    def with_reference(self, images: dict[str, torch.Tensor], start: int, count: int) -> dict[str, torch.Tensor]:
+    def with_reference(self, images: dict[str, torch.Tensor], start: int, count: int,
+                       reference: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Samples ``start .. start + count`` each in a group of its own after the reference set
-        (the sample is each group's last row); without a reference set, the samples alone."""
+        (``reference``, default the one the outputs need; the sample is each group's last row);
+        without a reference set, the samples alone."""
+        reference_set = self.reference if reference is None else reference
         chunk = {}
         for sensor in self.teacher.sensors:
             samples = images[sensor][start : start + count].float()
-            if self.reference is not None:
-                reference = self.reference[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
+            if reference_set is not None:
+                reference = reference_set[sensor].float().unsqueeze(0).expand(len(samples), -1, -1, -1, -1)
                 samples = torch.cat([reference, samples.unsqueeze(1)], dim=1).flatten(0, 1)
             chunk[sensor] = samples
         return chunk
@@ -274,28 +279,30 @@ class TeacherPredictor:
     def predict(self, dataset: SensorImages, taps: tuple[str, ...] = ()) -> dict:
         return self.predict_images({s: dataset.images[s] for s in self.teacher.sensors}, taps)
 
-    def gsdm_readouts(self, images: dict[str, torch.Tensor], taps: tuple[str, ...], class_embeddings: torch.Tensor,
-                      readout: str, rows_per_pass: int = 64) -> dict:
-        """GSDM's channel read-outs per sample, in the same groups as ``predict_images``:
-        ``{sensor: {tap: {"readout": (N, D), "ablated_readouts": (N, C, D)}}}`` (channel k of
-        the tap zeroed for the sample's whole group; docs/method.md §5)."""
-        from pipeline.losses.gsdm_channel import teacher_ablated_readouts
+    def gsdm_maps(self, images: dict[str, torch.Tensor], labels: torch.Tensor, taps: tuple[str, ...],
+                  class_embeddings: torch.Tensor, readout: str, rows_per_pass: int = 64) -> dict:
+        """GSDM's finished channel-importance maps per sample, ``{sensor: {tap: (N, H, W)}}``:
+        each sample in a group of its own after the reference set, scored for its label with its
+        group's graph (``teacher_group_maps``; docs/method.md §5), so no map depends on another
+        sample and the cache can store maps instead of activations. Without a reference set
+        each sample is its own graph."""
+        from pipeline.losses.gsdm_channel import teacher_group_maps
 
         count = len(next(iter(images.values())))
-        group = self.group_size if self.reference is not None else 1
+        reference = self.graph_reference
+        group = len(next(iter(reference.values()))) + 1 if reference is not None else 1
         per_pass = max(1, rows_per_pass // group)
         embeddings = class_embeddings.to(self.runtime.device)
-        parts = {s: {t: {"readout": [], "ablated_readouts": []} for t in taps} for s in self.teacher.sensors}
+        maps = {s: {t: [] for t in taps} for s in self.teacher.sensors}
         for start in range(0, count, per_pass):
-            chunk = self.runtime.to_device(self.with_reference(images, start, per_pass))
+            chunk = self.runtime.to_device(self.with_reference(images, start, per_pass, reference))
+            chunk_labels = labels[start : start + per_pass].to(self.runtime.device)
             for sensor in self.teacher.sensors:
                 for tap in taps:
-                    result = teacher_ablated_readouts(self.teacher, chunk, tap, sensor, embeddings, readout,
-                                                      group_size=group if self.reference is not None else None)
-                    for name in ("readout", "ablated_readouts"):  # each group's own (last) row
-                        parts[sensor][tap][name].append(result[name][group - 1 :: group].float().cpu())
-        return {s: {t: {name: torch.cat(v) for name, v in values.items()} for t, values in taps_.items()}
-                for s, taps_ in parts.items()}
+                    _, tap_maps = teacher_group_maps(self.teacher, chunk, tap, sensor, embeddings, chunk_labels,
+                                                     group, readout)
+                    maps[sensor][tap].append(tap_maps.cpu())
+        return {s: {t: torch.cat(v) for t, v in per_tap.items()} for s, per_tap in maps.items()}
 
 
 def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -444,12 +451,13 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     training_labels = dataset.labels[training_rows]
     in_fold = {name: logits[training_rows].clone() for name, logits in branch_logits(predicted).items()}
     readout = params["distill"]["readout"] if gsdm_channel_active(params) else None
-    readouts = {}
-    if readout is not None:  # GSDM's channel read-outs, from the same teacher as the maps
-        readouts = predictor.gsdm_readouts({s: dataset.images[s] for s in sensors}, taps, data.embeddings, readout)
+    gsdm_maps = {}
+    if readout is not None:  # GSDM's finished channel maps, from the same teacher as the outputs
+        gsdm_maps = predictor.gsdm_maps({s: dataset.images[s] for s in sensors}, dataset.labels, taps,
+                                        data.embeddings, readout)
     folds = 0
     if fold_teachers_path is not None:
-        folds = cross_fit(predicted, readouts, fold_teachers_path, data, recordings, position, taps, runtime, readout)
+        folds = cross_fit(predicted, gsdm_maps, fold_teachers_path, data, recordings, position, taps, runtime, readout)
     cross_fitted = {name: logits[training_rows] for name, logits in branch_logits(predicted).items()}
     temperature = fit_temperature([cross_fitted[s] for s in sensors], training_labels)
     batch = params["student"]["batch_size"]
@@ -467,9 +475,8 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                 group[f"features/{tap}"] = values.numpy()
             group["ablated/logits"] = ablated[sensor]["logits"].numpy()
             group["ablated/fc2"] = ablated[sensor]["fc2"].numpy()
-            for tap, values in readouts.get(sensor, {}).items():
-                group[f"gsdm/{tap}/readout"] = values["readout"].numpy()
-                group[f"gsdm/{tap}/ablated_readouts"] = values["ablated_readouts"].numpy()
+            for tap, values in gsdm_maps.get(sensor, {}).items():
+                group[f"gsdm_maps/{tap}"] = values.numpy()
     diagnostics = {}
     for kind, logits in (("in_fold", in_fold), ("cross_fitted", cross_fitted)):
         if kind == "cross_fitted" and not folds:
@@ -489,10 +496,10 @@ def branch_logits(predicted: dict) -> dict[str, torch.Tensor]:
     return {"fused": predicted["logits"], **{s: b["logits"] for s, b in predicted["branches"].items()}}
 
 
-def cross_fit(predicted: dict, readouts: dict, fold_teachers_path: str | Path, data: SplitData,
+def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, data: SplitData,
               recordings: pd.DataFrame, position: dict[str, int], taps: tuple[str, ...], runtime: Runtime,
               readout: str | None = None) -> int:
-    """Replace, in ``predicted`` (and GSDM's channel ``readouts`` when there are some), each
+    """Replace, in ``predicted`` (and GSDM's channel ``gsdm_maps`` when there are some), each
     training recording's outputs by those of the fold teacher that never saw it. Returns the
     number of folds (0: nothing replaced)."""
     saved = load_model_file(fold_teachers_path, "fold_teachers")
@@ -515,12 +522,11 @@ def cross_fit(predicted: dict, readouts: dict, fold_teachers_path: str | Path, d
             branch["fc2"][rows] = out["branches"][sensor]["fc2"]
             for tap in branch["features"]:
                 branch["features"][tap][rows] = out["branches"][sensor]["features"][tap]
-        if readouts:
-            fold_readouts = predictor.gsdm_readouts(images.images, taps, data.embeddings, readout)
-            for sensor, per_tap in readouts.items():
+        if gsdm_maps:
+            fold_maps = predictor.gsdm_maps(images.images, images.labels, taps, data.embeddings, readout)
+            for sensor, per_tap in gsdm_maps.items():
                 for tap, values in per_tap.items():
-                    for name in values:
-                        values[name][rows] = fold_readouts[sensor][tap][name]
+                    values[rows] = fold_maps[sensor][tap]
     return saved["folds"]
 
 
@@ -584,11 +590,10 @@ class TeacherOutputCache:
             for sensor in self.sensors:
                 group = cache[sensor]
                 features = {tap: torch.from_numpy(group["features"][tap][()]) for tap in group.get("features", {})}
-                readouts = {tap: {name: torch.from_numpy(values[name][()]) for name in ("readout", "ablated_readouts")}
-                            for tap, values in group.get("gsdm", {}).items()}
+                gsdm_maps = {tap: torch.from_numpy(values[()]) for tap, values in group.get("gsdm_maps", {}).items()}
                 self.values[sensor] = {
                     "logits": torch.from_numpy(group["logits"][()]), "fc2": torch.from_numpy(group["fc2"][()]),
-                    "features": features, "gsdm_readouts": readouts,
+                    "features": features, "gsdm_maps": gsdm_maps,
                     "ablated": {"logits": torch.from_numpy(group["ablated/logits"][()]),
                                 "fc2": torch.from_numpy(group["ablated/fc2"][()])},
                 }
@@ -620,7 +625,7 @@ class TeacherOutputCache:
             for values in self.values.values():
                 for name in ("logits", "fc2"):
                     values[name] = torch.cat([values[name], weights @ values[name][self.bank_rows].float()])
-                for group in (values["features"], *values["gsdm_readouts"].values()):
+                for group in (values["features"], values["gsdm_maps"]):
                     for key, v in group.items():
                         means = (weights @ v[self.bank_rows].float().flatten(1)).reshape(classes, *v.shape[1:])
                         group[key] = torch.cat([v, means.to(v.dtype)])
@@ -660,9 +665,8 @@ class TeacherOutputCache:
             output = {"logits": values["logits"][rows], "fc2": values["fc2"][rows],
                       "features": {tap: v[rows] for tap, v in values["features"].items()},
                       "ablated": values["ablated"]}
-            if values["gsdm_readouts"]:
-                output["gsdm_readouts"] = {tap: {name: v[rows] for name, v in parts.items()}
-                                           for tap, parts in values["gsdm_readouts"].items()}
+            if values["gsdm_maps"]:
+                output["gsdm_maps"] = {tap: v[rows] for tap, v in values["gsdm_maps"].items()}
             if self.bank_rows is not None:
                 output["fc2_bank"] = self.banks[sensor]
                 output["bank_index"] = torch.tensor([self.bank_index[int(r)] for r in rows], dtype=torch.long)

@@ -218,8 +218,9 @@ SCHEMA: dict[str, Any] = {
                                   "is one of student.backbone's"),
         "readout": Field(str, "soft", choices=_readouts, help="GSDM's semantic read-out"),
         "importance": Field(str, "channel", choices=_importances,
-                            help="GSDM's importance: channel (Ablation-CAM per channel, needs the student's last "
-                                 "stage), or the authors' whole-input ablation with the norm or elementwise ratio"),
+                            help="GSDM's importance: channel (Ablation-CAM per channel: one pass at the student's last "
+                                 "stage with tsn/tsm, C/16 reruns of the later layers at other taps or with trn), or "
+                                 "the authors' whole-input ablation with the norm or elementwise ratio"),
         "align": Field(str, "spatial", choices=("spatial", "temporal"),
                        help="GSDM compares maps pixel by pixel (spatial, the paper) or as time profiles: the "
                             "teacher's GAF map read at the clip positions of the student's sampled frames"),
@@ -383,13 +384,6 @@ def _check_student(params: dict) -> None:
         if student_tap not in taps:
             raise ParamsError(f"distill.layer_pairs: student tap {student_tap!r} is not a tap of student.backbone "
                               f"{backbone} (its taps: {', '.join(taps)})")
-        if gsdm_channel_active(params) and student_tap != taps[-1]:
-            raise ParamsError(f"distill.layer_pairs: GSDM's channel importance (distill.importance: channel) "
-                              f"needs the student's last stage {taps[-1]!r}, where zeroing a channel has a closed "
-                              f"form; got {student_tap!r} (or set distill.importance: norm)")
-    if gsdm_channel_active(params) and head in MULTI_FRAME_HEADS:
-        raise ParamsError(f"distill.importance: channel needs an average-consensus head (tsn, tsm); the {head} "
-                          "head is nonlinear in fc1 (or set distill.importance: norm)")
 
 
 def gsdm_channel_active(params: dict) -> bool:

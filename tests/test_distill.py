@@ -78,7 +78,7 @@ def test_gsdm_channel_importance_changes_the_loss_where_the_input_importance_can
     for mode in ("channel", "norm"):
         term = build_loss("gsdm", pairs=CHANNEL_PAIRS, importance=mode)
         distiller = Distiller(student, WeightedSum({"gsdm": (1.0, term)}), embeddings(), teacher=teacher).eval()
-        teachers = distiller.teacher_outputs(sensors)
+        teachers = distiller.teacher_outputs(sensors, labels)
         with torch.no_grad():
             output = student(clips)
         if mode == "channel":
@@ -99,13 +99,13 @@ def test_gsdm_channel_importance_changes_the_loss_where_the_input_importance_can
             assert abs(one.item() - other.item()) < 1e-5
 
 
-def test_cached_channel_readouts_stand_in_for_the_teacher():
+def test_cached_channel_maps_stand_in_for_the_teacher():
     teacher, student = tiny_pair()
     distiller = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, CHANNEL_PAIRS), embeddings(), teacher=teacher).eval()
     clips, sensors, labels = channel_batch()
-    cached = distiller.teacher_outputs(sensors)
-    assert set(cached[0]["gsdm_readouts"]["conv4"]) == {"readout", "ablated_readouts"}
-    assert cached[0]["gsdm_readouts"]["conv4"]["ablated_readouts"].shape == (4, 64, DIMENSION)  # 512 x 0.125
+    cached = distiller.teacher_outputs(sensors, labels)
+    assert cached[0]["gsdm_maps"]["conv4"].shape == (4, 2, 2)  # finished maps, no activations needed
+    assert "gsdm_maps" not in distiller.teacher_outputs(sensors)[0]  # no labels, no maps
     _, live, live_terms = distiller(clips, labels, teacher_inputs=sensors)
     cacheless = Distiller(student, sakdn_loss(0.1, 1, 1, 4.0, CHANNEL_PAIRS), embeddings(), teacher=None).eval()
     _, from_cache, cached_terms = cacheless(clips, labels, teacher_outputs=cached)

@@ -6,10 +6,9 @@ import math
 import pytest
 import torch
 
-from pipeline.losses.gsdm_channel import (ablated_scores_by_rerun, channel_map, channel_weights,
-                                          channel_weights_from_readouts, semantic_scores, student_channel_maps,
-                                          student_channel_scores, teacher_ablated_readouts, teacher_channel_maps)
-from pipeline.losses.sakdn import gaussian_graph
+from pipeline.losses.gsdm_channel import (ablated_scores_by_rerun, channel_map, channel_weights, semantic_scores,
+                                          student_channel_maps, student_channel_scores, student_scores_at,
+                                          teacher_channel_maps, teacher_group_maps)
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher
 
@@ -103,8 +102,8 @@ def small_student(head: str = "tsn", dropout: float = 0.0):
                          dropout=dropout).eval()
 
 
-def clips(batch: int = 3) -> torch.Tensor:
-    return torch.randn(batch, 2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+def clips(batch: int = 3, size: int = 64) -> torch.Tensor:
+    return torch.randn(batch, 2, 3, size, size, generator=torch.Generator().manual_seed(2))
 
 
 @pytest.mark.parametrize("head", ["tsn", "tsm"])
@@ -134,10 +133,51 @@ def test_student_closed_form_equals_zeroing_each_channel(head):
         assert weights.abs().max() > 0 and maps.shape == (3, 2, 2)
 
 
+def brute_force_student_scores(student, clips_, tap, class_embeddings, labels):
+    """Zero channel k of ``tap`` in every frame with a hook on the full forward, one channel at
+    a time (no logits_from_tap, no stacking), in eval mode."""
+    module = getattr(student.backbone, tap)
+    with torch.no_grad():
+        output = student(clips_)
+        scores, graph = semantic_scores(output["logits"], output["semantic"], class_embeddings, labels)
+        ablated = []
+        for k in range(output["features"][tap].shape[2]):
+            def zero(_module, _inputs, out, k=k):
+                out = out.clone()
+                out[:, k] = 0
+                return out
+            handle = module.register_forward_hook(zero)
+            try:
+                logits = student(clips_)["logits"]
+            finally:
+                handle.remove()
+            ablated.append(semantic_scores(logits, None, class_embeddings, labels, graph=graph)[0])
+        return scores, torch.stack(ablated, dim=1), output
+
+
+@pytest.mark.parametrize("head,tap", [("tsn", "layer3"), ("tsm", "layer3"), ("trn", "layer4")])
+def test_student_rerun_equals_zeroing_each_channel(head, tap):
+    """Where there is no closed form (an inner tap; the nonlinear trn head) the layers after the
+    tap rerun on ablated copies: equal to zeroing every channel, one at a time, in the full net."""
+    student = small_student(head)
+    labels, class_embeddings = torch.tensor([0, 3, 1]), embeddings()
+    small_clips = clips(size=32)  # layer3 2x2, layer4 1x1: the brute force is 256-512 full forwards
+    expected_scores, expected, output = brute_force_student_scores(student, small_clips, tap, class_embeddings, labels)
+    student.train()  # the rerun runs in eval mode and gives the training mode back
+    scores, ablated = student_scores_at(student, tap, output["features"][tap], class_embeddings, labels, chunk=48)
+    assert student.training
+    torch.testing.assert_close(scores, expected_scores, rtol=0, atol=1e-5)
+    torch.testing.assert_close(ablated, expected, rtol=0, atol=1e-5)
+    weights, maps = student_channel_maps(output, student, tap, class_embeddings, labels)
+    torch.testing.assert_close(weights * scores.abs().unsqueeze(1),
+                               channel_weights(expected_scores, expected) * scores.abs().unsqueeze(1),
+                               rtol=0, atol=1e-5)
+    assert weights.abs().max() > 0 and maps.shape == (3, *output["features"][tap].shape[-2:])
+
+
 def test_student_tap_and_head_checks():
-    output = {"features": {"layer3": torch.zeros(1, 2, 256, 4, 4), "layer4": torch.zeros(1, 2, 512, 2, 2)}}
-    with pytest.raises(ValueError, match="layer3.*last stage|last stage.*layer3"):
-        student_channel_maps(output, small_student(), "layer3", embeddings(), torch.tensor([0]))
+    with pytest.raises(ValueError, match="unknown tap 'conv4'"):
+        small_student().logits_from_tap("conv4", torch.zeros(1, 2, 512, 2, 2))
     with pytest.raises(ValueError, match="trn"):
         small_student("trn").channel_ablated_logits(torch.zeros(1, 2, 512, 2, 2))
 
@@ -258,22 +298,26 @@ def test_teacher_rerun_equals_one_channel_at_a_time(spamfm, group_size, batch):
     torch.testing.assert_close(by_index, weights, rtol=1e-3, atol=1e-4)
 
 
-def test_cached_per_sample_readouts_give_any_batch_its_weights():
-    """What a teacher-output cache can store: per-sample read-outs F, F^(k) and fc2, scored later
-    with the graph of whatever training batch the samples land in."""
-    teacher = small_teacher(spamfm=False)  # batch-independent: a sample's read-outs are its own
-    images, labels, class_embeddings = gaf_images(4), torch.tensor([0, 4, 2, 1]), embeddings()
-    cached = teacher_ablated_readouts(teacher, images, "conv4", "acc", class_embeddings, chunk=16)
-    assert cached["ablated_readouts"].shape == (4, 64, DIM) and not cached["ablated_readouts"].requires_grad
-    rows = torch.tensor([2, 0, 3])  # a "training batch" drawn from the cached samples
-    graph = gaussian_graph(cached["fc2"][rows])
-    weights = channel_weights_from_readouts(cached["readout"][rows], cached["ablated_readouts"][rows], graph,
-                                            class_embeddings, labels[rows])
-    direct, _ = teacher_channel_maps(teacher, {s: x[rows] for s, x in images.items()}, "conv4", "acc",
-                                     class_embeddings, labels[rows], chunk=5)
-    scores, _ = semantic_scores(cached["logits"][rows], cached["fc2"][rows], class_embeddings, labels[rows])
-    torch.testing.assert_close(weights * scores.abs().unsqueeze(1), direct * scores.abs().unsqueeze(1),
-                               rtol=0, atol=1e-6)
+@pytest.mark.parametrize("spamfm", [True, False])
+def test_group_maps_equal_each_group_scored_alone(spamfm):
+    """What the teacher-output cache stores: each sample's finished map, scored in a group of
+    its own (its batch-mates first, the sample last) with that group's graph; equal to
+    ``teacher_channel_maps`` on the group alone, last row."""
+    teacher = small_teacher(spamfm)
+    group, class_embeddings = 3, embeddings()
+    images = gaf_images(6)  # two groups of three
+    labels = torch.tensor([4, 2])  # the samples' (each group's last row)
+    weights, maps = teacher_group_maps(teacher, images, "conv4", "acc", class_embeddings, labels, group, chunk=16)
+    assert weights.shape == (2, 64) and maps.shape == (2, 2, 2) and not maps.requires_grad
+    for g in range(2):
+        members = {s: x[g * group:(g + 1) * group] for s, x in images.items()}
+        member_labels = torch.tensor([0, 0, int(labels[g])])  # batch-mates' labels do not matter
+        alone_weights, alone_maps = teacher_channel_maps(teacher, members, "conv4", "acc", class_embeddings,
+                                                         member_labels, chunk=64)
+        torch.testing.assert_close(maps[g], alone_maps[-1], rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(weights[g], alone_weights[-1], rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="groups of 4"):
+        teacher_group_maps(teacher, images, "conv4", "acc", class_embeddings, labels, 4)
 
 
 def test_teacher_maps_have_no_gradient_and_need_eval_mode():

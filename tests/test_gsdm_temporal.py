@@ -37,7 +37,7 @@ def temporal_loss(student_bright_frame: int, importance="channel") -> float:
     student_features = torch.full((1, 4, 1, 2, 2), 0.1)
     student_features[0, student_bright_frame] = 1.0
     teacher = {"logits": torch.zeros(1, 2), "fc2": torch.zeros(1, 3), "features": {"conv4": teacher_features},
-               "gsdm_readouts": {"conv4": {"readout": torch.ones(1, 3), "ablated_readouts": torch.zeros(1, 1, 3)}}}
+               "gsdm_maps": {"conv4": teacher_features[:, 0]}}
     student = {"logits": torch.zeros(1, 2), "semantic": torch.zeros(1, 3), "features": {"stage5": student_features},
                "gsdm_weights": {"stage5": torch.ones(1, 1)}}
     targets = {"labels": torch.tensor([0]), "class_embeddings": torch.ones(2, 3),

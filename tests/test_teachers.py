@@ -301,21 +301,26 @@ def test_reference_set_spreads_over_classes_and_is_seeded():
         draw_reference_set(recordings, 21, seed=0)
 
 
-def test_gsdm_channel_read_outs_depend_on_no_other_sample_and_match_the_reference_group():
-    from pipeline.losses.gsdm_channel import teacher_ablated_readouts
+def test_gsdm_maps_depend_on_no_other_sample_and_match_the_reference_group():
+    from pipeline.losses.gsdm_channel import teacher_channel_maps
 
     teacher, reference = small_teacher(), random_images(3, seed=2)
     samples = random_images(5, seed=3)
+    labels = torch.tensor([0, 2, 1, 1, 0])
     embeddings = torch.randn(3, 4, generator=torch.Generator().manual_seed(4))  # 3 classes, D = 4
-    readouts = predictor_of(teacher, reference).gsdm_readouts(samples, ("conv3",), embeddings, "soft", rows_per_pass=8)
+    maps = predictor_of(teacher, reference).gsdm_maps(samples, labels, ("conv3",), embeddings, "soft", rows_per_pass=8)
+    assert maps["acc"]["conv3"].shape == (5, 4, 4)
     order = torch.tensor([3, 0, 4, 1, 2])
-    shuffled = predictor_of(teacher, reference).gsdm_readouts({s: x[order] for s, x in samples.items()}, ("conv3",),
-                                                               embeddings, "soft", rows_per_pass=4)
-    for name in ("readout", "ablated_readouts"):
-        torch.testing.assert_close(shuffled["gyro"]["conv3"][name], readouts["gyro"]["conv3"][name][order],
-                                   rtol=0, atol=1e-5)
-    # Sample 2 with the reference set: its group's last row.
+    shuffled = predictor_of(teacher, reference).gsdm_maps({s: x[order] for s, x in samples.items()}, labels[order],
+                                                          ("conv3",), embeddings, "soft", rows_per_pass=4)
+    torch.testing.assert_close(shuffled["gyro"]["conv3"], maps["gyro"]["conv3"][order], rtol=0, atol=1e-5)
+    # Sample 2 with the reference set, scored with that group's graph: its group's last row.
     group = {s: torch.cat([reference[s], samples[s][2:3]]) for s in samples}
-    alone = teacher_ablated_readouts(teacher.eval(), group, "conv3", "acc", embeddings, "soft", group_size=4)
-    torch.testing.assert_close(readouts["acc"]["conv3"]["ablated_readouts"][2], alone["ablated_readouts"][3],
-                               rtol=0, atol=1e-5)
+    _, alone = teacher_channel_maps(teacher.eval(), group, "conv3", "acc", embeddings, torch.tensor([0, 0, 0, 1]),
+                                    group_size=4)
+    torch.testing.assert_close(maps["acc"]["conv3"][2], alone[3], rtol=1e-4, atol=1e-5)
+    # A teacher without SPAMFM still scores each sample with its reference group's graph.
+    plain = small_teacher(fusion=[])
+    plain_maps = predictor_of(plain, reference).gsdm_maps(samples, labels, ("conv3",), embeddings, "soft")
+    _, plain_alone = teacher_channel_maps(plain.eval(), group, "conv3", "acc", embeddings, torch.tensor([0, 0, 0, 1]))
+    torch.testing.assert_close(plain_maps["acc"]["conv3"][2], plain_alone[3], rtol=1e-4, atol=1e-5)

@@ -21,14 +21,17 @@ Two ways to get the ablated scores:
 
 * ``ablated_scores_by_rerun``: exact for any network: rerun the rest of the network on
   ablated copies of the activation, a chunk of channels per call. The teacher uses it
-  (``teacher_channel_maps`` over ``MultiSensorTeacher.forward_from``). Its read-outs
-  ``F^(k)_i`` (b, C, D, ``teacher_ablated_readouts``) do not depend on Q or the labels, so a
-  cache can store them per sample and ``channel_weights_from_readouts`` scores them with the
-  graph of whatever training batch the samples land in.
+  (``teacher_channel_maps`` over ``MultiSensorTeacher.forward_from``), and so does the student
+  where there is no closed form (an inner tap, or the nonlinear trn head:
+  ``student_channel_scores_by_rerun`` over ``VideoStudent.logits_from_tap``). Teacher maps are
+  fixed, so the teacher-output cache computes each recording's once, scored in its own group
+  (the model file's reference set, then the recording) with that group's graph
+  (``teacher_group_maps``), and stores the finished maps: a distillation step computes only
+  the student's side.
 * the student's closed form (``VideoStudent.channel_ablated_logits``): at the last,
   globally pooled tap with an average-consensus head (tsn, tsm), zeroing a channel is an
-  affine shift of the logits, so all C ablations cost one pass
-  (``student_channel_maps``).
+  affine shift of the logits, so all C ablations cost one pass (``student_scores_at``
+  picks it there).
 
 Gradient: the teacher's maps are computed without gradient. The student's map carries
 gradient into the student's tap activation through A; its weights are detached by default
@@ -254,6 +257,35 @@ def teacher_channel_maps(teacher: "MultiSensorTeacher", images: dict[str, Tensor
         return weights, channel_map(parts["features"], weights)
 
 
+def teacher_group_maps(teacher: "MultiSensorTeacher", images: dict[str, Tensor], tap: str, sensor: str | int,
+                       class_embeddings: Tensor, labels: Tensor, group: int, readout: str = "soft",
+                       chunk: int = 16) -> tuple[Tensor, Tensor]:
+    """GSDM's finished teacher maps for samples that each run in a group of their own (the
+    teacher-output cache): ``images`` hold n groups of ``group`` rows, the sample last after
+    its fixed batch-mates (the model file's reference set); ``labels`` (n,) are the samples'.
+    Each sample is scored with its own group's graph, ``s = sum_j Q_gj <F_j, E_c>`` (g its
+    row), so its weights (n, C) and map (n, H, W) depend on no other sample and can be stored
+    (docs/method.md §5). A batch-dependent (SPAMFM) teacher reruns each group as one, as
+    ``TeacherPredictor`` predicts; a batch-independent one only borrows the group's graph."""
+    rerun_group = group if teacher.batch_dependent else None
+    parts = teacher_ablated_readouts(teacher, images, tap, sensor, class_embeddings, readout, rerun_group, chunk)
+    rows = parts["fc2"].shape[0]
+    if rows % group:
+        raise ValueError(f"{rows} rows are not whole groups of {group}")
+    count = rows // group
+    with torch.no_grad(), _float32(parts["fc2"].device):
+        fc2 = parts["fc2"].float().reshape(count, group, -1)
+        own_row = torch.stack([_sakdn().gaussian_graph(members)[-1] for members in fc2])  # (n, g): Q's sample row
+        label_embeddings = class_embeddings.to(device=fc2.device, dtype=torch.float32)[labels.to(fc2.device)]
+        intact = parts["readout"].reshape(count, group, -1)
+        ablated = parts["ablated_readouts"].reshape(count, group, *parts["ablated_readouts"].shape[1:])
+        scores = torch.einsum("ng,ngd,nd->n", own_row, intact, label_embeddings)
+        ablated_scores = torch.einsum("ng,ngcd,nd->nc", own_row, ablated, label_embeddings)
+        weights = channel_weights(scores, ablated_scores)
+        features = parts["features"].float().reshape(count, group, *parts["features"].shape[1:])[:, -1]
+        return weights, channel_map(features, weights)
+
+
 def student_channel_scores(student: "VideoStudent", last_tap: Tensor, class_embeddings: Tensor, labels: Tensor,
                            readout: str = "soft") -> tuple[Tensor, Tensor]:
     """The student's intact scores (b,) and closed-form ablated scores (b, C) at its last
@@ -270,19 +302,56 @@ def student_channel_scores(student: "VideoStudent", last_tap: Tensor, class_embe
         return scores, ablated
 
 
+@contextmanager
+def _evaluation_mode(module: torch.nn.Module):
+    training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(training)
+
+
+def student_channel_scores_by_rerun(student: "VideoStudent", tap: str, tap_features: Tensor,
+                                    class_embeddings: Tensor, labels: Tensor, readout: str = "soft",
+                                    chunk: int = 16) -> tuple[Tensor, Tensor]:
+    """The student's intact scores (b,) and ablated scores (b, C) at any tap (b, T, C, H, W),
+    by rerunning the layers after it (``VideoStudent.logits_from_tap``) on ablated copies,
+    ``chunk`` channels at a time, without gradient, in float32 and in eval mode (BatchNorm's
+    running statistics, no dropout; the intact score is recomputed the same way, so intact
+    and ablated compare like with like). Exact for every head (trn too), but it costs C / chunk
+    passes of the rest of the network per step: the closed form is the fast path at the last tap."""
+    with torch.no_grad(), _float32(tap_features.device), _evaluation_mode(student):
+        features = tap_features.detach().float()
+        intact = student.logits_from_tap(tap, features)
+        scores, graph = semantic_scores(intact["logits"], intact["semantic"], class_embeddings, labels, readout)
+        ablated = ablated_scores_by_rerun(lambda copies: student.logits_from_tap(tap, copies)["logits"], features,
+                                          graph, class_embeddings, labels, readout, chunk, channel_dim=2)
+        return scores, ablated
+
+
+def student_scores_at(student: "VideoStudent", tap: str, tap_features: Tensor, class_embeddings: Tensor,
+                      labels: Tensor, readout: str = "soft", chunk: int = 16) -> tuple[Tensor, Tensor]:
+    """The student's intact (b,) and ablated (b, C) scores at ``tap``: the closed form at the
+    last, globally pooled tap of an average-consensus head (tsn, tsm), the rerun elsewhere."""
+    if tap == student.tap_names[-1] and student.head_name in ("tsn", "tsm"):
+        return student_channel_scores(student, tap_features, class_embeddings, labels, readout)
+    return student_channel_scores_by_rerun(student, tap, tap_features, class_embeddings, labels, readout, chunk)
+
+
 def student_channel_maps(student_output: dict, student: "VideoStudent", tap: str, class_embeddings: Tensor,
                          labels: Tensor, readout: str = "soft", detach_weights: bool = True) -> tuple[Tensor, Tensor]:
-    """The student's GSDM channel weights (b, C) and map (b, H, W) at ``tap``, by the closed
-    form, which only the last (globally pooled) tap has: any other tap is a ValueError.
-    The map keeps gradient into ``student_output["features"][tap]``; the weights are
-    detached unless ``detach_weights=False`` (module docstring). float32."""
-    last = student.tap_names[-1]
-    if tap != last:
-        raise ValueError(f"GSDM channel importance for the student needs its last stage {last!r} "
-                         f"(the globally pooled tap, where channel ablation has a closed form); got {tap!r}")
+    """The student's GSDM channel weights (b, C) and map (b, H, W) at ``tap`` (closed form at
+    the last tap of tsn/tsm, rerun elsewhere: ``student_scores_at``). The map keeps gradient
+    into ``student_output["features"][tap]``; the weights are detached unless
+    ``detach_weights=False`` (module docstring; only the closed form is differentiable).
+    float32."""
     features = student_output["features"][tap]
     with _float32(features.device):
-        scores, ablated = student_channel_scores(student, features, class_embeddings, labels, readout)
+        if detach_weights:
+            scores, ablated = student_scores_at(student, tap, features.detach(), class_embeddings, labels, readout)
+        else:
+            scores, ablated = student_channel_scores(student, features, class_embeddings, labels, readout)
         weights = channel_weights(scores, ablated)
         if detach_weights:
             weights = weights.detach()

@@ -142,11 +142,12 @@ class GraphSemanticMapping(Loss):
     sample's graph-smoothed semantic score for its label lost when the channel is zeroed
     (``pipeline/losses/gsdm_channel.py``). The student's weights come in
     ``student["gsdm_weights"][tap]`` (the ``Distiller`` computes them in closed form at the
-    student's last stage); each teacher's read-outs come in ``teacher["gsdm_readouts"][tap]``
-    (``readout`` F and ``ablated_readouts`` F^(k), cached per recording) and are scored here
-    with the graph of this batch's fc2. ``norm`` / ``elementwise``: the authors' black-input
-    ablation, one positive scalar per sample that the per-sample normalisation divides out
-    (only a zero importance changes a map); needs ``ablated`` outputs. The student's map is
+    student's last stage, by rerun elsewhere); each teacher's finished map comes in
+    ``teacher["gsdm_maps"][tap]`` (b, H, W), computed once per recording by the teacher-output
+    cache with the recording's own group graph (``TeacherPredictor.gsdm_maps``).
+    ``norm`` / ``elementwise``: the authors' black-input ablation, one positive scalar per
+    sample that the per-sample normalisation divides out (only a zero importance changes a
+    map); needs ``ablated`` outputs. The student's map is
     built from its live activations, so the gradient reaches the student's parameters.
     """
 
@@ -200,17 +201,14 @@ class GraphSemanticMapping(Loss):
     def _maps(self, student: dict, teacher: dict, embeddings: Tensor, labels: Tensor):
         """(teacher map, student map) per layer pair."""
         if self.importance == "channel":
-            from pipeline.losses.gsdm_channel import channel_map, channel_weights_from_readouts
-
-            if "gsdm_weights" not in student or "gsdm_readouts" not in teacher:
+            if "gsdm_weights" not in student or "gsdm_maps" not in teacher:
                 raise KeyError("gsdm with channel importance needs the student's gsdm_weights and the teachers' "
-                               "gsdm_readouts: use the Distiller and the teacher-output cache")
-            graph = gaussian_graph(teacher["fc2"])
+                               "gsdm_maps: use the Distiller and the teacher-output cache")
             for teacher_tap, student_tap in self.pairs:
-                cached = teacher["gsdm_readouts"][teacher_tap]
-                weights = channel_weights_from_readouts(cached["readout"], cached["ablated_readouts"], graph,
-                                                        embeddings, labels)
-                yield (channel_map(tap(teacher, teacher_tap, "teacher").detach(), weights.detach()),
+                if teacher_tap not in teacher["gsdm_maps"]:
+                    raise KeyError(f"no cached teacher GSDM map at {teacher_tap!r} (has "
+                                   f"{', '.join(teacher['gsdm_maps']) or 'none'}): rerun the teacher_outputs stage")
+                yield (teacher["gsdm_maps"][teacher_tap].detach(),
                        frame_maps(tap(student, student_tap, "student"), student["gsdm_weights"][student_tap]))
             return
         student_importance = self.importance_of(student, "semantic", embeddings)

@@ -72,6 +72,12 @@ class ResNetTrunk(nn.Module):
             taps[name] = x
         return taps
 
+    def forward_from(self, tap: str, x: Tensor) -> Tensor:
+        """The rest of ``forward`` after ``tap``: its map ``[B, C, H, W]`` -> the final map."""
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4)[RESNET_TAPS.index(tap):]:
+            x = layer(x)
+        return x
+
 
 class MobileNetV2Trunk(nn.Module):
     """torchvision's MobileNetV2 ``features`` (classifier dropped), returning five taps.
@@ -100,6 +106,12 @@ class MobileNetV2Trunk(nn.Module):
             taps[name] = x
             start = end
         return taps
+
+    def forward_from(self, tap: str, x: Tensor) -> Tensor:
+        """The rest of ``forward`` after ``tap``: its map ``[B, C, H, W]`` -> the final map."""
+        for block in self.features[MOBILENET_V2_STAGE_ENDS[MOBILENET_V2_TAPS.index(tap)]:]:
+            x = block(x)
+        return x
 
 
 def _build_trunk(backbone: str) -> ResNetTrunk | MobileNetV2Trunk:
@@ -359,6 +371,19 @@ class VideoStudent(nn.Module):
         """The rest of ``forward`` after the last (pooled) tap: ``[N, T, C, H, W]`` -> logits
         ``[N, K]``, in eval semantics (dropout skipped even in training mode)."""
         return self.head(self.frame_semantic_from_last_tap(last_tap_features))
+
+    def logits_from_tap(self, tap: str, tap_features: Tensor) -> dict[str, Tensor]:
+        """The rest of ``forward`` after any tap, in eval semantics (dropout skipped; BatchNorm
+        as the module's mode says: put the student in eval mode for running statistics):
+        ``[N, T, C, H, W]`` -> ``{"logits": [N, K], "semantic": [N, D]}``. What GSDM's
+        channel ablation reruns at a tap without a closed form."""
+        if tap not in self.tap_names:
+            raise ValueError(f"unknown tap {tap!r}; the {self.backbone_name} student has {', '.join(self.tap_names)}")
+        if tap_features.dim() != 5:
+            raise ValueError(f"expected the tap {tap!r} as [N, T, C, H, W], got {tuple(tap_features.shape)}")
+        last = self.backbone.forward_from(tap, tap_features.flatten(0, 1)).unflatten(0, tap_features.shape[:2])
+        frame_semantic = self.frame_semantic_from_last_tap(last)
+        return {"logits": self.head(frame_semantic), "semantic": frame_semantic.mean(dim=1)}
 
     def channel_ablated_logits(self, last_tap_features: Tensor) -> Tensor:
         """Logits with each channel of the last tap zeroed in every frame, all at once:
