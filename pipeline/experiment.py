@@ -30,7 +30,7 @@ from pipeline.metrics import classification_metrics
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.models.weights import resolve_weights
-from pipeline.params import PAIRINGS, ParamsError, gsdm_channel_active
+from pipeline.params import PAIRINGS, ParamsError
 from pipeline.training import Runtime, fit, input_digests, load_torch_file, loader, seed_everything
 
 log = logging.getLogger(__name__)
@@ -450,7 +450,9 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     training_rows = torch.tensor([position[rid] for rid in training_ids], dtype=torch.long)
     training_labels = dataset.labels[training_rows]
     in_fold = {name: logits[training_rows].clone() for name, logits in branch_logits(predicted).items()}
-    readout = params["distill"]["readout"] if gsdm_channel_active(params) else None
+    # Whenever GSDM's importance is per channel, whatever distill.method and beta: the cache then
+    # does not depend on them, so an experiment over the loss weights never recomputes it.
+    readout = params["distill"]["readout"] if params["distill"]["importance"] == "channel" else None
     gsdm_maps = {}
     if readout is not None:  # GSDM's finished channel maps, from the same teacher as the outputs
         gsdm_maps = predictor.gsdm_maps({s: dataset.images[s] for s in sensors}, dataset.labels, taps,

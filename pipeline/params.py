@@ -386,12 +386,6 @@ def _check_student(params: dict) -> None:
                               f"{backbone} (its taps: {', '.join(taps)})")
 
 
-def gsdm_channel_active(params: dict) -> bool:
-    """Whether the student trains with GSDM in channel mode (what its cache must then hold)."""
-    return (params["distill"]["importance"] == "channel" and params["distill"]["method"] == "sakdn"
-            and params["beta"] > 0)
-
-
 def load_params(path: str | Path = "params.yaml") -> dict:
     """Read and validate params.yaml; errors name the file and the key."""
     path = Path(path)

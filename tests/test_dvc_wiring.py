@@ -81,6 +81,16 @@ def test_stages_read_the_files_the_issue_named():
         deps = declared(stages[name]["deps"])
         assert {"data/manifest.csv", "data/splits.csv", "data/class_embeddings.h5"} <= deps, name
     assert "pipeline/distill.py" in declared(stages["teacher_outputs"]["deps"])  # holds the ablation constant
+    assert "pipeline/losses/gsdm_channel.py" in declared(stages["teacher_outputs"]["deps"])  # computes the maps
+
+
+def test_loss_weights_and_method_never_recompute_the_teacher_outputs():
+    """A grid over alpha/beta/gamma or distill.method reruns only the student stages."""
+    caches = {name: stage for name, stage in resolved_stages().items() if name.startswith("teacher_outputs")}
+    assert caches
+    for name, stage in caches.items():
+        assert not {"alpha", "beta", "gamma", "temperature", "distill.method", "distill.pairing"} & \
+            set(stage["params"]), name
 
 
 def test_speed_settings_retrain_nothing():
