@@ -725,6 +725,13 @@ def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, ru
     return torch.cat(logits)
 
 
+def student_seed(params: dict) -> int:
+    """``student.seed``, or the top-level seed when it is null: students vary over their own
+    seeds while the teachers (and the folds, splits, data) keep the top-level one."""
+    seed = params["student"].get("seed")
+    return params["seed"] if seed is None else seed
+
+
 def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, checkpoint: str | Path,
                   teacher_outputs: str | Path | None = None, teacher_path: str | Path | None = None,
                   progress: bool = True) -> dict:
@@ -732,7 +739,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     split's training videos, paired with their recordings' cached teacher outputs; select the
     epoch on validation accuracy. Returns the model file's content."""
     settings = params["student"]
-    seed_everything(params["seed"])
+    seed = student_seed(params)
+    seed_everything(seed)
     config = student_config(params, len(data.class_names), data.embeddings.shape[1])
     student = build_student(**config, pretrained_path=resolve_weights(settings["weights"], settings["backbone"]))
     pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
@@ -742,8 +750,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         channels = tap_channels(student, saved["config"], pairs)
     cache = None
     if method != "baseline":
-        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"],
-                                   params["seed"])
+        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"], seed)
         params = with_resolved_temperature(params, cache)
     context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
     if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
@@ -758,7 +765,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         raise InputError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
     frames = data.inputs.need("frames")
-    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", params["seed"])
+    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed)
     validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre")
 
     def step(batch):
@@ -787,7 +794,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                           "params": params_subset(params, BASELINE_PARAMS if method == "baseline" else DISTILL_PARAMS),
                           "inputs": input_digests(read)}
     result = fit(name=f"{method}[{data.split}]", model=distiller, parameters=distiller.trainable_parameters(),
-                 train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True,
+                 train_data=loader(train, settings["batch_size"], runtime, seed, shuffle=True, drop_last=True,
                                    workers=params["train"]["workers"]),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
@@ -855,5 +862,8 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     for name, path in models.items():
         logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
+        # Per test sample, so two models can be compared recording by recording (McNemar).
+        metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),
+                                       "predicted": logits.argmax(1).tolist()}
         predictions[name] = (clips.labels.numpy(), logits.argmax(1).numpy())
     return metrics, predictions

@@ -208,6 +208,9 @@ SCHEMA: dict[str, Any] = {
         "num_segments": Field(int, 4, 1, 64),
         "dropout": Field(float, 0.5, 0.0, 0.99),
         "weights": Field(str, "imagenet", nullable=True, help="null (scratch), imagenet (packaged), or a state-dict file"),
+        "seed": Field(int, None, 0, 2**31 - 1, nullable=True,
+                      help="the student's initialisation, data order and pairing draws; null = the top-level seed. "
+                           "Set it to vary students over seeds while the teachers keep theirs (paired seeds)"),
         **_training(10, 8, 5e-4),
     },
     "distill": {

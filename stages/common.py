@@ -79,9 +79,12 @@ def check_split(params: dict, split: str) -> None:
                           f"({', '.join(params['splits']['protocols'])})")
 
 
-def write_curves(directory: str | Path, history: list[dict]) -> None:
+def write_curves(directory: str | Path, history: list[dict], best_epoch: int | None = None) -> None:
     """Training curves through dvclive, replayed from the full history (which survives a
-    resume, unlike a log appended epoch by epoch)."""
+    resume, unlike a log appended epoch by epoch). With ``best_epoch`` (the epoch the model
+    file keeps, chosen on validation) its ``best_epoch`` and ``best_val_accuracy`` go into the
+    summary (``metrics.json``, a DVC metric: what ``dvc exp show`` compares experiments by
+    without reading the test split)."""
     import shutil
 
     from dvclive import Live
@@ -93,6 +96,11 @@ def write_curves(directory: str | Path, history: list[dict]) -> None:
                 if name != "epoch" and value is not None:
                     live.log_metric(name, value, plot=True)
             live.next_step()
+        best = next((record for record in history if record["epoch"] == best_epoch), None)
+        if best is not None and best.get("val_accuracy") is not None:
+            live.summary["best_epoch"] = best_epoch
+            live.summary["best_val_accuracy"] = best["val_accuracy"]
+            live.make_summary()
 
 
 def save_trained(model_path: str | Path, curves: str | Path, saved: dict) -> None:
@@ -106,4 +114,4 @@ def save_trained(model_path: str | Path, curves: str | Path, saved: dict) -> Non
     check_finite_state(saved["state"], str(model_path))
     with atomic_output(model_path) as temporary:
         torch.save(saved, temporary)
-    write_curves(curves, saved["history"])
+    write_curves(curves, saved["history"], saved.get("best_epoch"))

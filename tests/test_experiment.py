@@ -285,3 +285,15 @@ def test_teacher_outputs_are_looked_up_by_each_clips_own_recording(tmp_path):
     assert acc["features"]["conv3"].flatten().tolist() == [2.0, 0.0]
     with pytest.raises(InputError, match="no cached teacher output for recording 'r9'"):
         TeacherOutputCache(path).batch(["r9", "r1"])
+
+
+def test_student_seed_defaults_to_the_top_level_seed_and_is_fingerprinted():
+    from pipeline.experiment import BASELINE_PARAMS, params_subset, student_seed
+
+    params = validate_params({"seed": 3})
+    assert params["student"]["seed"] is None and student_seed(params) == 3
+    own = validate_params({"seed": 3, "student": {"seed": 7}})
+    assert student_seed(own) == 7
+    # the checkpoint's fingerprint sees it; the teachers' params (seed, teacher) do not change
+    assert params_subset(own, BASELINE_PARAMS) != params_subset(params, BASELINE_PARAMS)
+    assert own["seed"] == params["seed"] and own["teacher"] == params["teacher"]

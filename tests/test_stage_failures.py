@@ -90,3 +90,7 @@ def test_skipped_videos_are_left_out_of_training_and_reported(project, tmp_path)
     assert details["skipped_samples"] == [broken["sample_id"]]
     test_samples = int((splits[SPLIT] == "test").sum())
     assert sum(map(sum, details["baseline"]["confusion_matrix"])) == test_samples - 1
+    per_sample = details["baseline"]["per_sample"]  # what a paired (McNemar) comparison reads
+    assert len(per_sample["sample_id"]) == test_samples - 1 and broken["sample_id"] not in per_sample["sample_id"]
+    correct = sum(p == y for p, y in zip(per_sample["predicted"], per_sample["label"]))
+    assert abs(100 * correct / (test_samples - 1) - details["baseline"]["accuracy"]) < 0.01

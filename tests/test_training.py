@@ -69,6 +69,13 @@ def test_metrics_show_compares_models_per_split(project):
         assert (project / f"evaluation/{split}/confusion_student.csv").read_text().startswith("actual,predicted")
         curves = project / f"dvclive/{split}/student/plots/metrics"
         assert {"train_loss.tsv", "train_gsdm.tsv", "val_accuracy.tsv"} <= {p.name for p in curves.iterdir()}
+        # The epoch kept, chosen on validation: what `dvc exp show` ranks a settings grid by.
+        for model in ("baseline", "student"):
+            summary = files[f"dvclive/{split}/{model}/metrics.json"]["data"]
+            history = torch.load(project / f"models/{split}/{model}.pt", weights_only=False)["history"]
+            kept = max(history, key=lambda record: (record["val_accuracy"], record["epoch"]))
+            assert summary["best_epoch"] == kept["epoch"]
+            assert summary["best_val_accuracy"] == kept["val_accuracy"]
 
 
 def experiment_metrics(project: Path) -> dict:
