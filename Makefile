@@ -31,7 +31,8 @@ benchmark-frames: $(INSTALLED)
 benchmark-train-step: $(INSTALLED)
 	$(PYTHON) -m benchmarks.train_step
 
-# About an hour on 2 CPU cores; resumes where it stopped. Writes benchmarks/results/utd_mhad.{json,md}.
+# The distillation study: about two working sessions of 2 CPU cores; resumes where it stopped.
+# Writes benchmarks/results/utd_mhad.{json,md}, its experiment table and figures.
 benchmark-utd-mhad: $(INSTALLED)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m benchmarks.utd_mhad
 

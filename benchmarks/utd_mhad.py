@@ -1,19 +1,32 @@
-"""UTD-MHAD benchmark: inertial teachers, depth-video student, the paper's Table VI rows.
+"""UTD-MHAD distillation study: does learning from the wearable sensors make the video model better?
 
-Runs the pipeline's own stages (exactly the commands in dvc.yaml) with the
-``presets/utd_mhad_depth.yaml`` params on one split, in scratch workspaces under --workdir
-that share the preprocessed caches:
+Inertial teachers (one SPAMFM teacher, top-level seed 0), depth-video students, split
+``subject_specific``, the ``presets/utd_mhad_depth.yaml`` params. Four phases, each resumable:
 
-- teachers: accelerometer alone, gyroscope alone, both fused with SPAMFM, both without SPAMFM
-  (SKDN), and the teachers without their semantic loss that AKDN distils from;
-- students: the video baseline, SAKDN, its ablations KDN (alpha 0), SADN (beta 0), AKDN
-  (gamma 0, teachers trained with sp_weight 0), and KD baselines (soft_target, at, sp, rkd);
-  the main rows over --seeds, the others over --ablation-seeds.
+1. **Schedule** (validation only): the baseline at each of ``--schedule-epochs`` over
+   ``--selection-seeds``; the epoch count with the best mean validation accuracy (of the epoch
+   each run keeps) becomes every arm's schedule.
+2. **Settings search as DVC experiments**, in a DVC project under ``--workdir`` (a clone of
+   this repository at HEAD with the preset as params.yaml, its teachers and caches reproduced
+   and committed once): every grid cell queued with ``dvc exp run --queue`` on a short schedule
+   (``--short-epochs``) and run with ``dvc exp run --run-all`` (successive halving, rung 1);
+   the best third of each arm's cells (at least one) on the full schedule over
+   ``--selection-seeds`` (rung 2). Experiments target the student stage only, so the search
+   never reads the test split; they are ranked by ``best_val_accuracy`` (the kept epoch's,
+   a DVC metric), and ``dvc exp show --csv`` is exported next to the results.
+3. **Final runs**: every arm at its chosen setting over ``--seeds`` (paired: student seed s
+   gives the same initialisation and data order in every arm), each followed by the evaluate
+   stage, the one read of the test split per run. Runs are cached under the workdir, keyed
+   on their params and on the code version (a digest of every code file their stages name
+   as deps in dvc.yaml), so a resumed study reruns only what changed.
+4. **Statistics**: per arm the mean and std of test accuracy and macro F-measure; against the
+   baseline and against each control, the paired difference over seeds with a 95 % t
+   interval and McNemar's exact test on the pooled per-recording predictions.
 
-Every run's metrics are kept in the workdir keyed by a fingerprint of its params, so an
-interrupted benchmark resumes where it stopped. Writes --output (JSON: accuracy and macro
-F-measure in percent, wall time per stage, machine, command line, git commit) and a markdown
-table next to it; prints the JSON last.
+Writes ``--output`` (JSON; keys ``students.<arm>.accuracy.{mean,std,runs}``,
+``students.<arm>.gain_vs_baseline.{mean,ci95}``, ``chosen_on_validation``, the machine,
+command, commit, wall time per run) with a markdown summary and the figures next to it;
+prints the JSON last. Partial results are written after every phase.
 
     python -m benchmarks.utd_mhad --root ../shared/data/utd_mhad
 """
@@ -21,261 +34,435 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shlex
-import statistics
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from benchmarks.paired import mcnemar, paired_difference
 from benchmarks.workspace import (
     REPO, add_utd_mhad_arguments, fingerprint, finished_run, git_commit, machine, make_workspace, provenance,
     run_stage, summary, with_overrides,
 )
 
-PREPROCESSING = ("manifest", "frames", "gaf", "embed")
+SPLIT_DEFAULT = "subject_specific"
 DATA_FILES = ("manifest.csv", "splits.csv", "classes.txt", "frames.h5", "gaf.h5", "class_embeddings.h5")
-
-# name -> params overrides of the teacher variant
-TEACHERS = {
-    "acc": ["teacher.sensors=[acc]"],
-    "gyro": ["teacher.sensors=[gyro]"],
-    "fused": [],
-    "fused_no_spamfm": ["teacher.spamfm_layers=[]"],
-    "fused_no_semantic": ["teacher.sp_weight=0"],
+PAPER = ["distill.method=sakdn", "distill.importance=norm", "distill.align=spatial", "teacher_outputs.folds=0",
+         "alpha=0.1", "beta=1", "gamma=1", "temperature=4"]
+# The search space: arm -> {cell name: params overrides}. The SAKDN cells are the alpha/beta/
+# gamma grid of the paper's Table IX (each at 0.1 and 1, beta also at 10) with channel GSDM,
+# then single levers moved from the paper's (0.1, 1, 1): fitted T, temporal alignment,
+# cross-fitted teachers, and the dkd and contrastive terms added to SAKDN's.
+SAKDN_GRID = {f"a{a}-b{b}-g{g}": [f"alpha={a}", f"beta={b}", f"gamma={g}"]
+              for a in (0.1, 1) for b in (0.1, 1, 10) for g in (0.1, 1)}
+SEARCH = {
+    "sakdn": {**SAKDN_GRID,
+              "t-auto": ["temperature=auto"], "temporal": ["distill.align=temporal"],
+              "folds4": ["teacher_outputs.folds=4"], "plus-dkd": ["distill.dkd.weight=1"],
+              "plus-contrastive": ["distill.contrastive.weight=0.1"]},
+    "soft_target": {"t4": ["distill.method=soft_target"], "t-auto": ["distill.method=soft_target", "temperature=auto"]},
+    "dkd": {"t4": ["distill.method=dkd"], "t-auto": ["distill.method=dkd", "temperature=auto"]},
+    "contrastive": {"tau0.07": ["distill.method=contrastive"],
+                    "tau0.2": ["distill.method=contrastive", "distill.contrastive.temperature=0.2"]},
 }
-# name -> (teacher variant distilled from, stage method, params overrides); main rows first
-STUDENTS = {
-    "baseline": (None, "baseline", []),
-    "sakdn": ("fused", "distill", []),
-    # Investigation: the soft-target term at the weight the ST baseline uses (see the README).
-    "sakdn_alpha1": ("fused", "distill", ["alpha=1"]),
-    "kdn": ("fused", "distill", ["alpha=0"]),
-    "sadn": ("fused", "distill", ["beta=0"]),
-    "akdn": ("fused_no_semantic", "distill", ["gamma=0"]),
-    "soft_target": ("fused", "distill", ["distill.method=soft_target"]),
-    "at": ("fused", "distill", ["distill.method=at"]),
-    "sp": ("fused", "distill", ["distill.method=sp"]),
-    "rkd": ("fused", "distill", ["distill.method=rkd"]),
+# The SAKDN cells' common base (the paper's weights; every cell overrides part of it).
+SAKDN_BASE = ["distill.method=sakdn", "alpha=0.1", "beta=1", "gamma=1", "temperature=4"]
+# Final arms: name -> (stage method, overrides, where the setting comes from)
+FIXED_ARMS = {
+    "baseline": ("baseline", [], "fixed"),
+    "label_smoothing": ("distill", ["distill.method=label_smoothing", "distill.label_smoothing.epsilon=auto"], "fixed"),
+    "sakdn_paper": ("distill", PAPER, "fixed: input importance, spatial, no folds, (0.1, 1, 1), T 4"),
 }
-MAIN_STUDENTS = ("baseline", "sakdn", "sakdn_alpha1", "soft_target")
-DESCRIPTIONS = {
-    "acc": "Teacher: accelerometer", "gyro": "Teacher: gyroscope", "fused": "Multi-teachers (SPAMFM)",
-    "fused_no_spamfm": "Multi-teachers without SPAMFM (SKDN)",
-    "fused_no_semantic": "Multi-teachers without semantic loss (for AKDN)",
-    "baseline": "Student (baseline, depth video alone)", "sakdn": "SAKDN (alpha 0.1, beta 1, gamma 1)",
-    "sakdn_alpha1": "SAKDN with alpha = 1", "kdn": "KDN (alpha = 0)",
-    "sadn": "SADN (beta = 0)", "akdn": "AKDN (gamma = 0, teachers' sp_weight = 0)",
-    "soft_target": "ST (soft targets)", "at": "AT", "sp": "SP", "rkd": "RKD",
-}
-# The paper's Table VI (RGB video, BN-Inception and VGG16 on GPUs): docs/method.md §7.
-PAPER = {"acc": 97.66, "gyro": 94.87, "fused": 98.83, "baseline": 94.87, "sakdn": 98.60}
+CONTROLS = {"sakdn_best_shuffled": "shuffled", "sakdn_best_class_mean": "class_mean"}
 
 
-class Benchmark:
+def dvc_environment() -> dict:
+    environment = dict(os.environ)
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    return environment
+
+
+def code_version(stages: tuple[str, ...]) -> str:
+    """A digest of every code file (under pipeline/ or stages/) that dvc.yaml names as a dep of
+    ``stages``: what decides whether a cached run's result is still this code's."""
+    definition = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
+    paths = set()
+    for stage in stages:
+        body = definition[stage].get("do", definition[stage])
+        paths |= {dep for dep in body.get("deps", []) if dep.startswith(("pipeline", "stages"))}
+    files = sorted(f for path in paths for f in ([REPO / path] if (REPO / path).is_file()
+                                                  else (REPO / path).rglob("*.py")))
+    return fingerprint(*[(str(f.relative_to(REPO)), f.read_bytes().hex()) for f in files])
+
+
+def cell_name(text: str) -> str:
+    """A git-ref-safe experiment name."""
+    return text.replace(".", "p").replace("_", "-")
+
+
+class Project:
+    """The DVC project the settings search runs in: a clone of this repository's HEAD with the
+    study's params committed, teachers and caches reproduced and committed (dvc.lock), so an
+    experiment reruns only the stages its params change."""
+
+    def __init__(self, root: Path, params: dict, split: str, log: Path):
+        self.root, self.params, self.split, self.log = root, params, split, log
+
+    def run(self, *command: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run(list(command), cwd=self.root, capture_output=True, text=True, env=dvc_environment(),
+                              timeout=timeout)
+        shown = "" if command[1:3] == ("exp", "show") else done.stdout[-4000:]  # JSON and CSV tables: too long
+        with open(self.log, "a") as handle:
+            handle.write(f"$ {' '.join(command)}  (rc {done.returncode})\n{shown}{done.stderr[-4000:]}\n")
+        if check and done.returncode != 0:
+            raise SystemExit(f"error: `{' '.join(command)}` failed in {self.root}:\n{done.stderr[-3000:]}")
+        return done
+
+    def setup(self) -> None:
+        # Keyed on the code, not the commit: a new commit that leaves pipeline/, stages/ and
+        # dvc.yaml alone (results, README) keeps the project and its experiments.
+        stages = tuple(YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"])
+        key = fingerprint(code_version(stages), (REPO / "dvc.yaml").read_text(), self.params)
+        marker = self.root / ".study-key"
+        if marker.exists() and marker.read_text() == key:
+            return
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        subprocess.run(["git", "clone", "--quiet", str(REPO), str(self.root)], check=True)
+        for setting in (["user.name", "study"], ["user.email", "study@localhost"]):
+            self.run("git", "config", *setting)
+        with open(self.root / "params.yaml", "w") as handle:
+            YAML().dump(self.params, handle)
+        self.run("git", "commit", "--quiet", "-am", "study params")
+        # The shared stages once: preprocessing (frames too), the teacher and its outputs (folds 0).
+        self.run("dvc", "repro", "--quiet", "frames", f"teacher_outputs@{self.split}")
+        self.run("git", "add", "dvc.lock")
+        self.run("git", "commit", "--quiet", "-m", "study: shared stages reproduced")
+        marker.write_text(key)
+
+    def experiments(self) -> dict[str, dict]:
+        """name -> {"params", "metrics"} of every finished experiment on the project's HEAD."""
+        shown = json.loads(self.run("dvc", "exp", "show", "--json").stdout or "[]")
+        found = {}
+        for commit in shown:
+            for experiment in commit.get("experiments") or []:
+                for revision in experiment.get("revs", []):
+                    data = revision.get("data") or {}
+                    name = revision.get("name") or data.get("name")
+                    if name and data.get("metrics"):
+                        found[name] = {"params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
+                                       "metrics": {path: value.get("data", {})
+                                                   for path, value in data["metrics"].items()}}
+        return found
+
+    def run_queue(self, wanted: dict[str, tuple[list[str], str]]) -> dict[str, dict]:
+        """Queue every wanted experiment (name -> (overrides, target stage)) that has no result
+        yet, run the queue with ``dvc exp run --run-all``, return the results of all wanted."""
+        done = self.experiments()
+        missing = {name: spec for name, spec in wanted.items() if name not in done}
+        if missing:
+            self.run("dvc", "queue", "remove", "--queued", check=False)  # left over from an interrupted run
+            self.run("dvc", "queue", "remove", "--failed", check=False)
+            for name, (overrides, target) in missing.items():
+                self.run("dvc", "exp", "run", "--queue", "--name", name,
+                         *[arg for override in overrides for arg in ("-S", override)], target)
+            self.run("dvc", "exp", "run", "--run-all", "--jobs", "1", check=False)
+            done = self.experiments()
+            failed = [name for name in missing if name not in done]
+            if failed:
+                raise SystemExit(f"error: experiments {', '.join(failed)} failed; see {self.log} "
+                                 f"and `dvc queue logs <name>` in {self.root}")
+        return {name: done[name] for name in wanted}
+
+    def export_table(self, path: Path) -> None:
+        path.write_text(self.run("dvc", "exp", "show", "--no-pager", "--csv").stdout)
+
+
+def validation_of(result: dict, split: str, model: str) -> float:
+    metrics = result["metrics"].get(f"dvclive/{split}/{model}/metrics.json", {})
+    if "best_val_accuracy" not in metrics:
+        raise SystemExit(f"error: an experiment has no best_val_accuracy for {model}: {sorted(result['metrics'])}")
+    return float(metrics["best_val_accuracy"])
+
+
+class Study:
     def __init__(self, args: argparse.Namespace):
         self.args = args
+        self.split = args.split
         self.workdir = Path(args.workdir).resolve()
-        self.log = self.workdir / "stages.log"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log = self.workdir / "study.log"
         base = YAML(typ="safe").load(Path(args.params).read_text())
         self.params = with_overrides(base, [f"data.root={Path(args.root).resolve()}",
-                                            f"splits.protocols=[{args.split}]", *args.overrides])
-        self.prep = self.workdir / "preprocessing"
-        self.teachers: dict[str, dict] = {}
+                                            f"splits.protocols=[{self.split}]", *args.overrides])
+        self.started = time.perf_counter()
 
     def say(self, message: str) -> None:
         print(message, flush=True)
+        with open(self.log, "a") as handle:
+            handle.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
 
-    def cached(self, folder: Path, key: str) -> dict | None:
-        return finished_run(folder, key)
+    # ---------------------------------------------------------------- phases 1 and 2: DVC
+    def search(self) -> dict:
+        args, split = self.args, self.split
+        project = Project(self.workdir / "project",
+                          with_overrides(self.params, [f"student.epochs={args.short_epochs}", "student.seed=0"]),
+                          split, self.log)
+        self.say("search: setting up the DVC project (preprocessing, teacher, teacher outputs)")
+        project.setup()
+        self.project = project
+        # Phase 1: the schedule, chosen for the baseline on validation.
+        wanted = {f"schedule-e{epochs}-s{seed}": ([f"student.epochs={epochs}", f"student.seed={seed}"],
+                                                  f"baseline@{split}")
+                  for epochs in args.schedule_epochs for seed in args.selection_seeds}
+        results = project.run_queue(wanted)
+        schedule = {epochs: [validation_of(results[f"schedule-e{epochs}-s{seed}"], split, "baseline")
+                             for seed in args.selection_seeds] for epochs in args.schedule_epochs}
+        means = {epochs: sum(v) / len(v) for epochs, v in schedule.items()}
+        full = max(sorted(means), key=lambda epochs: (means[epochs], -epochs))  # a tie goes to the shorter
+        self.say("schedule (baseline validation): " + ", ".join(f"{e} epochs {m:.2f}" for e, m in means.items())
+                 + f" -> {full}")
+        # Phase 2, rung 1: every cell on the short schedule, one seed.
+        first_seed = args.selection_seeds[0]
+        cells = {(arm, cell): (SAKDN_BASE if arm == "sakdn" else []) + overrides
+                 for arm, arm_cells in self.search_space().items() for cell, overrides in arm_cells.items()}
+        rung1 = {key: cell_name(f"r1-{key[0]}-{key[1]}-e{args.short_epochs}-s{first_seed}") for key in cells}
+        results = project.run_queue({rung1[key]: ([*cells[key], f"student.seed={first_seed}"], f"distill@{split}")
+                                     for key in cells})
+        rung1_validation = {key: validation_of(results[rung1[key]], split, "student") for key in cells}
+        # Rung 2: the best third of each arm's cells (at least one) on the full schedule.
+        promoted = []
+        for arm in self.search_space():
+            ranked = sorted((key for key in cells if key[0] == arm), key=lambda k: -rung1_validation[k])
+            promoted += ranked[:max(1, math.ceil(len(ranked) / 3))]
+        rung2 = {(key, seed): cell_name(f"r2-{key[0]}-{key[1]}-e{full}-s{seed}")
+                 for key in promoted for seed in args.selection_seeds}
+        results = project.run_queue({name: ([*cells[key], f"student.epochs={full}", f"student.seed={seed}"],
+                                            f"distill@{split}") for (key, seed), name in rung2.items()})
+        rung2_validation = {key: [validation_of(results[rung2[(key, seed)]], split, "student")
+                                  for seed in args.selection_seeds] for key in promoted}
+        chosen = {}
+        for arm in self.search_space():
+            best = max((key for key in promoted if key[0] == arm),
+                       key=lambda k: (sum(rung2_validation[k]) / len(rung2_validation[k]), rung1_validation[k]))
+            chosen[arm] = {"cell": best[1], "overrides": cells[best],
+                           "validation": summary(rung2_validation[best])}
+        winner = max(chosen, key=lambda arm: chosen[arm]["validation"]["mean"])
+        table = Path(args.output).with_name(Path(args.output).stem + "_experiments.csv")
+        project.export_table(table)
+        return {
+            "schedule": {"candidates": {str(e): summary(v) for e, v in schedule.items()}, "epochs": full,
+                         "short_epochs": args.short_epochs},
+            "rung1": {f"{a}/{c}": round(v, 2) for (a, c), v in rung1_validation.items()},
+            "rung2": {f"{a}/{c}": summary(v) for (a, c), v in rung2_validation.items()},
+            "chosen": chosen, "chosen_on_validation": winner, "experiments_table": table.name,
+        }
 
-    def save(self, folder: Path, result: dict) -> dict:
-        (folder / "result.json").write_text(json.dumps(result, indent=1))
-        return result
+    def search_space(self) -> dict:
+        space = {arm: SEARCH[arm] for arm in (self.args.arms or SEARCH)}
+        if self.args.cells:  # a smaller search (the smoke test): only the named cells
+            space = {arm: {name: cell for name, cell in cells.items() if name in self.args.cells}
+                     for arm, cells in space.items()}
+            empty = [arm for arm, cells in space.items() if not cells]
+            if empty:
+                raise SystemExit(f"error: --cells leaves arm {empty[0]} no cell (its cells: "
+                                 f"{', '.join(SEARCH[empty[0]])})")
+        return space
 
-    def preprocess(self) -> dict:
-        sections = {k: self.params.get(k) for k in ("seed", "dataset", "data", "splits", "frames", "gaf", "embed")}
-        key = fingerprint(sections)
-        if (saved := self.cached(self.prep, key)) is None:
-            make_workspace(self.prep, self.params, {})
-            seconds = {}
-            for stage in PREPROCESSING:
-                seconds[stage] = round(run_stage(self.prep, stage, log=self.log), 1)
-                self.say(f"{stage}: {seconds[stage]} s")
-            saved = self.save(self.prep, {"fingerprint": key, "seconds": seconds})
-        self.prep_key = key
-        return saved
-
+    # ---------------------------------------------------------------- phase 3: final runs
     def data_links(self) -> dict[str, Path]:
-        return {f"data/{name}": self.prep / "data" / name for name in DATA_FILES}
+        return {f"data/{name}": self.project.root / "data" / name for name in DATA_FILES}
 
-    def teacher(self, name: str, with_outputs: bool) -> dict:
-        split = self.args.split
-        params = with_overrides(self.params, TEACHERS[name])
-        folder = self.workdir / "teachers" / name
-        key = fingerprint(self.prep_key, params, with_outputs)
-        if (saved := self.cached(folder, key)) is None:
-            make_workspace(folder, params, self.data_links())
-            seconds = {"teachers": run_stage(folder, "teachers", item=split, log=self.log)}
-            if with_outputs:  # teacher_outputs reads the fold teachers' file (none when folds is 0)
-                seconds["fold_teachers"] = run_stage(folder, "fold_teachers", item=split, log=self.log)
-                seconds["teacher_outputs"] = run_stage(folder, "teacher_outputs", item=split, log=self.log)
-            seconds["evaluate"] = run_stage(folder, "evaluate", item=split, leave_out=("--baseline", "--student"),
-                                            log=self.log)
-            metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())["teachers"]
-            saved = self.save(folder, {"fingerprint": key, "metrics": metrics,
-                                       "seconds": {k: round(v, 1) for k, v in seconds.items()}})
-        self.say(f"teachers {name}: fused {saved['metrics']['fused']['accuracy']:.2f}% "
-                 f"({', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())})")
-        self.teachers[name] = {"folder": folder, "key": key}
-        return saved
+    def teacher_outputs(self, params: dict) -> dict[str, Path]:
+        """The teacher files a student with ``params`` reads: the project's teacher, and fold
+        teachers and outputs computed once per variant in a workspace."""
+        split = self.split
+        teacher = self.project.root / "models" / split / "teachers.pt"
+        keys = (params["teacher_outputs"]["folds"], params["distill"]["importance"], params["distill"]["readout"],
+                params["distill"]["layer_pairs"])
+        folder = self.workdir / "teacher_outputs" / fingerprint(*keys)[:10]
+        key = fingerprint(keys, teacher.stat().st_mtime_ns, code_version(("fold_teachers", "teacher_outputs")))
+        links = {**self.data_links(), f"models/{split}/teachers.pt": teacher}
+        if finished_run(folder, key) is None:
+            make_workspace(folder, params, links)
+            seconds = {stage: round(run_stage(folder, stage, item=split, log=self.log), 1)
+                       for stage in ("fold_teachers", "teacher_outputs")}
+            (folder / "result.json").write_text(json.dumps({"fingerprint": key, "seconds": seconds}))
+            self.say(f"teacher outputs {keys[:3]}: {seconds}")
+        return {f"models/{split}/teachers.pt": teacher,
+                f"data/{split}/teacher_outputs.h5": folder / "data" / split / "teacher_outputs.h5"}
 
-    def student(self, name: str, seed: int) -> dict:
-        split = self.args.split
-        teacher, method, overrides = STUDENTS[name]
-        params = with_overrides(self.params, TEACHERS[teacher] if teacher else [])
-        params = with_overrides(params, [*overrides, f"seed={seed}"])
-        folder = self.workdir / "students" / f"{name}-seed{seed}"
-        links = self.data_links()
-        if teacher:
-            source = self.teachers[teacher]["folder"]
-            for relative in (f"models/{split}/teachers.pt", f"data/{split}/teacher_outputs.h5"):
-                links[relative] = source / relative
-        else:  # evaluate always reports the teachers next to the students
-            links[f"models/{split}/teachers.pt"] = self.teachers["fused"]["folder"] / f"models/{split}/teachers.pt"
-        key = fingerprint(self.prep_key, params, method, self.teachers[teacher or "fused"]["key"])
+    def final_run(self, arm: str, method: str, overrides: list[str], seed: int, epochs: int) -> dict:
+        split = self.split
+        params = with_overrides(self.params, [*overrides, f"student.epochs={epochs}", f"student.seed={seed}"])
         model = "baseline" if method == "baseline" else "student"
-        if (saved := self.cached(folder, key)) is None:
+        stages = (method, "evaluate")
+        key = fingerprint(params, method, code_version(stages), (self.project.root / "models" / split /
+                                                                  "teachers.pt").stat().st_mtime_ns)
+        folder = self.workdir / "finals" / f"{arm}-seed{seed}"
+        if (saved := finished_run(folder, key)) is None:
+            links = {**self.data_links(), **self.teacher_outputs(params)}
             make_workspace(folder, params, links)
             others = tuple(f"--{other}" for other in ("baseline", "student") if other != model)
-            seconds = {method: run_stage(folder, method, item=split, log=self.log),
-                       "evaluate": run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log)}
-            metrics = json.loads((folder / "metrics" / f"{split}.json").read_text())[model]
-            saved = self.save(folder, {"fingerprint": key, "metrics": metrics,
-                                       "seconds": {k: round(v, 1) for k, v in seconds.items()}})
-        if "validation_accuracy" not in saved:  # the selected epoch's, from the model file's history
+            seconds = {method: round(run_stage(folder, method, item=split, log=self.log), 1),
+                       "evaluate": round(run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log), 1)}
+            details = json.loads((folder / "evaluation" / split / "details.json").read_text())[model]
+            live = json.loads((folder / "dvclive" / split / model / "metrics.json").read_text())
             import torch
 
-            model_file = torch.load(folder / "models" / split / f"{model}.pt", map_location="cpu", weights_only=False)
-            best = next(r for r in model_file["history"] if r["epoch"] == model_file["best_epoch"])
-            saved = self.save(folder, {**saved, "validation_accuracy": round(best["val_accuracy"], 2),
-                                       "best_epoch": model_file["best_epoch"]})
-        self.say(f"student {name} seed {seed}: {saved['metrics']['accuracy']:.2f}% "
-                 f"({', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())})")
+            history = torch.load(folder / "models" / split / f"{model}.pt", map_location="cpu",
+                                 weights_only=False)["history"]
+            saved = {"fingerprint": key, "accuracy": details["accuracy"], "f_measure": details["f_measure"],
+                     "per_class_accuracy": details["per_class_accuracy"], "per_sample": details["per_sample"],
+                     "validation_accuracy": live["best_val_accuracy"], "best_epoch": live["best_epoch"],
+                     "validation_curve": [record["val_accuracy"] for record in history], "seconds": seconds}
+            (folder / "result.json").write_text(json.dumps(saved))
+        self.say(f"final {arm} seed {seed}: test {saved['accuracy']:.2f}% (validation {saved['validation_accuracy']:.2f}%, "
+                 f"{', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())})")
         return saved
+
+    def arms(self, search: dict) -> dict[str, tuple[str, list[str], str]]:
+        arms = dict(FIXED_ARMS)
+        for arm, choice in search["chosen"].items():
+            name = "sakdn_best" if arm == "sakdn" else arm
+            arms[name] = ("distill", choice["overrides"], f"validation: {arm}/{choice['cell']}")
+        if "sakdn" in search["chosen"]:
+            for name, pairing in CONTROLS.items():
+                arms[name] = ("distill", [*search["chosen"]["sakdn"]["overrides"], f"distill.pairing={pairing}"],
+                              f"control: sakdn_best with distill.pairing {pairing}")
+        return arms
+
+
+def statistics_of(runs: dict[str, list[dict]], seeds: list[int]) -> dict:
+    """Per arm: accuracy and F-measure summaries, and paired comparisons with the baseline and
+    the controls (t interval over seeds, McNemar on pooled per-recording predictions)."""
+    def correct(arm_runs: list[dict]) -> tuple[list[str], list[bool]]:
+        keys, right = [], []
+        for seed, run in zip(seeds, arm_runs):
+            per_sample = run["per_sample"]
+            keys += [f"{seed}/{sample}" for sample in per_sample["sample_id"]]
+            right += [p == y for p, y in zip(per_sample["predicted"], per_sample["label"])]
+        return keys, right
+
+    students = {}
+    for arm, arm_runs in runs.items():
+        row = {metric: summary([run[metric] for run in arm_runs]) for metric in ("accuracy", "f_measure")}
+        row["validation_accuracy"] = summary([run["validation_accuracy"] for run in arm_runs])
+        row["best_epoch"] = [run["best_epoch"] for run in arm_runs]
+        row["seconds"] = [run["seconds"] for run in arm_runs]
+        for reference in ("baseline", *CONTROLS):
+            if reference == arm or reference not in runs:
+                continue
+            label = "vs_baseline" if reference == "baseline" else f"vs_{reference}"
+            difference = paired_difference([r["accuracy"] for r in arm_runs], [r["accuracy"] for r in runs[reference]])
+            keys, mine = correct(arm_runs)
+            other_keys, theirs = correct(runs[reference])
+            if keys != other_keys:
+                raise SystemExit(f"error: {arm} and {reference} were tested on different recordings")
+            row["gain_" + label] = {**difference, "f_measure": paired_difference(
+                [r["f_measure"] for r in arm_runs], [r["f_measure"] for r in runs[reference]])["mean"],
+                                    "mcnemar": mcnemar(mine, theirs)}
+        students[arm] = row
+    return students
 
 
 def markdown(result: dict) -> str:
-    def cell(row: dict, metric: str) -> str:
-        value = row[metric]
-        if isinstance(value, dict):
-            n = len(value["runs"])
-            return f"{value['mean']:.2f} ± {value['std']:.2f} (n={n})" if n > 1 else f"{value['mean']:.2f} (n=1)"
-        return f"{value:.2f}"
-
-    baseline = result["students"].get("baseline", {}).get("accuracy", {}).get("mean")
-    lines = [f"UTD-MHAD, split `{result['split']}`: inertial teachers (GAF images), depth-video student. "
-             f"Accuracy and macro F-measure in % on the test trials; students as mean ± standard deviation "
-             f"over seeds. Paper: Table VI of SAKDN (RGB video, BN-Inception / VGG16 on GPUs).", "",
-             "| model | test accuracy | test F-measure | vs baseline (points) | validation accuracy | paper accuracy |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name, row in result["teachers"].items():
-        paper = PAPER.get(name)
-        lines.append(f"| {DESCRIPTIONS[name]} | {cell(row, 'accuracy')} | {cell(row, 'f_measure')} | | | "
-                     f"{paper if paper else '–'} |")
-    for name, row in result["students"].items():
-        delta = "" if name == "baseline" or baseline is None else f"{row['accuracy']['mean'] - baseline:+.2f}"
-        paper = PAPER.get(name)
-        lines.append(f"| {DESCRIPTIONS[name]} | {cell(row, 'accuracy')} | {cell(row, 'f_measure')} | {delta} | "
-                     f"{cell(row, 'validation_accuracy')} | {paper if paper else '–'} |")
-    seconds = result["stage_seconds"]
-    lines += provenance(result, "Wall time: preprocessing "
-                        + ", ".join(f"{k} {v} s" for k, v in seconds["preprocessing"].items())
-                        + "; per run (median): "
-                        + ", ".join(f"{k} {v} s" for k, v in seconds["median_per_run"].items())
-                        + f"; whole benchmark {seconds['total']:.0f} s of stage time.")
+    lines = [f"UTD-MHAD, split `{result['split']}`, depth-video students distilled from inertial teachers. Test "
+             f"accuracy and macro F-measure in % over {len(result['seeds'])} paired student seeds "
+             f"({', '.join(map(str, result['seeds']))}; one teacher); settings chosen on validation only. "
+             f"Schedule: {result['search']['schedule']['epochs']} epochs (chosen for the baseline on validation).", "",
+             "| arm | setting | test accuracy | F-measure | gain vs baseline (95 % CI) | McNemar p | validation |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for arm, row in result["students"].items():
+        gain = row.get("gain_vs_baseline")
+        interval = (f"{gain['mean']:+.2f} [{gain['ci95'][0]:+.2f}, {gain['ci95'][1]:+.2f}]"
+                    if gain and gain["ci95"] else (f"{gain['mean']:+.2f}" if gain else ""))
+        lines.append(f"| {arm} | {row['setting']} | {row['accuracy']['mean']:.2f} ± {row['accuracy']['std']:.2f} | "
+                     f"{row['f_measure']['mean']:.2f} ± {row['f_measure']['std']:.2f} | {interval} | "
+                     f"{gain['mcnemar']['p_value'] if gain else ''} | {row['validation_accuracy']['mean']:.2f} |")
+    lines += ["", f"Chosen on validation: **{result['chosen_on_validation']}**. {result['verdict']}"]
+    lines += provenance(result, f"Final runs: median {result['seconds']['median_final_run']} s each; "
+                                f"this invocation {result['this_invocation_seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
+
+
+def verdict(students: dict, chosen: str) -> str:
+    row = students.get(chosen)
+    if row is None or "gain_vs_baseline" not in row:
+        return "No final runs of the chosen arm yet."
+    gain = row["gain_vs_baseline"]
+    controls = [row.get(f"gain_vs_{c}") for c in CONTROLS if f"gain_vs_{c}" in row]
+    beats_controls = all(c["ci95"] and c["ci95"][0] > 0 for c in controls) if controls else False
+    met = gain["ci95"] is not None and gain["mean"] >= 3 and gain["ci95"][0] > 0 and beats_controls
+    return (f"Target (>= 3 points over the baseline, 95 % interval above 0 and above both controls): "
+            f"{'met' if met else 'not met'} (gain {gain['mean']:+.2f}, interval {gain['ci95']}; "
+            f"above the controls: {'yes' if beats_controls else 'no'}).")
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.utd_mhad", description=__doc__.splitlines()[0])
     add_utd_mhad_arguments(parser)
-    parser.add_argument("--split", default="subject_specific")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the main rows")
-    parser.add_argument("--ablation-seeds", type=int, nargs="+", default=[0],
-                        help="seeds of the other rows")
-    parser.add_argument("--main-rows", nargs="+", default=list(MAIN_STUDENTS), choices=list(STUDENTS), metavar="NAME",
-                        help=f"student rows run over --seeds (default: {', '.join(MAIN_STUDENTS)})")
-    parser.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS), metavar="NAME",
-                        help=f"student rows (default all: {', '.join(STUDENTS)})")
-    parser.add_argument("--teachers", nargs="+", default=[t for t in TEACHERS if t != "fused_no_semantic"],
-                        choices=list(TEACHERS), metavar="NAME", help="teacher rows (default: acc gyro fused fused_no_spamfm)")
+    parser.add_argument("--split", default=SPLIT_DEFAULT)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="student seeds of the final runs")
+    parser.add_argument("--selection-seeds", type=int, nargs="+", default=[0, 1],
+                        help="student seeds of the schedule and of the search's second rung")
+    parser.add_argument("--schedule-epochs", type=int, nargs="+", default=[12, 24],
+                        help="baseline schedules compared on validation")
+    parser.add_argument("--short-epochs", type=int, default=6, help="the search's first rung")
+    parser.add_argument("--arms", nargs="+", choices=list(SEARCH), help="searched arms (default all)")
+    parser.add_argument("--cells", nargs="+", metavar="CELL", help="only these cells of each arm (default all)")
+    parser.add_argument("--final-arms", nargs="+", metavar="ARM", help="only these final arms (default all)")
+    parser.add_argument("--phases", nargs="+", default=["search", "finals"], choices=["search", "finals"],
+                        help="search only: stop before the final runs")
     parser.add_argument("--workdir", default=str(REPO / "benchmarks" / ".work" / "utd_mhad"),
-                        help="scratch workspaces; finished runs found here are reused")
+                        help="the DVC project and the final runs' workspaces; finished work found here is reused")
     parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "utd_mhad.json"),
-                        help="results JSON (the markdown table is written next to it, .md)")
+                        help="results JSON (markdown, experiment table and figures written next to it)")
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="params override on top of the preset (repeatable)")
     args = parser.parse_args(argv)
     if not Path(args.root).is_dir():
         raise SystemExit(f"error: --root {args.root} is not a folder (expected UTD-MHAD's Inertial/ and Depth/)")
-    started = time.perf_counter()
-    bench = Benchmark(args)
-    prep = bench.preprocess()
-    needed = list(dict.fromkeys(["fused", *args.teachers,
-                                 *(STUDENTS[s][0] for s in args.students if STUDENTS[s][0])]))
-    distilled_from = {STUDENTS[s][0] for s in args.students}
-    teacher_runs = {name: bench.teacher(name, with_outputs=name in distilled_from) for name in needed}
-    student_runs: dict[str, list[dict]] = {}
-    for name in args.students:
-        seeds = args.seeds if name in args.main_rows else args.ablation_seeds
-        student_runs[name] = [bench.student(name, seed) for seed in seeds]
-
-    teachers = {}
-    for name in [t for t in TEACHERS if t in needed]:
-        metrics = teacher_runs[name]["metrics"]
-        teachers[name] = {"accuracy": metrics["fused"]["accuracy"], "f_measure": metrics["fused"]["f_measure"],
-                          "seconds": teacher_runs[name]["seconds"]}
-        if len(metrics) > 2:  # per-branch test accuracy of a multi-sensor teacher
-            teachers[name]["branches"] = {s: m["accuracy"] for s, m in metrics.items() if s != "fused"}
-    students = {}
-    for name, runs in student_runs.items():
-        seeds = args.seeds if name in args.main_rows else args.ablation_seeds
-        students[name] = {metric: summary([run["metrics"][metric] for run in runs])
-                          for metric in ("accuracy", "f_measure")}
-        students[name]["seeds"] = seeds
-        students[name]["distilled_from"] = STUDENTS[name][0]
-        students[name]["validation_accuracy"] = summary([run["validation_accuracy"] for run in runs])
-        students[name]["best_epoch"] = [run["best_epoch"] for run in runs]
-        students[name]["seconds"] = [run["seconds"] for run in runs]
-
-    def median_of(stage: str) -> float | None:
-        values = [run["seconds"][stage] for run in [*teacher_runs.values(), *(r for rs in student_runs.values() for r in rs)]
-                  if stage in run["seconds"]]
-        return round(statistics.median(values), 1) if values else None
-
-    all_runs = [*teacher_runs.values(), *(r for rs in student_runs.values() for r in rs)]
-    stage_seconds = {
-        "preprocessing": prep["seconds"],
-        "median_per_run": {stage: median_of(stage) for stage in ("teachers", "teacher_outputs", "baseline", "distill",
-                                                                 "evaluate") if median_of(stage) is not None},
-        "total": round(sum(prep["seconds"].values()) + sum(sum(r["seconds"].values()) for r in all_runs), 1),
-    }
-    result = {
-        "benchmark": "utd_mhad", "split": args.split,
-        "command": "python -m benchmarks.utd_mhad " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-        "git": git_commit(), "machine": machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "params": {k: bench.params[k] for k in bench.params if k not in ("data", "synthetic")},
-        "teachers": teachers, "students": students, "stage_seconds": stage_seconds,
-        "paper_table_vi": PAPER,
-        "this_invocation_seconds": round(time.perf_counter() - started, 1),
-    }
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    study = Study(args)
+    search = study.search()
+    result = {
+        "benchmark": "utd_mhad_study", "split": args.split, "seeds": args.seeds,
+        "command": "python -m benchmarks.utd_mhad " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "git": git_commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "search": search, "chosen_on_validation": search["chosen_on_validation"], "students": {},
+        "verdict": "Search finished; final runs pending.", "seconds": {"median_final_run": None},
+    }
+    if "finals" in args.phases:
+        arms = study.arms(search)
+        if args.final_arms:  # a smaller set of final runs (the smoke test)
+            arms = {name: arm for name, arm in arms.items() if name in args.final_arms}
+        runs = {}
+        for arm, (method, overrides, origin) in arms.items():
+            runs[arm] = [study.final_run(arm, method, overrides, seed, search["schedule"]["epochs"])
+                         for seed in args.seeds]
+        students = statistics_of(runs, args.seeds)
+        for arm, (method, overrides, origin) in arms.items():
+            students[arm]["setting"] = origin
+            students[arm]["overrides"] = overrides
+        chosen = "sakdn_best" if search["chosen_on_validation"] == "sakdn" else search["chosen_on_validation"]
+        seconds = sorted(sum(run["seconds"].values()) for arm_runs in runs.values() for run in arm_runs)
+        result.update(students=students, chosen_on_validation=chosen, verdict=verdict(students, chosen),
+                      seconds={"median_final_run": round(seconds[len(seconds) // 2], 1), "finals_total": round(sum(seconds), 1)})
+        from benchmarks.study_figures import draw_figures
+
+        result["figures"] = draw_figures(result, runs, output.parent, output.stem)
+    result["this_invocation_seconds"] = round(time.perf_counter() - study.started, 1)
     output.write_text(json.dumps(result, indent=1) + "\n")
-    output.with_suffix(".md").write_text(markdown(result))
+    if result["students"]:
+        output.with_suffix(".md").write_text(markdown(result))
     print(json.dumps(result))
     return result
 

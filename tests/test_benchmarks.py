@@ -171,8 +171,8 @@ def small_utd_tree(tmp_path):
 
 
 @pytest.mark.slow
-def test_utd_mhad_benchmark_end_to_end_and_resume(small_utd_tree, tmp_path):
-    from benchmarks import utd_mhad
+def test_utd_mhad_paper_benchmark_end_to_end_and_resume(small_utd_tree, tmp_path):
+    from benchmarks import utd_mhad_paper as utd_mhad
 
     output = tmp_path / "results" / "utd.json"
     argv = ["--root", str(small_utd_tree), "--workdir", str(tmp_path / "work"), "--output", str(output),
@@ -187,7 +187,7 @@ def test_utd_mhad_benchmark_end_to_end_and_resume(small_utd_tree, tmp_path):
     for name in ("baseline", "sakdn"):
         assert set(saved["students"][name]["accuracy"]) == {"mean", "std", "runs"}
         assert len(saved["students"][name]["accuracy"]["runs"]) == 1
-    assert len(saved["git"]["commit"]) == 40 and saved["command"].startswith("python -m benchmarks.utd_mhad")
+    assert len(saved["git"]["commit"]) == 40 and saved["command"].startswith("python -m benchmarks.utd_mhad_paper")
     assert set(saved["stage_seconds"]["preprocessing"]) == {"manifest", "frames", "gaf", "embed"}
     table = output.with_suffix(".md").read_text()
     assert "| SAKDN (" in table and "98.6" in table  # the paper's number next to ours
@@ -231,3 +231,54 @@ def test_utd_mhad_teachers_benchmark_keys_and_resume(small_utd_tree, tmp_path):
     again = utd_mhad_teachers.main(argv)
     assert log.read_text() == before  # every finished run reused
     assert again["cross_subject"] == result["cross_subject"]
+
+
+@pytest.mark.slow
+def test_utd_mhad_study_runs_its_search_as_dvc_experiments_and_resumes(small_utd_tree, tmp_path):
+    """The study's runner end to end on a tiny tree: a baseline schedule, a two-rung search as
+    queued DVC experiments, paired final runs with statistics and figures; then a second
+    invocation that finds every experiment and final run and reruns nothing."""
+    from benchmarks import utd_mhad
+
+    output = tmp_path / "results" / "utd.json"
+    argv = ["--root", str(small_utd_tree), "--workdir", str(tmp_path / "work"), "--output", str(output),
+            "--seeds", "0", "1", "--selection-seeds", "0", "--schedule-epochs", "1", "--short-epochs", "1",
+            "--arms", "sakdn", "soft_target", "--cells", "a0.1-b1-g1", "a1-b1-g1", "t4",
+            "--final-arms", "baseline", "sakdn_best", "sakdn_best_shuffled",
+            "-S", "frames.per_video=4", "-S", "frames.size=32", "-S", "gaf.image_size=32",
+            "-S", "teacher.epochs=1", "-S", "teacher.batch_size=4", "-S", "student.epochs=1",
+            "-S", "student.batch_size=4", "-S", "student.num_segments=2", "-S", "student.weights=null"]
+    result = utd_mhad.main(argv)
+    saved = json.loads(output.read_text())
+    search = saved["search"]
+    assert search["schedule"]["epochs"] == 1 and set(search["rung1"]) == {"sakdn/a0.1-b1-g1", "sakdn/a1-b1-g1",
+                                                                          "soft_target/t4"}
+    # the best third of each arm (at least one cell) goes on to the second rung
+    assert set(search["rung2"]) == {f"sakdn/{search['chosen']['sakdn']['cell']}", "soft_target/t4"}
+    table = (output.parent / search["experiments_table"]).read_text()
+    assert "best_val_accuracy" in table and "r1-sakdn-a0p1-b1-g1-e1-s0" in table
+    students = saved["students"]
+    assert set(students) == {"baseline", "sakdn_best", "sakdn_best_shuffled"}  # --final-arms
+    for arm, row in students.items():
+        assert len(row["accuracy"]["runs"]) == 2 and 0 <= row["accuracy"]["mean"] <= 100
+        if arm != "baseline":
+            gain = row["gain_vs_baseline"]
+            runs = [a - b for a, b in zip(row["accuracy"]["runs"], students["baseline"]["accuracy"]["runs"])]
+            assert gain["mean"] == round(sum(runs) / 2, 2) and len(gain["ci95"]) == 2
+            assert 0 <= gain["mcnemar"]["p_value"] <= 1
+    assert "gain_vs_sakdn_best_shuffled" in students["sakdn_best"]
+    assert saved["chosen_on_validation"] in {"sakdn_best", "soft_target"}  # the arms searched
+    assert {"utd_accuracy.png", "utd_validation.png", "utd_grid.png"} <= set(saved["figures"])
+    assert all((output.parent / name).stat().st_size > 1000 for name in saved["figures"])
+    assert "| sakdn_best |" in output.with_suffix(".md").read_text()
+    # A second invocation reruns nothing: no new experiment, no new stage.
+    log = tmp_path / "work" / "study.log"
+
+    def work_done() -> list[str]:  # queued experiments and stages run by the final runs
+        return [line for line in log.read_text().splitlines()
+                if line.startswith("$ dvc exp run --queue") or line.startswith("$ -m stages.")]
+    before = work_done()
+    assert any(line.startswith("$ -m stages.evaluate") for line in before)
+    again = utd_mhad.main(argv)
+    assert work_done() == before
+    assert again["students"] == result["students"]
