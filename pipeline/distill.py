@@ -12,25 +12,14 @@ teachers' inputs. Losses that need the ablated pass (GSDM) get it here:
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import Tensor, nn
 
 from pipeline.losses import WeightedSum
+from pipeline.losses.gsdm_channel import evaluation_mode
 
 # A GAF image lives in [-1, 1]; rendered as a picture, -1 is black.
 TEACHER_BLACK = -1.0
-
-
-@contextlib.contextmanager
-def evaluation_mode(module: nn.Module):
-    training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(training)
 
 
 def detach_output(output):

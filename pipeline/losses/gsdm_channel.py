@@ -303,7 +303,8 @@ def student_channel_scores(student: "VideoStudent", last_tap: Tensor, class_embe
 
 
 @contextmanager
-def _evaluation_mode(module: torch.nn.Module):
+def evaluation_mode(module: torch.nn.Module):
+    """``module`` in eval mode inside the block, its own mode given back after."""
     training = module.training
     module.eval()
     try:
@@ -321,7 +322,7 @@ def student_channel_scores_by_rerun(student: "VideoStudent", tap: str, tap_featu
     running statistics, no dropout; the intact score is recomputed the same way, so intact
     and ablated compare like with like). Exact for every head (trn too), but it costs C / chunk
     passes of the rest of the network per step: the closed form is the fast path at the last tap."""
-    with torch.no_grad(), _float32(tap_features.device), _evaluation_mode(student):
+    with torch.no_grad(), _float32(tap_features.device), evaluation_mode(student):
         features = tap_features.detach().float()
         intact = student.logits_from_tap(tap, features)
         scores, graph = semantic_scores(intact["logits"], intact["semantic"], class_embeddings, labels, readout)
