@@ -6,7 +6,10 @@
   the arm chosen on validation, classes sorted by the gain;
 - ``<stem>_validation.png``: validation accuracy per epoch, mean over seeds, per arm;
 - ``<stem>_grid.png``: the search's first rung over the Table IX grid (alpha x beta, one
-  panel per gamma), validation accuracy.
+  panel per gamma), validation accuracy;
+- ``<stem>_gsdm_maps.png``: GSDM maps as in the paper's Fig. 6, for a few test recordings: the
+  teacher's on its GAF image, the student's on its sampled depth frames before (baseline) and
+  after distillation (the arm chosen on validation), first seed.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ def _interval(values: list[float]) -> float:
     return t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
 
-def draw_figures(result: dict, runs: dict[str, list[dict]], folder: Path, stem: str) -> list[str]:
+def draw_figures(result: dict, runs: dict[str, list[dict]], folder: Path, stem: str,
+                 finals: Path | None = None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,4 +111,108 @@ def draw_figures(result: dict, runs: dict[str, list[dict]], folder: Path, stem: 
         figure.suptitle(f"SAKDN validation accuracy (%), first rung ({result['search']['schedule']['short_epochs']} "
                         "epochs, one seed)")
         save(figure, "grid")
+
+    # GSDM maps before and after distillation (the paper's Fig. 6), first seed's models.
+    arm = chosen if chosen in runs and chosen != "baseline" else "sakdn_best"
+    seed = result["seeds"][0]
+    if finals is not None and arm in runs and "baseline" in runs:
+        path = Path(folder) / f"{stem}_gsdm_maps.png"
+        written.append(draw_gsdm_maps(finals / f"{arm}-seed{seed}", finals / f"baseline-seed{seed}",
+                                      result["split"], path))
     return written
+
+
+def gsdm_map_panels(arm_folder: Path, baseline_folder: Path, split: str, count: int = 4) -> dict:
+    """What the GSDM figure shows, for ``count`` test recordings spread over the classes: each
+    one's GAF image (the first teacher sensor) with the teacher's cached GSDM map, its sampled
+    depth frames, and the per-frame channel-importance maps of the baseline student (before
+    distillation) and of the arm's student (after), at the first layer pair's student tap,
+    for its true class (docs/method.md §5)."""
+    import h5py
+    import torch
+    import torch.nn.functional as F
+    from ruamel.yaml import YAML
+
+    from pipeline.data import SensorImages, VideoClips
+    from pipeline.experiment import Inputs, SplitData, load_student
+    from pipeline.losses.gsdm_channel import channel_weights, student_scores_at
+    from pipeline.training import Runtime
+
+    params = YAML(typ="safe", pure=True).load((arm_folder / "params.yaml").read_text())
+    teacher_tap, student_tap = params["distill"]["layer_pairs"][0]
+    data_dir = arm_folder / "data"
+    inputs = Inputs(data_dir / "manifest.csv", data_dir / "splits.csv", data_dir / "class_embeddings.h5",
+                    gaf=data_dir / "gaf.h5", frames=data_dir / "frames.h5")
+    data = SplitData(split, inputs)
+    test = data.samples("test").sort_values(["label", "sample_id"])
+    chosen = test.groupby("label").head(1)
+    chosen = chosen.iloc[:: max(1, len(chosen) // count)].head(count)
+    clips = VideoClips(inputs.need("frames"), chosen, params["student"]["num_segments"], "centre")
+    batch = torch.stack([clips[i][0] for i in range(len(chosen))])
+    labels = torch.tensor(chosen["label"].to_numpy())
+    cache_path = data_dir / split / "teacher_outputs.h5"
+    with h5py.File(cache_path, "r") as cache:
+        sensor = list(cache.attrs["sensors"])[0]
+        rows = {rid.decode(): i for i, rid in enumerate(cache["recording_id"][()])}
+        key = f"{sensor}/gsdm_maps/{teacher_tap}"
+        teacher_maps = (torch.from_numpy(cache[key][()][[rows[r] for r in chosen["recording_id"]]])
+                        if key in cache else None)
+    gaf = SensorImages(inputs.need("gaf"), [sensor], chosen.drop_duplicates("recording_id")).images[sensor]
+    runtime = Runtime(torch.device("cpu"))
+    student_maps = {}
+    for name, folder, model in (("before (baseline)", baseline_folder, "baseline"), ("after", arm_folder, "student")):
+        student = load_student(folder / "models" / split / f"{model}.pt", runtime)
+        with torch.no_grad():
+            output = student(batch)
+            features = output["features"][student_tap].float()
+            scores, ablated = student_scores_at(student, student_tap, features, data.embeddings, labels,
+                                                params["distill"]["readout"])
+            weights = channel_weights(scores, ablated)
+            student_maps[name] = F.relu(torch.einsum("btchw,bc->bthw", features, weights))
+    mean, std = clips.mean.reshape(1, 1, 3, 1, 1), clips.std.reshape(1, 1, 3, 1, 1)
+    return {"frames": (batch * std + mean).clamp(0, 1), "gaf": gaf, "teacher_maps": teacher_maps,
+            "student_maps": student_maps, "classes": [data.class_names[int(c)] for c in labels],
+            "sensor": sensor, "taps": (teacher_tap, student_tap)}
+
+
+def draw_gsdm_maps(arm_folder: Path, baseline_folder: Path, split: str, path: Path, count: int = 4) -> str:
+    """The paper's Fig. 6 for this study: ``gsdm_map_panels`` drawn as one row per recording."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch.nn.functional as F
+
+    panels = gsdm_map_panels(arm_folder, baseline_folder, split, count)
+    frames = panels["frames"]
+    rows, segments = frames.shape[0], frames.shape[1]
+    columns = 1 + 2 * segments
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.7 * rows + 0.6), squeeze=False)
+
+    def overlay(axis, image, heat):
+        axis.imshow(image)
+        if heat is not None:
+            heat = F.interpolate(heat[None, None].float(), size=image.shape[:2], mode="bilinear",
+                                 align_corners=False)[0, 0]
+            axis.imshow(heat / heat.max().clamp_min(1e-12), cmap="jet", alpha=0.45)
+        axis.set_xticks([])
+        axis.set_yticks([])
+
+    for row in range(rows):
+        gaf = ((panels["gaf"][row].permute(1, 2, 0) + 1) / 2).clamp(0, 1).numpy()
+        teacher = None if panels["teacher_maps"] is None else panels["teacher_maps"][row]
+        overlay(axes[row][0], gaf, teacher)
+        axes[row][0].set_ylabel(panels["classes"][row], fontsize=7)
+        for offset, (name, maps) in enumerate(panels["student_maps"].items()):
+            for t in range(segments):
+                axis = axes[row][1 + offset * segments + t]
+                overlay(axis, frames[row, t].permute(1, 2, 0).numpy(), maps[row, t])
+                if row == 0:
+                    axis.set_title(f"{name}, frame {t + 1}", fontsize=6)
+    axes[0][0].set_title(f"teacher {panels['sensor']} GAF, {panels['taps'][0]}", fontsize=6)
+    figure.suptitle(f"GSDM channel-importance maps for the true class: teacher on its GAF image, student at "
+                    f"{panels['taps'][1]} before and after distillation", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path).name

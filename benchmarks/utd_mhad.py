@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> dict:
                       seconds={"median_final_run": round(seconds[len(seconds) // 2], 1), "finals_total": round(sum(seconds), 1)})
         from benchmarks.study_figures import draw_figures
 
-        result["figures"] = draw_figures(result, runs, output.parent, output.stem)
+        result["figures"] = draw_figures(result, runs, output.parent, output.stem, study.workdir / "finals")
     result["this_invocation_seconds"] = round(time.perf_counter() - study.started, 1)
     output.write_text(json.dumps(result, indent=1) + "\n")
     if result["students"]:

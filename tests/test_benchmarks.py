@@ -268,7 +268,7 @@ def test_utd_mhad_study_runs_its_search_as_dvc_experiments_and_resumes(small_utd
             assert 0 <= gain["mcnemar"]["p_value"] <= 1
     assert "gain_vs_sakdn_best_shuffled" in students["sakdn_best"]
     assert saved["chosen_on_validation"] in {"sakdn_best", "soft_target"}  # the arms searched
-    assert {"utd_accuracy.png", "utd_validation.png", "utd_grid.png"} <= set(saved["figures"])
+    assert {"utd_accuracy.png", "utd_validation.png", "utd_grid.png", "utd_gsdm_maps.png"} <= set(saved["figures"])
     assert all((output.parent / name).stat().st_size > 1000 for name in saved["figures"])
     assert "| sakdn_best |" in output.with_suffix(".md").read_text()
     # A second invocation reruns nothing: no new experiment, no new stage.
