@@ -88,17 +88,19 @@ def dvc_environment() -> dict:
     return environment
 
 
-def code_version(stages: tuple[str, ...]) -> str:
-    """A digest of every code file (under pipeline/ or stages/) that dvc.yaml names as a dep of
-    ``stages``: what decides whether a cached run's result is still this code's."""
-    definition = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
+def code_version(stages: tuple[str, ...] | None = None, root: Path = REPO) -> str:
+    """A digest of every code file (under pipeline/ or stages/) that ``root``'s dvc.yaml names
+    as a dep of ``stages`` (default: of every stage), and of dvc.yaml itself: what decides
+    whether a cached run's result is still this code's."""
+    definition = YAML(typ="safe", pure=True).load((root / "dvc.yaml").read_text())["stages"]
     paths = set()
-    for stage in stages:
+    for stage in stages or tuple(definition):
         body = definition[stage].get("do", definition[stage])
         paths |= {dep for dep in body.get("deps", []) if dep.startswith(("pipeline", "stages"))}
-    files = sorted(f for path in paths for f in ([REPO / path] if (REPO / path).is_file()
-                                                  else (REPO / path).rglob("*.py")))
-    return fingerprint(*[(str(f.relative_to(REPO)), f.read_bytes().hex()) for f in files])
+    files = sorted(f for path in paths for f in ([root / path] if (root / path).is_file()
+                                                  else (root / path).rglob("*.py")))
+    return fingerprint((root / "dvc.yaml").read_text(),
+                       *[(str(f.relative_to(root)), f.read_bytes().hex()) for f in files])
 
 
 def cell_name(text: str) -> str:
@@ -109,10 +111,18 @@ def cell_name(text: str) -> str:
 class Project:
     """The DVC project the settings search runs in: a clone of this repository's HEAD with the
     study's params committed, teachers and caches reproduced and committed (dvc.lock), so an
-    experiment reruns only the stages its params change."""
+    experiment reruns only the stages its params change. Its code is pinned: the final runs
+    use it too, so the whole study runs one commit's code however the repository moves on
+    (``--update-code`` re-clones it when the repository's code differs)."""
 
-    def __init__(self, root: Path, params: dict, split: str, log: Path):
+    def __init__(self, root: Path, params: dict, split: str, log: Path, update_code: bool = False):
         self.root, self.params, self.split, self.log = root, params, split, log
+        self.update_code = update_code
+
+    @property
+    def commit(self) -> str:
+        """The repository commit whose code the study runs."""
+        return (self.root / ".study-commit").read_text().strip()
 
     def run(self, *command: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
         done = subprocess.run(list(command), cwd=self.root, capture_output=True, text=True, env=dvc_environment(),
@@ -125,16 +135,15 @@ class Project:
         return done
 
     def setup(self) -> None:
-        # Keyed on the code, not the commit: a new commit that leaves pipeline/, stages/ and
-        # dvc.yaml alone (results, README) keeps the project and its experiments.
-        stages = tuple(YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"])
-        key = fingerprint(code_version(stages), (REPO / "dvc.yaml").read_text(), self.params)
         marker = self.root / ".study-key"
+        key = fingerprint(self.params)
         if marker.exists() and marker.read_text() == key:
-            return
+            if not self.update_code or code_version(root=self.root) == code_version():
+                return  # pinned: a repository that moved on does not restart the study
         if self.root.exists():
             shutil.rmtree(self.root)
         subprocess.run(["git", "clone", "--quiet", str(REPO), str(self.root)], check=True)
+        (self.root / ".study-commit").write_text(self.run("git", "rev-parse", "HEAD").stdout)
         for setting in (["user.name", "study"], ["user.email", "study@localhost"]):
             self.run("git", "config", *setting)
         with open(self.root / "params.yaml", "w") as handle:
@@ -202,6 +211,18 @@ class Study:
         self.params = with_overrides(base, [f"data.root={Path(args.root).resolve()}",
                                             f"splits.protocols=[{self.split}]", *args.overrides])
         self.started = time.perf_counter()
+        self.found: dict = {}
+
+    def progress(self, **found) -> None:
+        """Write what the search has found so far to --output (partial results, committed as
+        they come: a long study spans working sessions), with the experiment table."""
+        self.found.update(found)
+        output = Path(self.args.output)
+        partial = {"benchmark": "utd_mhad_study", "status": "search in progress", "split": self.split,
+                   "code_commit": self.project.commit, "search": self.found, "git": git_commit(), "machine": machine(),
+                   "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        output.write_text(json.dumps(partial, indent=1) + "\n")
+        self.project.export_table(output.with_name(output.stem + "_experiments.csv"))
 
     def say(self, message: str) -> None:
         print(message, flush=True)
@@ -213,7 +234,7 @@ class Study:
         args, split = self.args, self.split
         project = Project(self.workdir / "project",
                           with_overrides(self.params, [f"student.epochs={args.short_epochs}", "student.seed=0"]),
-                          split, self.log)
+                          split, self.log, update_code=args.update_code)
         self.say("search: setting up the DVC project (preprocessing, teacher, teacher outputs)")
         project.setup()
         self.project = project
@@ -228,6 +249,8 @@ class Study:
         full = max(sorted(means), key=lambda epochs: (means[epochs], -epochs))  # a tie goes to the shorter
         self.say("schedule (baseline validation): " + ", ".join(f"{e} epochs {m:.2f}" for e, m in means.items())
                  + f" -> {full}")
+        self.progress(schedule={"candidates": {str(e): summary(v) for e, v in schedule.items()}, "epochs": full,
+                                "short_epochs": args.short_epochs})
         # Phase 2, rung 1: every cell on the short schedule, one seed.
         first_seed = args.selection_seeds[0]
         cells = {(arm, cell): (SAKDN_BASE if arm == "sakdn" else []) + overrides
@@ -236,6 +259,9 @@ class Study:
         results = project.run_queue({rung1[key]: ([*cells[key], f"student.seed={first_seed}"], f"distill@{split}")
                                      for key in cells})
         rung1_validation = {key: validation_of(results[rung1[key]], split, "student") for key in cells}
+        self.progress(rung1={f"{a}/{c}": round(v, 2) for (a, c), v in rung1_validation.items()})
+        self.say("rung 1 done: best " + ", ".join(
+            f"{arm} {max(v for (a, _), v in rung1_validation.items() if a == arm):.2f}" for arm in self.search_space()))
         # Rung 2: the best third of each arm's cells (at least one) on the full schedule.
         promoted = []
         for arm in self.search_space():
@@ -287,11 +313,12 @@ class Study:
         keys = (params["teacher_outputs"]["folds"], params["distill"]["importance"], params["distill"]["readout"],
                 params["distill"]["layer_pairs"])
         folder = self.workdir / "teacher_outputs" / fingerprint(*keys)[:10]
-        key = fingerprint(keys, teacher.stat().st_mtime_ns, code_version(("fold_teachers", "teacher_outputs")))
+        code = self.project.root
+        key = fingerprint(keys, teacher.stat().st_mtime_ns, code_version(("fold_teachers", "teacher_outputs"), code))
         links = {**self.data_links(), f"models/{split}/teachers.pt": teacher}
         if finished_run(folder, key) is None:
-            make_workspace(folder, params, links)
-            seconds = {stage: round(run_stage(folder, stage, item=split, log=self.log), 1)
+            make_workspace(folder, params, links, code)
+            seconds = {stage: round(run_stage(folder, stage, item=split, log=self.log, dvc_yaml=code / "dvc.yaml"), 1)
                        for stage in ("fold_teachers", "teacher_outputs")}
             (folder / "result.json").write_text(json.dumps({"fingerprint": key, "seconds": seconds}))
             self.say(f"teacher outputs {keys[:3]}: {seconds}")
@@ -303,15 +330,18 @@ class Study:
         params = with_overrides(self.params, [*overrides, f"student.epochs={epochs}", f"student.seed={seed}"])
         model = "baseline" if method == "baseline" else "student"
         stages = (method, "evaluate")
-        key = fingerprint(params, method, code_version(stages), (self.project.root / "models" / split /
-                                                                  "teachers.pt").stat().st_mtime_ns)
+        code = self.project.root
+        key = fingerprint(params, method, code_version(stages, code),
+                          (code / "models" / split / "teachers.pt").stat().st_mtime_ns)
         folder = self.workdir / "finals" / f"{arm}-seed{seed}"
         if (saved := finished_run(folder, key)) is None:
             links = {**self.data_links(), **self.teacher_outputs(params)}
-            make_workspace(folder, params, links)
+            make_workspace(folder, params, links, code)
             others = tuple(f"--{other}" for other in ("baseline", "student") if other != model)
-            seconds = {method: round(run_stage(folder, method, item=split, log=self.log), 1),
-                       "evaluate": round(run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log), 1)}
+            dvc_yaml = code / "dvc.yaml"
+            seconds = {method: round(run_stage(folder, method, item=split, log=self.log, dvc_yaml=dvc_yaml), 1),
+                       "evaluate": round(run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log,
+                                                   dvc_yaml=dvc_yaml), 1)}
             details = json.loads((folder / "evaluation" / split / "details.json").read_text())[model]
             live = json.loads((folder / "dvclive" / split / model / "metrics.json").read_text())
             import torch
@@ -386,7 +416,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {arm} | {row['setting']} | {row['accuracy']['mean']:.2f} ± {row['accuracy']['std']:.2f} | "
                      f"{row['f_measure']['mean']:.2f} ± {row['f_measure']['std']:.2f} | {interval} | "
                      f"{gain['mcnemar']['p_value'] if gain else ''} | {row['validation_accuracy']['mean']:.2f} |")
-    lines += ["", f"Chosen on validation: **{result['chosen_on_validation']}**. {result['verdict']}"]
+    lines += ["", f"Chosen on validation: **{result['chosen_on_validation']}**. {result['verdict']}",
+              "", f"Every run used the code of commit `{result['code_commit'][:12]}` (the study's pinned project)."]
     lines += provenance(result, f"Final runs: median {result['seconds']['median_final_run']} s each; "
                                 f"this invocation {result['this_invocation_seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
@@ -418,6 +449,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--arms", nargs="+", choices=list(SEARCH), help="searched arms (default all)")
     parser.add_argument("--cells", nargs="+", metavar="CELL", help="only these cells of each arm (default all)")
     parser.add_argument("--final-arms", nargs="+", metavar="ARM", help="only these final arms (default all)")
+    parser.add_argument("--update-code", action="store_true",
+                        help="re-clone the study's project when this repository's code differs from the pinned one "
+                             "(then every experiment and final run whose stages' code changed reruns)")
     parser.add_argument("--phases", nargs="+", default=["search", "finals"], choices=["search", "finals"],
                         help="search only: stop before the final runs")
     parser.add_argument("--workdir", default=str(REPO / "benchmarks" / ".work" / "utd_mhad"),
@@ -437,7 +471,8 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "utd_mhad_study", "split": args.split, "seeds": args.seeds,
         "command": "python -m benchmarks.utd_mhad " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "git": git_commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "search": search, "chosen_on_validation": search["chosen_on_validation"], "students": {},
+        "code_commit": study.project.commit, "search": search, "chosen_on_validation": search["chosen_on_validation"],
+        "students": {},
         "verdict": "Search finished; final runs pending.", "seconds": {"median_final_run": None},
     }
     if "finals" in args.phases:

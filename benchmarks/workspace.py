@@ -48,12 +48,13 @@ def fingerprint(*values) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def make_workspace(root: Path, params: dict, links: dict[str, Path]) -> Path:
-    """(Re)create ``root`` with ``params.yaml`` and ``links`` (relative path -> source file)."""
+def make_workspace(root: Path, params: dict, links: dict[str, Path], code: Path = REPO) -> Path:
+    """(Re)create ``root`` with ``params.yaml`` and ``links`` (relative path -> source file);
+    ``pipeline`` and ``stages`` link to ``code`` (this repository, or a pinned clone of it)."""
     root.mkdir(parents=True, exist_ok=True)
     for name in ("pipeline", "stages"):
         if not (root / name).exists():
-            (root / name).symlink_to(REPO / name)
+            (root / name).symlink_to(code / name)
     for relative, source in links.items():
         if not Path(source).exists():
             raise SystemExit(f"error: {source} is missing")
@@ -102,11 +103,12 @@ def dvc_command(stage: str, item: str | None = None, params: dict | None = None,
 
 
 def run_stage(root: Path, stage: str, *arguments: str, item: str | None = None, leave_out: tuple[str, ...] = (),
-              log: Path | None = None) -> float:
-    """Run a stage in a workspace with its dvc.yaml command (plus ``arguments``); return its
-    wall time in seconds. Exits with the stage's last error lines when it fails."""
+              log: Path | None = None, dvc_yaml: Path | None = None) -> float:
+    """Run a stage in a workspace with its dvc.yaml command (``dvc_yaml``, default this
+    repository's; plus ``arguments``); return its wall time in seconds. Exits with the
+    stage's last error lines when it fails."""
     params = YAML(typ="safe", pure=True).load((root / "params.yaml").read_text())
-    command = [*dvc_command(stage, item, params, leave_out=leave_out), "--no-progress", *arguments]
+    command = [*dvc_command(stage, item, params, dvc_yaml=dvc_yaml, leave_out=leave_out), "--no-progress", *arguments]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, env=dict(os.environ))
     seconds = time.perf_counter() - start
