@@ -115,3 +115,17 @@ def test_the_seeds_benchmark_runs_every_per_split_stage_in_dag_order():
 
     definition = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
     assert STAGES == [name for name, body in definition.items() if "foreach" in body]
+
+
+def test_bytecode_caches_never_change_a_code_folders_hash():
+    """A stage's code folders (pipeline/losses, pipeline/models, ...) must hash the same with and
+    without Python's __pycache__: each queued `dvc exp run` starts from a fresh copy without it,
+    and would otherwise rerun every stage, teachers included."""
+    import subprocess
+    import sys
+
+    paths = ["pipeline/losses/__pycache__/sakdn.cpython-311.pyc", "stages/__pycache__/student.cpython-311.pyc",
+             "pipeline/losses/sakdn.py"]
+    ignored = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *paths], cwd=REPO, capture_output=True,
+                             text=True)
+    assert ignored.stdout.split() == paths[:2]  # the bytecode, never the source
