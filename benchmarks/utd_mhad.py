@@ -139,6 +139,7 @@ class Project:
         key = fingerprint(self.params)
         if marker.exists() and marker.read_text() == key:
             if not self.update_code or code_version(root=self.root) == code_version():
+                self.sync_dvcignore()
                 return  # pinned: a repository that moved on does not restart the study
         if self.root.exists():
             shutil.rmtree(self.root)
@@ -155,9 +156,22 @@ class Project:
         self.run("git", "commit", "--quiet", "-m", "study: shared stages reproduced")
         marker.write_text(key)
 
+    def sync_dvcignore(self) -> None:
+        """Bring a project made before the repository's .dvcignore (Python bytecode hashed into
+        the code folders made every experiment rerun every stage) up to date: copy it, and
+        reproduce and commit the shared stages once more under it."""
+        wanted = (REPO / ".dvcignore").read_text()
+        if (self.root / ".dvcignore").read_text() == wanted:
+            return
+        (self.root / ".dvcignore").write_text(wanted)
+        self.run("dvc", "repro", "--quiet", "frames", f"teacher_outputs@{self.split}")
+        self.run("git", "add", ".dvcignore", "dvc.lock")
+        self.run("git", "commit", "--quiet", "-m", "study: .dvcignore for Python bytecode, shared stages rehashed")
+
     def experiments(self) -> dict[str, dict]:
-        """name -> {"params", "metrics"} of every finished experiment on the project's HEAD."""
-        shown = json.loads(self.run("dvc", "exp", "show", "--json").stdout or "[]")
+        """name -> {"params", "metrics"} of every finished experiment on the project's last
+        commits (its own: the study's params, the shared stages; the code is the same)."""
+        shown = json.loads(self.run("dvc", "exp", "show", "--json", "--num", "4").stdout or "[]")
         found = {}
         for commit in shown:
             for experiment in commit.get("experiments") or []:
@@ -190,7 +204,7 @@ class Project:
         return {name: done[name] for name in wanted}
 
     def export_table(self, path: Path) -> None:
-        path.write_text(self.run("dvc", "exp", "show", "--no-pager", "--csv").stdout)
+        path.write_text(self.run("dvc", "exp", "show", "--no-pager", "--csv", "--num", "4").stdout)
 
 
 def validation_of(result: dict, split: str, model: str) -> float:
