@@ -135,7 +135,7 @@ class Project:
         return done
 
     def setup(self) -> None:
-        marker = self.root / ".study-key"
+        marker = self.root / ".study-key"  # not committed: written after the outputs are
         key = fingerprint(self.params)
         if marker.exists() and marker.read_text() == key:
             if not self.update_code or code_version(root=self.root) == code_version():
@@ -152,9 +152,16 @@ class Project:
         self.run("git", "commit", "--quiet", "-am", "study params")
         # The shared stages once: preprocessing (frames too), the teacher and its outputs (folds 0).
         self.run("dvc", "repro", "--quiet", "frames", f"teacher_outputs@{self.split}")
-        self.run("git", "add", "dvc.lock")
-        self.run("git", "commit", "--quiet", "-m", "study: shared stages reproduced")
+        self.commit_outputs("study: shared stages reproduced")
         marker.write_text(key)
+
+    def commit_outputs(self, message: str) -> None:
+        """Commit dvc.lock with the stages' uncached outputs (reports, curves, the persistent
+        checkpoints): each queued experiment starts from a fresh copy of the commit, and a stage
+        whose outputs are missing there would rerun, the teacher included."""
+        self.run("git", "add", "-A")
+        self.run("git", "add", "-f", "checkpoints")
+        self.run("git", "commit", "--quiet", "-m", message)
 
     def sync_dvcignore(self) -> None:
         """Bring a project made before the repository's .dvcignore (Python bytecode hashed into
@@ -165,13 +172,25 @@ class Project:
             return
         (self.root / ".dvcignore").write_text(wanted)
         self.run("dvc", "repro", "--quiet", "frames", f"teacher_outputs@{self.split}")
-        self.run("git", "add", ".dvcignore", "dvc.lock")
-        self.run("git", "commit", "--quiet", "-m", "study: .dvcignore for Python bytecode, shared stages rehashed")
+        self.commit_outputs("study: .dvcignore for Python bytecode, shared stages rehashed")
+
+    def clean_queue(self) -> None:
+        """Forget what an interrupted invocation left in the queue: queued and failed tasks, and
+        tasks marked running with no worker left (their state files are gone, and `dvc exp show`
+        fails on them)."""
+        status = self.run("dvc", "queue", "status", check=False).stdout
+        if "0 active" in status:
+            for line in status.splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[-1] == "Running":
+                    self.run("dvc", "queue", "kill", parts[1], check=False)
+        self.run("dvc", "queue", "remove", "--queued", check=False)
+        self.run("dvc", "queue", "remove", "--failed", check=False)
 
     def experiments(self) -> dict[str, dict]:
         """name -> {"params", "metrics"} of every finished experiment on the project's last
         commits (its own: the study's params, the shared stages; the code is the same)."""
-        shown = json.loads(self.run("dvc", "exp", "show", "--json", "--num", "4").stdout or "[]")
+        shown = json.loads(self.run("dvc", "exp", "show", "--json", "--num", "6").stdout or "[]")
         found = {}
         for commit in shown:
             for experiment in commit.get("experiments") or []:
@@ -187,11 +206,10 @@ class Project:
     def run_queue(self, wanted: dict[str, tuple[list[str], str]]) -> dict[str, dict]:
         """Queue every wanted experiment (name -> (overrides, target stage)) that has no result
         yet, run the queue with ``dvc exp run --run-all``, return the results of all wanted."""
+        self.clean_queue()
         done = self.experiments()
         missing = {name: spec for name, spec in wanted.items() if name not in done}
         if missing:
-            self.run("dvc", "queue", "remove", "--queued", check=False)  # left over from an interrupted run
-            self.run("dvc", "queue", "remove", "--failed", check=False)
             for name, (overrides, target) in missing.items():
                 self.run("dvc", "exp", "run", "--queue", "--name", name,
                          *[arg for override in overrides for arg in ("-S", override)], target)
@@ -204,7 +222,7 @@ class Project:
         return {name: done[name] for name in wanted}
 
     def export_table(self, path: Path) -> None:
-        path.write_text(self.run("dvc", "exp", "show", "--no-pager", "--csv", "--num", "4").stdout)
+        path.write_text(self.run("dvc", "exp", "show", "--no-pager", "--csv", "--num", "6").stdout)
 
 
 def validation_of(result: dict, split: str, model: str) -> float:
