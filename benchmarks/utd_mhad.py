@@ -184,6 +184,10 @@ class Project:
                 parts = line.split()
                 if len(parts) >= 2 and parts[-1] == "Running":
                     self.run("dvc", "queue", "kill", parts[1], check=False)
+            time.sleep(3)  # a killed task is marked failed a moment later
+            # the temporary copies of experiments killed mid-run (`dvc exp show` trips on them)
+            for stale in (self.root / ".dvc" / "tmp" / "exps").glob("tmp*"):
+                shutil.rmtree(stale, ignore_errors=True)
         self.run("dvc", "queue", "remove", "--queued", check=False)
         self.run("dvc", "queue", "remove", "--failed", check=False)
 
