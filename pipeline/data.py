@@ -1,8 +1,13 @@
 """Datasets over the HDF5 caches, paired by recording (docs/method.md §0).
 
 Teachers train on one sample per recording (its sensors' GAF images); the student iterates
-video samples and looks up its recording's teacher outputs by recording id. Caches are read
-once into memory (contiguous HDF5 reads; the synthetic and UTD-MHAD caches are 0.1-0.5 GB).
+video samples and looks up its recording's teacher outputs by recording id. A cache is read
+once into memory when it is small (one contiguous HDF5 read; the synthetic and UTD-MHAD caches
+are 0.1-0.5 GB) and streamed from the file otherwise (MMAct's frames are ~22 GB at 112 px):
+``train.cache_in_memory`` (``auto`` = in memory below ``IN_MEMORY_LIMIT`` bytes). A streamed
+item is one hyperslab read of a contiguous dataset (one sample's span of frames, one
+recording's GAF image), through a file handle each DataLoader worker opens for itself. Both
+paths give the same tensors, so a run's results do not depend on which one it took.
 
 Randomness (TSN offsets, shuffling) is a function of (seed, epoch, sample), never of a global
 generator's history, so a run resumed from a checkpoint sees exactly the data of an
@@ -10,6 +15,7 @@ uninterrupted one, and DDP ranks agree on the order.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -24,6 +30,39 @@ from pipeline.errors import InputError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SAMPLING = ("random", "centre")
+# ``cache_in_memory: auto`` loads a cache whose selected rows are at most this many bytes.
+IN_MEMORY_LIMIT = 4 * 2**30
+
+
+def keep_in_memory(setting: bool | str, size_bytes: int) -> bool:
+    """``train.cache_in_memory``: true, false, or ``auto`` (below ``IN_MEMORY_LIMIT``)."""
+    if setting == "auto":
+        return size_bytes <= IN_MEMORY_LIMIT
+    if isinstance(setting, bool):
+        return setting
+    raise ValueError(f"cache_in_memory must be true, false or 'auto', got {setting!r}")
+
+
+class LazyFile:
+    """An HDF5 file opened read-only on first use in each process. DataLoader workers are
+    forked or spawned copies of the dataset, and an h5py handle must not cross a process
+    boundary, so each process opens its own (and pickling drops the handle)."""
+
+    def __init__(self, path: str | Path):
+        self.path, self._file, self._pid = str(path), None, None
+
+    def __getitem__(self, name: str):
+        if self._file is None or self._pid != os.getpid():
+            self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
+        return self._file[name]
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "_file": None, "_pid": None}
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
 
 
 def student_black() -> torch.Tensor:
@@ -53,13 +92,16 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
 
 class SensorImages(Dataset):
-    """One item per recording: ({sensor: (3, S, S) float32}, label, index)."""
+    """One item per recording: ({sensor: (3, S, S) float32}, label, index). ``in_memory``
+    (``train.cache_in_memory``) loads the images now; otherwise items are read from the file
+    when asked for, and ``images`` loads them on first use (teacher_outputs scores whole sets)."""
 
-    def __init__(self, gaf_path: str | Path, sensors: list[str], recordings: pd.DataFrame):
-        self.sensors = list(sensors)
+    def __init__(self, gaf_path: str | Path, sensors: list[str], recordings: pd.DataFrame,
+                 in_memory: bool | str = True):
+        self.path, self.sensors = Path(gaf_path), list(sensors)
         self.recording_ids = recordings["recording_id"].tolist()
         self.labels = torch.tensor(recordings["label"].to_numpy(dtype=np.int64))
-        self.images = {}
+        self.rows, size = {}, 0
         with h5py.File(gaf_path, "r") as cache:
             for sensor in self.sensors:
                 if sensor not in cache:
@@ -69,15 +111,48 @@ class SensorImages(Dataset):
                 missing = [rid for rid in self.recording_ids if rid not in position]
                 if missing:
                     raise InputError(f"{gaf_path}: sensor {sensor!r} lacks recording {missing[0]!r}")
-                rows = np.array([position[rid] for rid in self.recording_ids], dtype=np.int64)
-                images = cache[sensor]["gaf_images"][()]  # one contiguous read, then index in memory
-                self.images[sensor] = torch.from_numpy(images[rows].astype(np.float32))
+                self.rows[sensor] = np.array([position[rid] for rid in self.recording_ids], dtype=np.int64)
+                images = cache[sensor]["gaf_images"]
+                size += len(self.recording_ids) * int(np.prod(images.shape[1:])) * 4
+        self.cache = LazyFile(gaf_path)
+        self._images = None
+        if keep_in_memory(in_memory, size):
+            self._images = self._load()
+
+    def _load(self) -> dict[str, torch.Tensor]:
+        images = {}
+        with h5py.File(self.path, "r") as cache:
+            for sensor in self.sensors:
+                stored = cache[sensor]["gaf_images"][()]  # one contiguous read, then index in memory
+                images[sensor] = torch.from_numpy(stored[self.rows[sensor]].astype(np.float32))
+        return images
+
+    @property
+    def streamed(self) -> bool:
+        return self._images is None
+
+    @property
+    def images(self) -> dict[str, torch.Tensor]:
+        if self._images is None:
+            self._images = self._load()
+        return self._images
+
+    def images_at(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """{sensor: (n, 3, S, S)} of the recordings at ``indices``, streamed or in memory."""
+        if self._images is not None:
+            return {s: self._images[s][list(indices)] for s in self.sensors}
+        items = [self[i][0] for i in indices]
+        return {s: torch.stack([item[s] for item in items]) for s in self.sensors}
 
     def __len__(self) -> int:
         return len(self.recording_ids)
 
     def __getitem__(self, index: int):
-        return {s: self.images[s][index] for s in self.sensors}, self.labels[index], index
+        if self._images is not None:
+            return {s: self._images[s][index] for s in self.sensors}, self.labels[index], index
+        images = {s: torch.from_numpy(self.cache[s]["gaf_images"][self.rows[s][index]].astype(np.float32))
+                  for s in self.sensors}
+        return images, self.labels[index], index
 
 
 def random_time_crop(images: dict[str, torch.Tensor], min_fraction: float) -> dict[str, torch.Tensor]:
@@ -127,10 +202,12 @@ def random_time_warp(images: dict[str, torch.Tensor], strength: float) -> dict[s
 
 class VideoClips(Dataset):
     """One item per video sample: (clip (T, 3, S, S) normalised float32, label, index).
-    ``set_epoch`` changes the random TSN offsets of training clips."""
+    ``set_epoch`` changes the random TSN offsets of training clips. ``in_memory``
+    (``train.cache_in_memory``) loads the frames now; otherwise each item reads the span of
+    its sample's cached frames that its T frames lie in (one hyperslab read)."""
 
     def __init__(self, frames_path: str | Path, samples: pd.DataFrame, num_segments: int, mode: str,
-                 seed: int = 0):
+                 seed: int = 0, in_memory: bool | str = True):
         if mode not in SAMPLING:
             raise ValueError(f"mode must be one of {SAMPLING}, got {mode!r}")
         self.num_segments, self.mode, self.seed, self.epoch = num_segments, mode, seed, 0
@@ -143,10 +220,20 @@ class VideoClips(Dataset):
             missing = [sid for sid in self.sample_ids if sid not in position]
             if missing:
                 raise InputError(f"{frames_path}: no frames for sample {missing[0]!r} (skipped when decoding?)")
-            rows = np.array([position[sid] for sid in self.sample_ids], dtype=np.int64)
-            self.frames = torch.from_numpy(cache["frames"][()][rows])  # (N, F, S, S, 3) uint8
+            self.rows = np.array([position[sid] for sid in self.sample_ids], dtype=np.int64)
+            stored = cache["frames"]
+            self.frames_per_video = int(stored.shape[1])
+            size = len(self.rows) * int(np.prod(stored.shape[1:]))
+            self.frames = None
+            if keep_in_memory(in_memory, size):
+                self.frames = torch.from_numpy(stored[()][self.rows])  # (N, F, S, S, 3) uint8
+        self.cache = LazyFile(frames_path)
         self.mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
+
+    @property
+    def streamed(self) -> bool:
+        return self.frames is None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -157,17 +244,29 @@ class VideoClips(Dataset):
     def chosen_frames(self, index: int) -> torch.Tensor:
         """The cached frames sample ``index`` uses this epoch (a function of seed, epoch, index)."""
         generator = sample_generator(self.seed, self.epoch, index) if self.mode == "random" else None
-        return segment_indices(self.frames.shape[1], self.num_segments, self.mode, generator)
+        return segment_indices(self.frames_per_video, self.num_segments, self.mode, generator)
 
     def segment_positions(self, indices: list[int]) -> torch.Tensor:
         """(n, T): where in its video each sampled frame lies this epoch, as a fraction of the
         video's length (frame centres of the uniformly spaced cached frames), for GSDM's
         temporal alignment (docs/method.md §5)."""
-        count = self.frames.shape[1]
+        count = self.frames_per_video
         return torch.stack([(self.chosen_frames(i).double() + 0.5) / count for i in indices]).float()
 
+    def clip_frames(self, index: int) -> torch.Tensor:
+        """(T, S, S, 3) uint8: the cached frames sample ``index`` uses this epoch."""
+        chosen = self.chosen_frames(index)
+        if self.frames is not None:
+            return self.frames[index, chosen]
+        first, last = int(chosen.min()), int(chosen.max()) + 1
+        span = self.cache["frames"][self.rows[index], first:last]  # one hyperslab, no fancy indexing
+        return torch.from_numpy(span)[chosen - first]
+
     def __getitem__(self, index: int):
-        clip = self.frames[index, self.chosen_frames(index)].permute(0, 3, 1, 2).float().div_(255)
+        # Contiguous (T, 3, S, S): a permuted view would make the main process's collate keep
+        # its strides while a worker's collate copies into a contiguous batch, and convolutions
+        # on the two layouts round differently (workers > 0 would change results).
+        clip = self.clip_frames(index).permute(0, 3, 1, 2).contiguous().float().div_(255)
         return (clip - self.mean) / self.std, self.labels[index], index
 
 

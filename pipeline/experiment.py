@@ -36,8 +36,8 @@ from pipeline.training import Runtime, fit, input_digests, load_torch_file, load
 log = logging.getLogger(__name__)
 
 # The params keys each training stage's result depends on: its checkpoint fingerprint covers
-# exactly these, and dvc.yaml lists the same keys (a test checks both agree). train.threads
-# and train.workers change speed, not results, so neither retrains anything.
+# exactly these, and dvc.yaml lists the same keys (a test checks both agree). train.threads,
+# train.workers and train.cache_in_memory change speed, not results, so none retrains anything.
 TEACHER_PARAMS = ("seed", "teacher", "train.device", "train.bf16")
 FOLD_PARAMS = TEACHER_PARAMS + ("teacher_outputs.folds",)
 BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
@@ -188,7 +188,7 @@ def teacher_predict_in_batches(teacher: MultiSensorTeacher, dataset: SensorImage
     outputs = []
     for start in range(0, len(dataset), batch_size):
         indices = order[start : start + batch_size].tolist()
-        images = {s: torch.stack([dataset.images[s][i] for i in indices]) for s in teacher.sensors}
+        images = {s: v for s, v in dataset.images_at(indices).items() if s in teacher.sensors}
         with runtime.autocast():
             outputs.append(teacher(runtime.to_device(images)))
     return _reorder(_collect(outputs, taps), order)
@@ -325,8 +325,9 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
         teacher = teacher.to(memory_format=torch.channels_last)
     trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
     gaf = data.inputs.need("gaf")
-    train = SensorImages(gaf, sensors, training)
-    validation = SensorImages(gaf, sensors, data.recordings("val"))
+    in_memory = params["train"]["cache_in_memory"]
+    train = SensorImages(gaf, sensors, training, in_memory)
+    validation = SensorImages(gaf, sensors, data.recordings("val"), in_memory)
     embeddings = data.embeddings.to(runtime.device)
 
     def step(batch):
@@ -339,7 +340,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
 
     reference_ids = draw_reference_set(training, settings["batch_size"] - 1, params["seed"])
     position = {rid: i for i, rid in enumerate(train.recording_ids)}
-    reference = {s: train.images[s][[position[rid] for rid in reference_ids]] for s in sensors}
+    reference = train.images_at([position[rid] for rid in reference_ids])
 
     def validate():
         if len(validation) == 0:
@@ -715,11 +716,12 @@ def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tupl
 
 
 @torch.no_grad()
-def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime) -> torch.Tensor:
+def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime,
+                    workers: int = 0) -> torch.Tensor:
+    """Logits of every clip, in dataset order (an unshuffled loader, not split across ranks)."""
     student.eval()
     logits = []
-    for start in range(0, len(dataset), batch_size):
-        clips = torch.stack([dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))])
+    for clips, _, _ in loader(dataset, batch_size, runtime, seed=0, shuffle=False, workers=workers):
         with runtime.autocast():
             logits.append(student(runtime.to_device(clips))["logits"].float().cpu())
     return torch.cat(logits)
@@ -765,8 +767,9 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         raise InputError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
     frames = data.inputs.need("frames")
-    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed)
-    validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre")
+    in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
+    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed, in_memory)
+    validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre", in_memory=in_memory)
 
     def step(batch):
         clips, labels, indices = batch
@@ -784,7 +787,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     def validate():
         if len(validation) == 0:
             return None
-        return accuracy_of(student_predict(student, validation, settings["batch_size"], runtime), validation.labels)
+        logits = student_predict(student, validation, settings["batch_size"], runtime, workers)
+        return accuracy_of(logits, validation.labels)
 
     weights = resolve_weights(settings["weights"], settings["backbone"])
     read = [data.inputs.manifest, data.inputs.splits, frames, data.inputs.class_embeddings, weights]
@@ -795,7 +799,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                           "inputs": input_digests(read)}
     result = fit(name=f"{method}[{data.split}]", model=distiller, parameters=distiller.trainable_parameters(),
                  train_data=loader(train, settings["batch_size"], runtime, seed, shuffle=True, drop_last=True,
-                                   workers=params["train"]["workers"]),
+                                   workers=workers),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
                  runtime=runtime, progress=progress)
@@ -844,7 +848,8 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
     metrics, predictions = {}, {}
     predictor = load_teacher_predictor(models.pop("teachers"), runtime)
-    recordings = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, data.recordings("test"))
+    in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
+    recordings = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, data.recordings("test"), in_memory)
     predicted = predictor.predict(recordings)
     labels = recordings.labels.numpy()
     teacher_metrics = {}
@@ -858,9 +863,10 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
                                                    runtime, class_sorted_order(recordings))["logits"]
         teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
-    clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre")
+    clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
+                       in_memory=in_memory)
     for name, path in models.items():
-        logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime)
+        logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
         # Per test sample, so two models can be compared recording by recording (McNemar).
         metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),

@@ -263,6 +263,9 @@ SCHEMA: dict[str, Any] = {
         "device": Field(str, "auto", choices=("auto", "cpu", "cuda")),
         "bf16": Field(bool, True, help="bfloat16 autocast on CUDA (ignored on CPU)"),
         "workers": Field(int, 0, 0, 64, help="DataLoader worker processes (0 = load in the main process)"),
+        "cache_in_memory": Field(bool, "auto", keywords=("auto",),
+                                 help="read the frame and GAF caches into memory (true), stream them from the "
+                                      "file through the workers (false), or auto: in memory up to 4 GiB"),
         "threads": Field(int, 0, 0, 256, help="torch CPU threads; 0 = torch's default"),
     },
 }

@@ -96,7 +96,7 @@ def test_loss_weights_and_method_never_recompute_the_teacher_outputs():
 def test_speed_settings_retrain_nothing():
     for name, stage in resolved_stages().items():
         params = set(stage.get("params", []))
-        assert not {"train", "train.threads", "train.workers", "frames.workers", "gaf.batch_size",
+        assert not {"train", "train.threads", "train.workers", "train.cache_in_memory", "frames.workers", "gaf.batch_size",
                     "synthetic.workers"} & params, name
 
 
