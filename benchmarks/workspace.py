@@ -24,6 +24,35 @@ from ruamel.yaml import YAML
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The tiny configuration of the test suite's DVC project (seconds per stage on a CPU); the GPU
+# smoke run (benchmarks.gpu) trains on it too.
+TINY = {
+    "synthetic": {
+        "num_subjects": 4, "trials": 1, "num_scenes": 2, "num_sessions": 2,
+        "views": [{"azimuth": 0, "distance": 4.0}, {"azimuth": 90, "distance": 6.0}],
+        "classes": ["right hand wave", "squat", "right arm swipe to the left"],
+        "video_size": 64, "workers": 1,
+    },
+    "splits": {"protocols": ["cross_subject", "cross_view"]},
+    "frames": {"per_video": 4, "size": 16, "workers": 1},
+    "gaf": {"image_size": 32},
+    "teacher": {"width_mult": 0.125, "spamfm_reduction": 2, "epochs": 2, "batch_size": 4},
+    "student": {"weights": None, "num_segments": 2, "epochs": 2, "batch_size": 4},
+    "distill": {"layer_pairs": [["conv3", "stage5"]]},
+    "train": {"threads": 1},
+}
+
+
+def deep_update(target: dict, update: dict) -> dict:
+    """Merge ``update`` into ``target`` key by key, nested dicts too."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            deep_update(target[key], value)
+        else:
+            target[key] = value
+    return target
+
+
 def override(params: dict, assignment: str) -> dict:
     """Apply ``key.sub=value`` (value parsed as YAML) to ``params`` in place."""
     key, sep, value = assignment.partition("=")

@@ -70,6 +70,15 @@ def student_black() -> torch.Tensor:
     return -torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD)
 
 
+def normalize_clips(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (..., 3, S, S) -> the student's float input (ImageNet-normalised). Loaders
+    carry uint8 and training normalises on the device: a quarter of the bytes through the
+    workers' queues, pinned memory and the host-to-GPU copy."""
+    mean = torch.tensor(IMAGENET_MEAN, device=clips.device).reshape(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=clips.device).reshape(3, 1, 1)
+    return (clips.float().div_(255) - mean) / std
+
+
 def segment_indices(num_frames: int, num_segments: int, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
     """TSN sampling: one frame in each of ``num_segments`` equal segments of ``[0,
     num_frames)``; a random one for training, the centre for evaluation; segments shorter
@@ -201,16 +210,18 @@ def random_time_warp(images: dict[str, torch.Tensor], strength: float) -> dict[s
 
 
 class VideoClips(Dataset):
-    """One item per video sample: (clip (T, 3, S, S) normalised float32, label, index).
+    """One item per video sample: (clip (T, 3, S, S) normalised float32, label, index), or the
+    clip's uint8 frames with ``normalize=False`` (then ``normalize_clips`` on the device).
     ``set_epoch`` changes the random TSN offsets of training clips. ``in_memory``
     (``train.cache_in_memory``) loads the frames now; otherwise each item reads the span of
     its sample's cached frames that its T frames lie in (one hyperslab read)."""
 
     def __init__(self, frames_path: str | Path, samples: pd.DataFrame, num_segments: int, mode: str,
-                 seed: int = 0, in_memory: bool | str = True):
+                 seed: int = 0, in_memory: bool | str = True, normalize: bool = True):
         if mode not in SAMPLING:
             raise ValueError(f"mode must be one of {SAMPLING}, got {mode!r}")
         self.num_segments, self.mode, self.seed, self.epoch = num_segments, mode, seed, 0
+        self.normalize = normalize
         self.sample_ids = samples["sample_id"].tolist()
         self.recording_ids = samples["recording_id"].tolist()
         self.labels = torch.tensor(samples["label"].to_numpy(dtype=np.int64))
@@ -228,8 +239,6 @@ class VideoClips(Dataset):
             if keep_in_memory(in_memory, size):
                 self.frames = torch.from_numpy(stored[()][self.rows])  # (N, F, S, S, 3) uint8
         self.cache = LazyFile(frames_path)
-        self.mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)
 
     @property
     def streamed(self) -> bool:
@@ -266,8 +275,8 @@ class VideoClips(Dataset):
         # Contiguous (T, 3, S, S): a permuted view would make the main process's collate keep
         # its strides while a worker's collate copies into a contiguous batch, and convolutions
         # on the two layouts round differently (workers > 0 would change results).
-        clip = self.clip_frames(index).permute(0, 3, 1, 2).contiguous().float().div_(255)
-        return (clip - self.mean) / self.std, self.labels[index], index
+        clip = self.clip_frames(index).permute(0, 3, 1, 2).contiguous()
+        return (normalize_clips(clip) if self.normalize else clip), self.labels[index], index
 
 
 class EpochShuffle(Sampler[int]):

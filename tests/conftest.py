@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.workspace import TINY, deep_update  # shared with benchmarks.gpu
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
@@ -57,21 +59,6 @@ def ramp_video(tmp_path) -> Path:
 
 # ------------------------------------------------------------------ the tiny DVC project
 PROJECT_FILES = ["pipeline", "stages", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
-TINY = {
-    "synthetic": {
-        "num_subjects": 4, "trials": 1, "num_scenes": 2, "num_sessions": 2,
-        "views": [{"azimuth": 0, "distance": 4.0}, {"azimuth": 90, "distance": 6.0}],
-        "classes": ["right hand wave", "squat", "right arm swipe to the left"],
-        "video_size": 64, "workers": 1,
-    },
-    "splits": {"protocols": ["cross_subject", "cross_view"]},
-    "frames": {"per_video": 4, "size": 16, "workers": 1},
-    "gaf": {"image_size": 32},
-    "teacher": {"width_mult": 0.125, "spamfm_reduction": 2, "epochs": 2, "batch_size": 4},
-    "student": {"weights": None, "num_segments": 2, "epochs": 2, "batch_size": 4},
-    "distill": {"layer_pairs": [["conv3", "stage5"]]},
-    "train": {"threads": 1},
-}
 
 
 def run(command: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -82,15 +69,6 @@ def run(command: list[str], cwd: Path, check: bool = True, **kwargs) -> subproce
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def deep_update(target: dict, update: dict) -> dict:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            deep_update(target[key], value)
-        else:
-            target[key] = value
-    return target
 
 
 def write_params(path: Path, update: dict) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.data import IN_MEMORY_LIMIT, LazyFile, SensorImages, VideoClips, keep_in_memory
+from pipeline.data import IN_MEMORY_LIMIT, LazyFile, SensorImages, VideoClips, keep_in_memory, normalize_clips
 from pipeline.training import loader, start_runtime
 
 
@@ -76,6 +76,18 @@ def test_workers_stream_with_their_own_handles_and_give_the_same_batches(frame_c
         assert len(batches[0]) == 3
         for (clip_a, label_a, index_a), (clip_b, label_b, index_b) in zip(*batches):
             assert torch.equal(clip_a, clip_b) and torch.equal(label_a, label_b) and torch.equal(index_a, index_b)
+
+
+def test_uint8_clips_normalised_in_a_batch_equal_normalised_items(frame_cache):
+    path, frames, ids, samples = frame_cache
+    normalised = VideoClips(path, samples, 3, "centre")
+    raw = VideoClips(path, samples, 3, "centre", normalize=False, in_memory=False)
+    assert raw[2][0].dtype == torch.uint8 and raw[2][0].shape == (3, 3, 4, 4)
+    batch = normalize_clips(torch.stack([raw[i][0] for i in range(7)]))
+    assert torch.equal(batch, torch.stack([normalised[i][0] for i in range(7)]))
+    # by hand: channel 0 of a pixel of value v is (v / 255 - 0.485) / 0.229
+    value = int(frames[ids.index("s0")][1, 0, 0, 0])
+    assert normalised[0][0][0, 0, 0, 0].item() == pytest.approx((value / 255 - 0.485) / 0.229, abs=1e-6)
 
 
 def test_lazy_file_drops_its_handle_when_pickled(frame_cache):
