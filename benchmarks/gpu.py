@@ -120,8 +120,11 @@ def write_frame_cache(path: Path, clips: int, frames: int, size: int) -> None:
                              dtype=h5py.string_dtype())
 
 
-def loading_run(args, path: Path, samples, in_memory: bool, runtime) -> dict:
-    """The baseline student trained ``args.epochs`` epochs from the frame cache at ``path``."""
+def loading_run(path: Path, samples, in_memory: bool, runtime, *, backbone: str, segments: int, batch_size: int,
+                workers: int, epochs: int, max_steps: int | None = None) -> dict:
+    """The baseline student trained from the frame cache at ``path`` as the student stage
+    does (``VideoClips``, ``loader``, ``Distiller``): ``epochs`` epochs, each cut at
+    ``max_steps`` steps when given. Clips/s and the time spent waiting for batches."""
     import torch
 
     from pipeline.data import VideoClips, normalize_clips
@@ -131,20 +134,22 @@ def loading_run(args, path: Path, samples, in_memory: bool, runtime) -> dict:
     from pipeline.training import loader, set_epoch
 
     device = runtime.device
-    dataset = VideoClips(path, samples, args.segments, "random", seed=0, in_memory=in_memory, normalize=False)
+    dataset = VideoClips(path, samples, segments, "random", seed=0, in_memory=in_memory, normalize=False)
     torch.manual_seed(0)
-    student = build_student(args.backbone, "tsn", num_classes=27, embedding_dim=50, num_segments=args.segments)
+    student = build_student(backbone, "tsn", num_classes=27, embedding_dim=50, num_segments=segments)
     model = Distiller(student, WeightedSum({"ce": (1.0, build_loss("ce"))}), torch.randn(27, 50)).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
-    data = loader(dataset, args.batch_size, runtime, seed=0, shuffle=True, drop_last=True, workers=args.workers)
+    data = loader(dataset, batch_size, runtime, seed=0, shuffle=True, drop_last=True, workers=workers)
     waits, steps = [], []
     model.train()
-    for epoch in range(args.epochs):
+    for epoch in range(epochs):
         set_epoch(data, epoch)
         ready = time.perf_counter()
-        for clips, labels, _ in data:
+        for number, (clips, labels, _) in enumerate(data):
+            if max_steps is not None and number == max_steps:
+                break
             fetched = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             with runtime.autocast():
@@ -160,12 +165,12 @@ def loading_run(args, path: Path, samples, in_memory: bool, runtime) -> dict:
             ready = done
     # The first batch of each epoch waits for the workers to start (and the first epoch for
     # cuDNN's autotuning): counted, and also left out ("steady"), as a long run amortises them.
-    per_epoch = len(waits) // args.epochs
-    steady = [i for i in range(per_epoch, len(waits)) if i % per_epoch != 0] or list(range(len(waits)))
+    per_epoch = len(waits) // epochs
+    steady = [i for i in range(per_epoch, len(waits)) if i % per_epoch != 0] or list(range(1, len(waits)))
     total_time = sum(waits) + sum(steps)
     steady_time = sum(waits[i] + steps[i] for i in steady)
-    return {"steps": len(steps), "clips_per_second": round(len(steps) * args.batch_size / total_time, 1),
-            "steady_clips_per_second": round(len(steady) * args.batch_size / steady_time, 1),
+    return {"steps": len(steps), "clips_per_second": round(len(steps) * batch_size / total_time, 2),
+            "steady_clips_per_second": round(len(steady) * batch_size / steady_time, 2),
             "data_wait_fraction": round(sum(waits) / total_time, 3),
             "steady_data_wait_fraction": round(sum(waits[i] for i in steady) / steady_time, 3),
             "median_step_seconds": round(statistics.median(steps), 4),
@@ -186,7 +191,9 @@ def streamed_loading(args) -> dict:
         written = time.perf_counter() - start
         ids = [f"clip{i:05d}" for i in range(args.clips)]
         samples = pd.DataFrame({"sample_id": ids, "recording_id": ids, "label": [i % 27 for i in range(args.clips)]})
-        runs = {mode: loading_run(args, path, samples, mode == "in_memory", runtime)
+        runs = {mode: loading_run(path, samples, mode == "in_memory", runtime, backbone=args.backbone,
+                                  segments=args.segments, batch_size=args.batch_size, workers=args.workers,
+                                  epochs=args.epochs)
                 for mode in ("streamed", "in_memory")}
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -327,7 +327,15 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     gaf = data.inputs.need("gaf")
     in_memory = params["train"]["cache_in_memory"]
     train = SensorImages(gaf, sensors, training, in_memory)
-    validation = SensorImages(gaf, sensors, data.recordings("val"), in_memory)
+    # Validation recordings the teachers train on measure training accuracy, not generalisation:
+    # a split that holds out videos of the same recordings (cross_view) leaves none, and the
+    # teachers then keep their last epoch instead of paying for a meaningless validation.
+    held_out = data.recordings("val")
+    held_out = held_out[~held_out["recording_id"].isin(training["recording_id"])].reset_index(drop=True)
+    if len(held_out) == 0 and len(data.recordings("val")):
+        log.info("%s: every validation recording is also a training recording of the teachers (the split holds "
+                 "out videos, not recordings): the teachers keep their last epoch", name or f"teachers[{data.split}]")
+    validation = SensorImages(gaf, sensors, held_out, in_memory)
     embeddings = data.embeddings.to(runtime.device)
 
     def step(batch):

@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import pandas as pd
 import pytest
+import torch
 
 from tests.conftest import TINY, copy_project, run, stage_command
 
@@ -106,3 +107,23 @@ def test_class_name_without_known_word_fails_embed(project, tmp_path):
     assert result.returncode == 1
     assert "class 'qqzx zzqy': none of its words" in result.stderr
     assert not (copy / "data" / "class_embeddings.h5").exists()
+
+
+def test_teachers_validate_only_on_recordings_they_do_not_train_on(project):
+    """cross_subject holds out subjects, so its teachers select an epoch on validation;
+    cross_view holds out a view of the same recordings, so its teachers have no held-out
+    recording and keep their last epoch (no validation pass at all)."""
+    splits = pd.read_csv(project / "data/splits.csv")
+    manifest = pd.read_csv(project / "data/manifest.csv")
+    table = manifest.merge(splits, on="sample_id")
+    for split in ("cross_subject", "cross_view"):
+        train = set(table.loc[table[split] == "train", "recording_id"])
+        val = set(table.loc[table[split] == "val", "recording_id"])
+        saved = torch.load(project / f"models/{split}/teachers.pt", weights_only=False)
+        accuracies = [record["val_accuracy"] for record in saved["history"]]
+        if split == "cross_view":
+            assert val and val <= train  # every validation recording is a training one
+            assert accuracies == [None] * len(accuracies) and saved["best_epoch"] == len(accuracies)
+        else:
+            assert val and not val & train
+            assert all(isinstance(a, float) for a in accuracies)

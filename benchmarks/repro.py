@@ -1,0 +1,93 @@
+"""Wall time of the default DAG (`make repro` after set-up) and the metrics it produces.
+
+Clones this repository at ``--commit`` into a scratch folder, runs `dvc repro` there with this
+interpreter's environment (the set-up, `make setup`, is not timed), and records the total wall
+time, each stage's share (from the moments DVC starts each stage) and the test metrics of
+every split (`dvc metrics show`), so a change meant to make the first run faster can show its
+time and its results before and after on the same machine:
+
+    python -m benchmarks.repro --commit HEAD~3 --output benchmarks/results/repro_before.json
+    python -m benchmarks.repro --output benchmarks/results/repro.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.workspace import REPO, machine
+
+STAGE_START = re.compile(r"Running stage '([^']+)'")
+
+
+def git(*args: str, cwd: Path = REPO) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def timed_repro(root: Path, log: Path) -> tuple[float, dict[str, float]]:
+    """`dvc repro` in ``root``: total seconds and seconds per stage (start to the next start)."""
+    # Unbuffered, so each "Running stage" line arrives when DVC starts the stage.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONUNBUFFERED="1")
+    env.pop("PYTHONPATH", None)
+    starts: list[tuple[str, float]] = []
+    begin = time.perf_counter()
+    with open(log, "w") as handle:
+        process = subprocess.Popen(["dvc", "repro"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        for line in process.stdout:
+            handle.write(line)
+            match = STAGE_START.search(line)
+            if match:
+                starts.append((match.group(1), time.perf_counter() - begin))
+        process.wait()
+    total = time.perf_counter() - begin
+    if process.returncode != 0:
+        raise SystemExit(f"error: dvc repro failed in {root} (see {log})")
+    ends = [start for _, start in starts[1:]] + [total]
+    return total, {name: round(end - start, 1) for (name, start), end in zip(starts, ends)}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.repro", description=__doc__.splitlines()[0])
+    parser.add_argument("--commit", default="HEAD", help="the code to time (default %(default)s)")
+    parser.add_argument("--work", type=Path, default=REPO / "benchmarks/.work/repro")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/repro.json")
+    args = parser.parse_args(argv)
+    commit = git("rev-parse", args.commit)
+    root = args.work / commit[:10]
+    shutil.rmtree(root, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    git("clone", "--quiet", str(REPO), str(root))
+    git("checkout", "--quiet", commit, cwd=root)
+    total, stages = timed_repro(root, args.work / f"{commit[:10]}.log")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    metrics = json.loads(subprocess.run(["dvc", "metrics", "show", "--json"], cwd=root, env=env,
+                                        capture_output=True, text=True, check=True).stdout)
+    flat = {}
+    for files in metrics.values():
+        for path, content in files.get("data", {}).items():
+            if path.startswith("metrics/"):
+                flat[path] = content.get("data", {})
+    by_kind: dict[str, float] = {}
+    for stage, seconds in stages.items():
+        kind = stage.split("@")[0]
+        by_kind[kind] = round(by_kind.get(kind, 0.0) + seconds, 1)
+    result = {"benchmark": "repro", "commit": commit, "wall_seconds": round(total, 1),
+              "wall_minutes": round(total / 60, 2), "seconds_by_stage_kind": by_kind, "seconds_by_stage": stages,
+              "metrics": flat, "command": "dvc repro (after make setup)", "machine": machine()}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
+    return result
+
+
+if __name__ == "__main__":
+    main()
