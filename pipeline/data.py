@@ -43,6 +43,21 @@ def keep_in_memory(setting: bool | str, size_bytes: int) -> bool:
     raise ValueError(f"cache_in_memory must be true, false or 'auto', got {setting!r}")
 
 
+def read_rows(dataset: h5py.Dataset, rows: np.ndarray, block: int = 64) -> np.ndarray:
+    """``dataset[rows]`` (any order, repeats allowed) by contiguous block reads: fancy indexing
+    of an HDF5 dataset is slow, and reading it whole then indexing would hold it twice."""
+    rows = np.asarray(rows, dtype=np.int64)
+    result = np.empty((len(rows), *dataset.shape[1:]), dtype=dataset.dtype)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    for start in range(0, int(ordered[-1]) + 1 if len(rows) else 0, block):
+        first, last = np.searchsorted(ordered, [start, start + block])
+        if first < last:
+            stop = int(ordered[last - 1]) + 1
+            result[order[first:last]] = dataset[start:stop][ordered[first:last] - start]
+    return result
+
+
 class LazyFile:
     """An HDF5 file opened read-only on first use in each process. DataLoader workers are
     forked or spawned copies of the dataset, and an h5py handle must not cross a process
@@ -132,8 +147,8 @@ class SensorImages(Dataset):
         images = {}
         with h5py.File(self.path, "r") as cache:
             for sensor in self.sensors:
-                stored = cache[sensor]["gaf_images"][()]  # one contiguous read, then index in memory
-                images[sensor] = torch.from_numpy(stored[self.rows[sensor]].astype(np.float32))
+                stored = read_rows(cache[sensor]["gaf_images"], self.rows[sensor])
+                images[sensor] = torch.from_numpy(stored.astype(np.float32))
         return images
 
     @property
@@ -237,7 +252,7 @@ class VideoClips(Dataset):
             size = len(self.rows) * int(np.prod(stored.shape[1:]))
             self.frames = None
             if keep_in_memory(in_memory, size):
-                self.frames = torch.from_numpy(stored[()][self.rows])  # (N, F, S, S, 3) uint8
+                self.frames = torch.from_numpy(read_rows(stored, self.rows))  # (N, F, S, S, 3) uint8
         self.cache = LazyFile(frames_path)
 
     @property

@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.data import IN_MEMORY_LIMIT, LazyFile, SensorImages, VideoClips, keep_in_memory, normalize_clips
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.data import (
+    IN_MEMORY_LIMIT, LazyFile, SensorImages, VideoClips, keep_in_memory, normalize_clips, read_rows,
+)
 from pipeline.training import loader, start_runtime
 
 
@@ -27,6 +32,18 @@ def frame_cache(tmp_path):
     samples = pd.DataFrame({"sample_id": [f"s{i}" for i in range(7)], "recording_id": [f"r{i}" for i in range(7)],
                             "label": [0, 1, 2, 0, 1, 2, 0]})
     return path, frames, list(ids), samples
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 29), max_size=40), st.integers(1, 8))
+def test_read_rows_equals_fancy_indexing_in_memory(tmp_path_factory, rows, block):
+    path = tmp_path_factory.mktemp("rows") / "data.h5"
+    values = np.arange(30 * 2 * 3).reshape(30, 2, 3).astype(np.int16)
+    with h5py.File(path, "w") as cache:
+        cache.create_dataset("values", data=values)
+    with h5py.File(path, "r") as cache:
+        picked = read_rows(cache["values"], np.array(rows, dtype=np.int64), block=block)
+    assert picked.shape == (len(rows), 2, 3) and np.array_equal(picked, values[rows])
 
 
 def test_keep_in_memory_rule():
