@@ -5,7 +5,7 @@ classes in the three default views: 216, 864 and 3456 videos by default) this ru
 gives them in a workspace per size and measures:
 
 - ``synthesize``, ``frames`` and ``gaf`` wall time (frames: videos/s) and the peak resident
-  memory of the frames stage (the largest of its processes: ``wait4``'s ``ru_maxrss``);
+  memory of each stage (the largest of its processes, each one's VmHWM polled as it runs);
 - a student training run at the UTD-MHAD depth preset's sizes (mobilenet_v2 TSN, 4 segments,
   112 px frames, batch 8, ``train.workers`` 0) over each size's frame cache, streamed
   (``train.cache_in_memory: false``) and in memory, each in its own process: its peak resident
@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,21 +40,47 @@ PRESET = {"backbone": "mobilenet_v2", "segments": 4, "frame_size": 112, "batch_s
 STAGES = ("synthesize", "manifest", "frames", "gaf")
 
 
+def peak_memory_mb(pid: int) -> float:
+    """VmHWM of a live process, MB (its own high-water mark since exec; 0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def measured(command: list[str], cwd: Path, log: Path) -> tuple[float, float, str]:
-    """Run ``command``; (wall seconds, peak resident MB of its largest process, stdout)."""
+    """Run ``command``; (wall seconds, peak resident MB of its largest process, stdout).
+
+    The peak is each process's VmHWM polled while it runs (the command and its descendants,
+    e.g. a stage's worker pool), not ``wait4``'s ``ru_maxrss``: that one starts from the
+    forking parent's resident size, so a large parent would set the floor."""
+    import psutil
+
     start = time.perf_counter()
-    with open(log, "a") as handle:
+    peaks: dict[int, float] = {}
+    with open(log, "a") as handle, tempfile.TemporaryFile("w+") as stdout:
         handle.write(f"$ {' '.join(command)}\n")
         handle.flush()
-        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=handle, text=True,
+        process = subprocess.Popen(command, cwd=cwd, stdout=stdout, stderr=handle, text=True,
                                    env=dict(os.environ, PYTHONPATH=str(REPO)))
-        stdout = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
+        root = psutil.Process(process.pid)
+        while process.poll() is None:
+            try:
+                members = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                members = []
+            for member in members:
+                peaks[member.pid] = max(peaks.get(member.pid, 0.0), peak_memory_mb(member.pid))
+            time.sleep(0.05)
+        stdout.seek(0)
+        output = stdout.read()
     seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"error: `{' '.join(command)}` failed in {cwd} (see {log})")
-    return seconds, usage.ru_maxrss / 1024, stdout
+    return seconds, max(peaks.values(), default=0.0), output
 
 
 def dvc_paths() -> dict:
@@ -102,12 +129,13 @@ def measure_size(subjects: int, trials: int, steps: int, work: Path) -> dict:
         result[f"{stage}_seconds"] = round(seconds, 2)
         result[f"{stage}_peak_rss_mb"] = round(peak, 1)
         print(f"  {stage}: {seconds:.1f} s, peak {peak:.0f} MB", file=sys.stderr)
-    from pipeline.datasets import read_manifest
+    import csv
 
     paths = dvc_paths()
-    manifest = read_manifest(root / paths["manifest"])
+    with open(root / paths["manifest"], newline="") as handle:  # csv, not pandas: this process stays small
+        rows = list(csv.DictReader(handle))
     frames = root / paths["frames"]
-    result.update(videos=len(manifest), recordings=int(manifest["recording_id"].nunique()),
+    result.update(videos=len(rows), recordings=len({row["recording_id"] for row in rows}),
                   frame_cache_mb=round(frames.stat().st_size / 2**20, 1))
     result["frames_videos_per_second"] = round(result["videos"] / result["frames_seconds"], 1)
     result["training"] = {}

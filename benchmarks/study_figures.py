@@ -133,7 +133,7 @@ def gsdm_map_panels(arm_folder: Path, baseline_folder: Path, split: str, count: 
     import torch.nn.functional as F
     from ruamel.yaml import YAML
 
-    from pipeline.data import SensorImages, VideoClips
+    from pipeline.data import SensorImages, VideoClips, normalize_clips
     from pipeline.experiment import Inputs, SplitData, load_student
     from pipeline.losses.gsdm_channel import channel_weights, student_scores_at
     from pipeline.training import Runtime
@@ -147,8 +147,9 @@ def gsdm_map_panels(arm_folder: Path, baseline_folder: Path, split: str, count: 
     test = data.samples("test").sort_values(["label", "sample_id"])
     chosen = test.groupby("label").head(1)
     chosen = chosen.iloc[:: max(1, len(chosen) // count)].head(count)
-    clips = VideoClips(inputs.need("frames"), chosen, params["student"]["num_segments"], "centre")
-    batch = torch.stack([clips[i][0] for i in range(len(chosen))])
+    clips = VideoClips(inputs.need("frames"), chosen, params["student"]["num_segments"], "centre", normalize=False)
+    frames = torch.stack([clips[i][0] for i in range(len(chosen))])  # uint8 (n, T, 3, S, S)
+    batch = normalize_clips(frames)
     labels = torch.tensor(chosen["label"].to_numpy())
     cache_path = data_dir / split / "teacher_outputs.h5"
     with h5py.File(cache_path, "r") as cache:
@@ -169,8 +170,7 @@ def gsdm_map_panels(arm_folder: Path, baseline_folder: Path, split: str, count: 
                                                 params["distill"]["readout"])
             weights = channel_weights(scores, ablated)
             student_maps[name] = F.relu(torch.einsum("btchw,bc->bthw", features, weights))
-    mean, std = clips.mean.reshape(1, 1, 3, 1, 1), clips.std.reshape(1, 1, 3, 1, 1)
-    return {"frames": (batch * std + mean).clamp(0, 1), "gaf": gaf, "teacher_maps": teacher_maps,
+    return {"frames": frames.float() / 255, "gaf": gaf, "teacher_maps": teacher_maps,
             "student_maps": student_maps, "classes": [data.class_names[int(c)] for c in labels],
             "sensor": sensor, "taps": (teacher_tap, student_tap)}
 

@@ -268,9 +268,11 @@ def test_scale_measures_a_childs_peak_memory(tmp_path):
 
     from benchmarks.scale import measured
 
-    allocate = "import numpy; a = numpy.ones(300 * 2**20 // 8); print(a.sum() > 0)"
+    allocate = "import time, numpy; a = numpy.ones(300 * 2**20 // 8); print(a.sum() > 0); time.sleep(0.5)"
+    ballast = b"\x01" * (1500 * 2**20)  # resident: this process is larger than the child
     seconds, peak_mb, stdout = measured([sys.executable, "-c", allocate], tmp_path, tmp_path / "log")
     assert stdout.strip() == "True" and seconds > 0
-    assert 300 <= peak_mb < 1000  # the child's own peak, not this test process's
+    assert 300 <= peak_mb < 1000  # the child's own peak, not this process's size at the fork
+    del ballast
     with pytest.raises(SystemExit, match="failed"):
         measured([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, tmp_path / "log")

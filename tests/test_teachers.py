@@ -262,6 +262,9 @@ def test_labels_of_other_samples_cannot_change_a_prediction():
         def __len__(self):
             return len(self.labels)
 
+        def images_at(self, indices):
+            return {s: v[list(indices)] for s, v in self.images.items()}
+
     teacher, reference = small_teacher(), random_images(3, seed=2)
     images = random_images(8, seed=4)
     outputs, sorted_outputs = [], []
