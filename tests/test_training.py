@@ -96,7 +96,7 @@ def test_experiments_with_set_params_and_a_queue(project):
     # The distillation levers of docs/method.md §5 and §6b, set as a user would.
     run(["dvc", "exp", "run", "--temp", "-n", "alpha-point-one", "-S", "alpha=0.1", "-S", "distill.importance=channel",
          "-S", "distill.align=temporal", "-S", "teacher_outputs.folds=2", "-S", "temperature=auto"], project, timeout=600)
-    run(["dvc", "exp", "run", "--temp", "-n", "no-gsdm", "-S", "beta=0"], project, timeout=600)
+    # (a second --temp experiment is left out for CI time: the queue below sets params as well)
     run(["dvc", "exp", "run", "--queue", "-S", "gamma=0,0.5"], project)
     run(["dvc", "queue", "start"], project)
     deadline = time.time() + 600
@@ -110,7 +110,6 @@ def test_experiments_with_set_params_and_a_queue(project):
     levers = experiments["alpha-point-one"]["params"]
     assert levers["alpha"] == 0.1 and levers["temperature"] == "auto" and levers["teacher_outputs"]["folds"] == 2
     assert levers["distill"]["align"] == "temporal" and levers["distill"]["importance"] == "channel"
-    assert experiments["no-gsdm"]["params"]["beta"] == 0
     gammas = sorted(e["params"]["gamma"] for e in experiments.values() if e["params"].get("gamma") in (0, 0.5))
     assert gammas == [0, 0.5]
     for experiment in experiments.values():
