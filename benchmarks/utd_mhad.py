@@ -48,7 +48,7 @@ from ruamel.yaml import YAML
 from benchmarks.paired import mcnemar, paired_difference
 from benchmarks.workspace import (
     REPO, add_utd_mhad_arguments, fingerprint, finished_run, git_commit, machine, make_workspace, provenance,
-    run_stage, summary, with_overrides,
+    results_params, run_stage, summary, with_overrides,
 )
 
 SPLIT_DEFAULT = "subject_specific"
@@ -136,7 +136,7 @@ class Project:
 
     def setup(self) -> None:
         marker = self.root / ".study-key"  # not committed: written after the outputs are
-        key = fingerprint(self.params)
+        key = fingerprint(results_params(self.params))
         if marker.exists() and marker.read_text() == key:
             if not self.update_code or code_version(root=self.root) == code_version():
                 self.sync_dvcignore()
@@ -367,7 +367,7 @@ class Study:
         model = "baseline" if method == "baseline" else "student"
         stages = (method, "evaluate")
         code = self.project.root
-        key = fingerprint(params, method, code_version(stages, code),
+        key = fingerprint(results_params(params), method, code_version(stages, code),
                           (code / "models" / split / "teachers.pt").stat().st_mtime_ns)
         folder = self.workdir / "finals" / f"{arm}-seed{seed}"
         if (saved := finished_run(folder, key)) is None:

@@ -77,6 +77,26 @@ def fingerprint(*values) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# Settings that change how fast a stage runs, never what it computes (dvc.yaml leaves them out
+# of every stage's params, so DVC reruns nothing when they change).
+SPEED_SETTINGS = ("train.threads", "train.workers", "train.cache_in_memory", "frames.workers", "gaf.batch_size",
+                  "synthetic.workers")
+
+
+def results_params(params: dict) -> dict:
+    """``params`` without its speed settings: what a cached result is keyed on, so a new speed
+    setting (or a changed default of one) does not throw away hours of finished runs."""
+    params = copy.deepcopy(params)
+    for key in SPEED_SETTINGS:
+        *parents, leaf = key.split(".")
+        section = params
+        for parent in parents:
+            section = section.get(parent, {}) if isinstance(section, dict) else {}
+        if isinstance(section, dict):
+            section.pop(leaf, None)
+    return params
+
+
 def make_workspace(root: Path, params: dict, links: dict[str, Path], code: Path = REPO) -> Path:
     """(Re)create ``root`` with ``params.yaml`` and ``links`` (relative path -> source file);
     ``pipeline`` and ``stages`` link to ``code`` (this repository, or a pinned clone of it)."""

@@ -94,10 +94,11 @@ def test_loss_weights_and_method_never_recompute_the_teacher_outputs():
 
 
 def test_speed_settings_retrain_nothing():
+    from benchmarks.workspace import SPEED_SETTINGS
+
     for name, stage in resolved_stages().items():
         params = set(stage.get("params", []))
-        assert not {"train", "train.threads", "train.workers", "train.cache_in_memory", "frames.workers", "gaf.batch_size",
-                    "synthetic.workers"} & params, name
+        assert not {"train", *SPEED_SETTINGS} & params, name
 
 
 def test_scripts_hold_no_data_paths():
@@ -129,3 +130,16 @@ def test_bytecode_caches_never_change_a_code_folders_hash():
     ignored = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *paths], cwd=REPO, capture_output=True,
                              text=True)
     assert ignored.stdout.split() == paths[:2]  # the bytecode, never the source
+
+
+def test_benchmark_results_are_keyed_without_speed_settings():
+    from benchmarks.workspace import SPEED_SETTINGS, fingerprint, results_params, with_overrides
+
+    params = {"seed": 0, "train": {"workers": 0, "cache_in_memory": "auto", "device": "cpu"}, "gaf": {"batch_size": 8}}
+    faster = with_overrides(params, ["train.workers=4", "train.cache_in_memory=false", "gaf.batch_size=64"])
+    assert fingerprint(results_params(params)) == fingerprint(results_params(faster))
+    assert results_params(params) == {"seed": 0, "train": {"device": "cpu"}, "gaf": {}}
+    assert params["train"]["workers"] == 0  # the caller's params are left as they were
+    other_device = with_overrides(params, ["train.device=cuda"])
+    assert fingerprint(results_params(params)) != fingerprint(results_params(other_device))
+    assert "train.cache_in_memory" in SPEED_SETTINGS
