@@ -27,7 +27,6 @@ from pipeline.errors import InputError
 from pipeline.io import atomic_output
 from pipeline.losses import WeightedSum
 from pipeline.metrics import classification_metrics
-from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.models.weights import resolve_weights
 from pipeline.params import PAIRINGS, ParamsError
@@ -752,6 +751,9 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     """Train the video student with ``method`` ('baseline', 'sakdn' or a KD baseline) on the
     split's training videos, paired with their recordings' cached teacher outputs; select the
     epoch on validation accuracy. Returns the model file's content."""
+    # Imported here: torchvision costs ~2 s at start-up, and only the student stages need it.
+    from pipeline.models.students import build_student
+
     settings = params["student"]
     seed = student_seed(params)
     seed_everything(seed)
@@ -850,6 +852,8 @@ def term_gradient_norms(terms: dict[str, torch.Tensor], weights: dict[str, float
 
 
 def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
+    from pipeline.models.students import build_student
+
     saved = load_model_file(path, "student")
     student = build_student(**saved["config"])
     student.load_state_dict(saved["state"])

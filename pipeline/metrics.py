@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
 def classification_metrics(labels, predictions, class_names: list[str]) -> dict:
     """Accuracy and macro F-measure (over the classes present in ``labels``), in percent,
     plus per-class accuracy and the confusion matrix (rows: actual, columns: predicted)."""
+    # Imported here: scikit-learn costs a second at start-up in every stage that imports the
+    # experiment module, and only evaluation needs it.
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
     labels, predictions = np.asarray(labels), np.asarray(predictions)
     present = np.unique(labels)
     matrix = confusion_matrix(labels, predictions, labels=np.arange(len(class_names)))
