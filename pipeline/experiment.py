@@ -319,9 +319,9 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     seed_everything(params["seed"])
     sensors = teacher_sensors(params, data.sensors)
     config = teacher_config(params, sensors, len(data.class_names), data.embeddings.shape[1])
-    teacher = build_teacher(config).to(runtime.device)
-    if runtime.device.type == "cuda":
-        teacher = teacher.to(memory_format=torch.channels_last)
+    # channels_last on CPU too: oneDNN's convolutions run 1.3-1.5x faster in it (VGG branches,
+    # MobileNetV2 at the presets' sizes, measured on 2 cores); the conv inputs follow the weights.
+    teacher = build_teacher(config).to(runtime.device, memory_format=torch.channels_last)
     trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
     gaf = data.inputs.need("gaf")
     in_memory = params["train"]["cache_in_memory"]
@@ -429,7 +429,8 @@ def load_teacher_predictor(path: str | Path, runtime: Runtime) -> TeacherPredict
 def teacher_predictor(saved: dict, runtime: Runtime) -> TeacherPredictor:
     teacher = build_teacher(saved["config"])
     teacher.load_state_dict(saved["state"])
-    return TeacherPredictor(teacher.to(runtime.device), saved["reference"]["images"], runtime)
+    teacher = teacher.to(runtime.device, memory_format=torch.channels_last)
+    return TeacherPredictor(teacher, saved["reference"]["images"], runtime)
 
 
 def distill_taps(params: dict) -> tuple[str, ...]:
@@ -772,9 +773,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
         context["non_target_mass"] = cache.non_target_mass(params["temperature"])
     loss = student_loss(params, method, *channels, **context)
-    distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(runtime.device)
-    if runtime.device.type == "cuda":
-        distiller = distiller.to(memory_format=torch.channels_last)
+    distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(
+        runtime.device, memory_format=torch.channels_last)
     # DDP wraps the whole Distiller, so checkpoints hold the same keys as single-process runs.
     trainer = nn.parallel.DistributedDataParallel(distiller) if runtime.distributed else distiller
     if cache is not None and cache.batch_size != settings["batch_size"]:
@@ -857,7 +857,7 @@ def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
     saved = load_model_file(path, "student")
     student = build_student(**saved["config"])
     student.load_state_dict(saved["state"])
-    return student.to(runtime.device).eval()
+    return student.to(runtime.device, memory_format=torch.channels_last).eval()
 
 
 # ---------------------------------------------------------------------------- evaluation

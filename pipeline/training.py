@@ -1,7 +1,7 @@
 """The training loop shared by the teachers, the baseline and the distilled student.
 
-- Device: CUDA when available (bf16 autocast, channels_last, pinned memory, non-blocking
-  copies), else CPU; one code path.
+- Device: CUDA when available (bf16 autocast, pinned memory, non-blocking copies), else
+  CPU; one code path. Models are channels_last on both (faster convolutions on each).
 - Seeds everything; data order and TSN offsets depend on (seed, epoch) only.
 - Checkpoints every epoch (atomic) with model, optimiser, scheduler, RNG states, history and
   the best-on-validation weights; a rerun resumes from it if it was written for the same
