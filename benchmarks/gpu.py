@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.workspace import REPO, TINY, deep_update, dvc_command, machine, make_workspace, run_stage
+from benchmarks.workspace import REPO, TINY, deep_update, dvc_command, git_commit, machine, make_workspace, run_stage
 
 SMOKE_SPLIT = "cross_subject"
 PREPARED = [("synthesize", None), ("manifest", None), ("frames", None), ("gaf", None), ("embed", None),
@@ -242,7 +242,7 @@ def main(argv=None) -> dict:
         prepare(args.prepare.resolve())
         return {}
     started = time.perf_counter()
-    result = {"benchmark": "gpu", "machine": machine()}
+    result = {"benchmark": "gpu", "machine": machine(), "git": git_commit()}  # empty where the copy has no .git
     for part in args.parts:
         part_start = time.perf_counter()
         if part == "train_step":
