@@ -118,7 +118,8 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 class SensorImages(Dataset):
     """One item per recording: ({sensor: (3, S, S) float32}, label, index). ``in_memory``
     (``train.cache_in_memory``) loads the images now; otherwise items are read from the file
-    when asked for, and ``images`` loads them on first use (teacher_outputs scores whole sets)."""
+    when asked for, ``blocks`` reads whole sets block by block, and ``images`` loads them all
+    on first use."""
 
     def __init__(self, gaf_path: str | Path, sensors: list[str], recordings: pd.DataFrame,
                  in_memory: bool | str = True):
@@ -160,6 +161,24 @@ class SensorImages(Dataset):
         if self._images is None:
             self._images = self._load()
         return self._images
+
+    def image_shape(self, sensor: str) -> tuple[int, ...]:
+        """(3, S, S): one recording's image of ``sensor``, without loading the set."""
+        if self._images is not None:
+            return tuple(self._images[sensor].shape[1:])
+        return tuple(self.cache[sensor]["gaf_images"].shape[1:])
+
+    def blocks(self, size: int):
+        """``(start, {sensor: (n, 3, S, S)})`` over consecutive blocks of ``size`` recordings, in
+        order: how a whole set is scored without holding it (streamed: one block read per
+        sensor, by contiguous runs of the file's rows)."""
+        for start in range(0, len(self), size):
+            stop = min(start + size, len(self))
+            if self._images is not None:
+                yield start, {s: self._images[s][start:stop] for s in self.sensors}
+            else:
+                yield start, {s: torch.from_numpy(read_rows(self.cache[s]["gaf_images"], self.rows[s][start:stop])
+                                                  .astype(np.float32)) for s in self.sensors}
 
     def images_at(self, indices: list[int]) -> dict[str, torch.Tensor]:
         """{sensor: (n, 3, S, S)} of the recordings at ``indices``, streamed or in memory."""

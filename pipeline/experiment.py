@@ -275,8 +275,28 @@ class TeacherPredictor:
                 outputs.append(self.teacher(self.runtime.to_device(chunk), group_size=group))
         return _collect(outputs, taps, rows=slice(group - 1, None, group))  # each group's last row
 
+    def block_size(self, rows_per_pass: int, group: int | None = None) -> int:
+        """Recordings read at a time when a whole set is scored in groups of ``group`` rows
+        (default: the outputs' groups): about ``BLOCK_RECORDINGS``, a whole number of passes,
+        so every pass holds the same samples as in one call over the whole set."""
+        if group is None:
+            group = self.group_size if self.reference is not None else 1
+        per_pass = max(1, rows_per_pass // group)
+        return per_pass * max(1, BLOCK_RECORDINGS // per_pass)
+
     def predict(self, dataset: SensorImages, taps: tuple[str, ...] = ()) -> dict:
-        return self.predict_images({s: dataset.images[s] for s in self.teacher.sensors}, taps)
+        """``predict_images`` over a whole set, read block by block (streamed sets stay on disk)."""
+        parts = [self.predict_images(block, taps) for _, block in dataset.blocks(self.block_size(self.rows_per_pass))]
+        return _concatenate_predictions(parts, taps)
+
+    def gsdm_maps_of(self, dataset: SensorImages, taps: tuple[str, ...], class_embeddings: torch.Tensor,
+                     readout: str, rows_per_pass: int = 64) -> dict:
+        """``gsdm_maps`` over a whole set, read block by block."""
+        reference = self.graph_reference
+        size = self.block_size(rows_per_pass, len(next(iter(reference.values()))) + 1 if reference is not None else 1)
+        parts = [self.gsdm_maps(block, dataset.labels[start : start + size], taps, class_embeddings, readout,
+                                rows_per_pass) for start, block in dataset.blocks(size)]
+        return {s: {t: torch.cat([part[s][t] for part in parts]) for t in taps} for s in self.teacher.sensors}
 
     def gsdm_maps(self, images: dict[str, torch.Tensor], labels: torch.Tensor, taps: tuple[str, ...],
                   class_embeddings: torch.Tensor, readout: str, rows_per_pass: int = 64) -> dict:
@@ -302,6 +322,23 @@ class TeacherPredictor:
                                                      group, readout)
                     maps[sensor][tap].append(tap_maps.cpu())
         return {s: {t: torch.cat(v) for t, v in per_tap.items()} for s, per_tap in maps.items()}
+
+
+# Recordings scored per block when teacher outputs, GSDM maps or evaluation read a whole set:
+# a streamed set (train.cache_in_memory) is never held whole.
+BLOCK_RECORDINGS = 1024
+
+
+def _concatenate_predictions(parts: list[dict], taps: tuple[str, ...]) -> dict:
+    """One prediction dict (``predict_images``'s) from the dicts of consecutive blocks."""
+    if len(parts) == 1:
+        return parts[0]
+    cat = torch.cat
+    return {"logits": cat([p["logits"] for p in parts]), "branches": {
+        s: {"logits": cat([p["branches"][s]["logits"] for p in parts]),
+            "fc2": cat([p["branches"][s]["fc2"] for p in parts]),
+            "features": {t: cat([p["branches"][s]["features"][t] for p in parts]) for t in taps}}
+        for s in parts[0]["branches"]}}
 
 
 def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -451,7 +488,8 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     predictor = load_teacher_predictor(teacher_path, runtime)
     sensors = predictor.teacher.sensors
     recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
-    dataset = SensorImages(data.inputs.need("gaf"), sensors, recordings)
+    in_memory = params["train"]["cache_in_memory"]
+    dataset = SensorImages(data.inputs.need("gaf"), sensors, recordings, in_memory)
     taps = distill_taps(params)
     predicted = predictor.predict(dataset, taps)
     training_ids = data.recordings("train")["recording_id"].tolist()
@@ -464,15 +502,15 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     readout = params["distill"]["readout"] if params["distill"]["importance"] == "channel" else None
     gsdm_maps = {}
     if readout is not None:  # GSDM's finished channel maps, from the same teacher as the outputs
-        gsdm_maps = predictor.gsdm_maps({s: dataset.images[s] for s in sensors}, dataset.labels, taps,
-                                        data.embeddings, readout)
+        gsdm_maps = predictor.gsdm_maps_of(dataset, taps, data.embeddings, readout)
     folds = 0
     if fold_teachers_path is not None:
-        folds = cross_fit(predicted, gsdm_maps, fold_teachers_path, data, recordings, position, taps, runtime, readout)
+        folds = cross_fit(predicted, gsdm_maps, fold_teachers_path, data, recordings, position, taps, runtime, readout,
+                          in_memory)
     cross_fitted = {name: logits[training_rows] for name, logits in branch_logits(predicted).items()}
     temperature = fit_temperature([cross_fitted[s] for s in sensors], training_labels)
     batch = params["student"]["batch_size"]
-    black = {s: torch.full((batch, *dataset.images[s].shape[1:]), TEACHER_BLACK) for s in sensors}
+    black = {s: torch.full((batch, *dataset.image_shape(s)), TEACHER_BLACK) for s in sensors}
     ablated = predictor.predict_images(black)["branches"]
     with atomic_output(output) as temporary, h5py.File(temporary, "w") as cache:
         cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
@@ -509,7 +547,7 @@ def branch_logits(predicted: dict) -> dict[str, torch.Tensor]:
 
 def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, data: SplitData,
               recordings: pd.DataFrame, position: dict[str, int], taps: tuple[str, ...], runtime: Runtime,
-              readout: str | None = None) -> int:
+              readout: str | None = None, in_memory: bool | str = True) -> int:
     """Replace, in ``predicted`` (and GSDM's channel ``gsdm_maps`` when there are some), each
     training recording's outputs by those of the fold teacher that never saw it. Returns the
     number of folds (0: nothing replaced)."""
@@ -525,7 +563,8 @@ def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, 
         held_out = [rid for rid in training_ids if assignment[rid] == fold]
         rows = torch.tensor([position[rid] for rid in held_out], dtype=torch.long)
         predictor = teacher_predictor(fold_teacher, runtime)
-        images = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, recordings.iloc[rows.numpy()])
+        images = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, recordings.iloc[rows.numpy()],
+                              in_memory)
         out = predictor.predict(images, taps)
         predicted["logits"][rows] = out["logits"]
         for sensor, branch in predicted["branches"].items():
@@ -534,7 +573,7 @@ def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, 
             for tap in branch["features"]:
                 branch["features"][tap][rows] = out["branches"][sensor]["features"][tap]
         if gsdm_maps:
-            fold_maps = predictor.gsdm_maps(images.images, images.labels, taps, data.embeddings, readout)
+            fold_maps = predictor.gsdm_maps_of(images, taps, data.embeddings, readout)
             for sensor, per_tap in gsdm_maps.items():
                 for tap, values in per_tap.items():
                     values[rows] = fold_maps[sensor][tap]

@@ -265,6 +265,10 @@ def test_labels_of_other_samples_cannot_change_a_prediction():
         def images_at(self, indices):
             return {s: v[list(indices)] for s, v in self.images.items()}
 
+        def blocks(self, size):
+            for start in range(0, len(self), size):
+                yield start, {s: v[start : start + size] for s, v in self.images.items()}
+
     teacher, reference = small_teacher(), random_images(3, seed=2)
     images = random_images(8, seed=4)
     outputs, sorted_outputs = [], []
@@ -327,3 +331,54 @@ def test_gsdm_maps_depend_on_no_other_sample_and_match_the_reference_group():
     plain_maps = predictor_of(plain, reference).gsdm_maps(samples, labels, ("conv3",), embeddings, "soft")
     _, plain_alone = teacher_channel_maps(plain.eval(), group, "conv3", "acc", embeddings, torch.tensor([0, 0, 0, 1]))
     torch.testing.assert_close(plain_maps["acc"]["conv3"][2], plain_alone[3], rtol=1e-4, atol=1e-5)
+
+
+def test_whole_sets_scored_block_by_block_from_disk_equal_scoring_them_in_memory(tmp_path, monkeypatch):
+    """Teacher outputs, GSDM maps and evaluation read a set by blocks of recordings; a streamed
+    set (train.cache_in_memory: false) is never loaded whole and gives the same outputs, bit
+    for bit, since blocks hold whole passes."""
+    import h5py
+    import numpy as np
+    import pandas as pd
+
+    import pipeline.experiment as experiment
+    from pipeline.data import SensorImages
+
+    images = random_images(11, seed=6)
+    path = tmp_path / "gaf.h5"
+    ids = [f"r{i:02d}" for i in range(11)]
+    with h5py.File(path, "w") as cache:
+        for sensor, values in images.items():
+            cache.create_dataset(f"{sensor}/gaf_images", data=values.numpy())
+            cache.create_dataset(f"{sensor}/recording_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+    recordings = pd.DataFrame({"recording_id": ids, "label": [i % 3 for i in range(11)]})
+    memory = SensorImages(path, ["acc", "gyro"], recordings, in_memory=True)
+    streamed = SensorImages(path, ["acc", "gyro"], recordings, in_memory=False)
+    assert streamed.image_shape("acc") == memory.image_shape("acc") == (3, 32, 32)
+    teacher, reference = small_teacher(), random_images(3, seed=2)
+    embeddings = torch.randn(3, 4, generator=torch.Generator().manual_seed(4))
+    whole = predictor_of(teacher, reference, rows_per_pass=8).predict_images(memory.images, taps=("conv3",))
+    whole_maps = predictor_of(teacher, reference).gsdm_maps(memory.images, memory.labels, ("conv3",), embeddings,
+                                                            "soft", rows_per_pass=8)
+    monkeypatch.setattr(experiment, "BLOCK_RECORDINGS", 4)  # 2 samples a pass (groups of 4): blocks of 4, 4, 3
+    predictor = predictor_of(teacher, reference, rows_per_pass=8)
+    assert predictor.block_size(8) == 4
+    read = []
+    original = SensorImages.blocks
+
+    def counted(self, size):
+        for start, block in original(self, size):
+            read.append(len(block["acc"]))
+            yield start, block
+
+    monkeypatch.setattr(SensorImages, "blocks", counted)
+    blockwise = predictor.predict(streamed, taps=("conv3",))
+    assert read == [4, 4, 3] and streamed.streamed  # three reads, the set never loaded whole
+    assert torch.equal(blockwise["logits"], whole["logits"])
+    for sensor in ("acc", "gyro"):
+        for key in ("logits", "fc2"):
+            assert torch.equal(blockwise["branches"][sensor][key], whole["branches"][sensor][key])
+        assert torch.equal(blockwise["branches"][sensor]["features"]["conv3"], whole["branches"][sensor]["features"]["conv3"])
+    maps = predictor.gsdm_maps_of(streamed, ("conv3",), embeddings, "soft", rows_per_pass=8)
+    for sensor in ("acc", "gyro"):
+        assert torch.equal(maps[sensor]["conv3"], whole_maps[sensor]["conv3"])
