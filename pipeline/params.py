@@ -170,7 +170,7 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "gaf": {
-        "image_size": Field(int, 64, 2, 1024),
+        "image_size": Field(int, 32, 2, 1024),
         "method": Field(str, "summation", choices=("summation", "difference")),
         "batch_size": Field(int, 256, 1, 100000),
     },
