@@ -18,7 +18,12 @@ Inertial teachers (one SPAMFM teacher, top-level seed 0), depth-video students, 
    gives the same initialisation and data order in every arm), each followed by the evaluate
    stage, the one read of the test split per run. Runs are cached under the workdir, keyed
    on their params and on the code version (a digest of every code file their stages name
-   as deps in dvc.yaml), so a resumed study reruns only what changed.
+   as deps in dvc.yaml), so a resumed study reruns only what changed. A final run whose
+   model the search already trained (same params, seed, epochs, code, teacher: the schedule's
+   baselines and the second rung on the selection seeds) takes that model from the project's
+   DVC cache and only evaluates it, once the first such run, trained again, has been found
+   identical to the experiment's model bit for bit (``reuse_check.json``; ``--train-finals``
+   trains them all).
 4. **Statistics**: per arm the mean and std of test accuracy and macro F-measure; against the
    baseline and against each control, the paired difference over seeds with a 95 % t
    interval and McNemar's exact test on the pooled per-recording predictions.
@@ -204,8 +209,13 @@ class Project:
                     if name and data.get("metrics"):
                         found[name] = {"params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
                                        "metrics": {path: value.get("data", {})
-                                                   for path, value in data["metrics"].items()}}
+                                                   for path, value in data["metrics"].items()},
+                                       "outs": {path: value.get("hash") for path, value in (data.get("outs") or {}).items()}}
         return found
+
+    def cached_file(self, md5: str) -> Path:
+        """An output's file in the project's DVC cache (DVC 3 layout)."""
+        return self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
 
     def run_queue(self, wanted: dict[str, tuple[list[str], str]]) -> dict[str, dict]:
         """Queue every wanted experiment (name -> (overrides, target stage)) that has no result
@@ -248,6 +258,7 @@ class Study:
                                             f"splits.protocols=[{self.split}]", *args.overrides])
         self.started = time.perf_counter()
         self.found: dict = {}
+        self.search_experiments: dict | None = None
 
     def progress(self, **found) -> None:
         """Write what the search has found so far to --output (partial results, committed as
@@ -361,7 +372,35 @@ class Study:
         return {f"models/{split}/teachers.pt": teacher,
                 f"data/{split}/teacher_outputs.h5": folder / "data" / split / "teacher_outputs.h5"}
 
+    def trained_in_search(self, params: dict, model: str) -> dict | None:
+        """The search's experiment that trained exactly this final run's model (same params
+        without speed settings, same seed and epochs, same pinned code and teacher): the
+        schedule's baselines and the second rung's cells on the selection seeds. None if no
+        experiment did, or if ``--train-finals`` asks for every final run to train."""
+        if self.args.train_finals:
+            return None
+        if self.search_experiments is None:
+            self.search_experiments = self.project.experiments()
+        wanted = results_params(params)
+        metrics_path = f"dvclive/{self.split}/{model}/metrics.json"
+        model_path = f"models/{self.split}/{model}.pt"
+        for name, experiment in sorted(self.search_experiments.items()):
+            md5 = experiment["outs"].get(model_path)
+            if (md5 and experiment["metrics"].get(metrics_path)
+                    and results_params(experiment["params"]) == wanted
+                    and self.project.cached_file(md5).is_file()):
+                return {"name": name, "model": self.project.cached_file(md5), "live": experiment["metrics"][metrics_path]}
+        return None
+
+    def reuse_check(self) -> dict | None:
+        path = self.workdir / "reuse_check.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
     def final_run(self, arm: str, method: str, overrides: list[str], seed: int, epochs: int) -> dict:
+        """One final run: train (or take the identical model the search already trained) and
+        evaluate once on the test split. The first final run that the search already trained is
+        trained again and compared bit for bit with the experiment's model; only if they are
+        identical are later ones taken from the search (``reuse_check.json``)."""
         split = self.split
         params = with_overrides(self.params, [*overrides, f"student.epochs={epochs}", f"student.seed={seed}"])
         model = "baseline" if method == "baseline" else "student"
@@ -375,22 +414,40 @@ class Study:
             make_workspace(folder, params, links, code)
             others = tuple(f"--{other}" for other in ("baseline", "student") if other != model)
             dvc_yaml = code / "dvc.yaml"
-            seconds = {method: round(run_stage(folder, method, item=split, log=self.log, dvc_yaml=dvc_yaml), 1),
-                       "evaluate": round(run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log,
-                                                   dvc_yaml=dvc_yaml), 1)}
+            model_file = folder / "models" / split / f"{model}.pt"
+            trained = self.trained_in_search(params, model)
+            check = self.reuse_check()
+            seconds = {}
+            if trained and check is not None and check["identical"]:
+                model_file.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(trained["model"], model_file)
+                live = trained["live"]
+            else:
+                seconds[method] = round(run_stage(folder, method, item=split, log=self.log, dvc_yaml=dvc_yaml), 1)
+                live = json.loads((folder / "dvclive" / split / model / "metrics.json").read_text())
+                if trained and check is None:
+                    check = {"arm": arm, "seed": seed, "experiment": trained["name"],
+                             **models_compared(model_file, trained["model"])}
+                    (self.workdir / "reuse_check.json").write_text(json.dumps(check))
+                    self.say(f"reuse check: {arm} seed {seed} trained again vs experiment {trained['name']}: "
+                             f"{'identical' if check['identical'] else 'DIFFERENT'} "
+                             f"(largest difference {check['max_abs_difference']})")
+                trained = None
+            seconds["evaluate"] = round(run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log,
+                                                  dvc_yaml=dvc_yaml), 1)
             details = json.loads((folder / "evaluation" / split / "details.json").read_text())[model]
-            live = json.loads((folder / "dvclive" / split / model / "metrics.json").read_text())
             import torch
 
-            history = torch.load(folder / "models" / split / f"{model}.pt", map_location="cpu",
-                                 weights_only=False)["history"]
+            history = torch.load(model_file, map_location="cpu", weights_only=False)["history"]
             saved = {"fingerprint": key, "accuracy": details["accuracy"], "f_measure": details["f_measure"],
                      "per_class_accuracy": details["per_class_accuracy"], "per_sample": details["per_sample"],
                      "validation_accuracy": live["best_val_accuracy"], "best_epoch": live["best_epoch"],
-                     "validation_curve": [record["val_accuracy"] for record in history], "seconds": seconds}
+                     "validation_curve": [record["val_accuracy"] for record in history], "seconds": seconds,
+                     "trained_in": trained["name"] if trained else None}
             (folder / "result.json").write_text(json.dumps(saved))
+        origin = f", trained in experiment {saved['trained_in']}" if saved.get("trained_in") else ""
         self.say(f"final {arm} seed {seed}: test {saved['accuracy']:.2f}% (validation {saved['validation_accuracy']:.2f}%, "
-                 f"{', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())})")
+                 f"{', '.join(f'{k} {v} s' for k, v in saved['seconds'].items())}{origin})")
         return saved
 
     def arms(self, search: dict) -> dict[str, tuple[str, list[str], str]]:
@@ -403,6 +460,20 @@ class Study:
                 arms[name] = ("distill", [*search["chosen"]["sakdn"]["overrides"], f"distill.pairing={pairing}"],
                               f"control: sakdn_best with distill.pairing {pairing}")
         return arms
+
+
+def models_compared(path: Path, other: Path) -> dict:
+    """Whether two saved models hold the same weights and training history, bit for bit."""
+    import torch
+
+    mine, theirs = (torch.load(p, map_location="cpu", weights_only=False) for p in (path, other))
+    if mine["state"].keys() != theirs["state"].keys():
+        return {"identical": False, "max_abs_difference": None}
+    largest = max(float((a.double() - b.double()).abs().max()) if a.numel() else 0.0
+                  for a, b in ((mine["state"][k], theirs["state"][k]) for k in mine["state"]))
+    identical = (all(torch.equal(mine["state"][k], theirs["state"][k]) for k in mine["state"])
+                 and mine["history"] == theirs["history"])
+    return {"identical": identical, "max_abs_difference": largest}
 
 
 def statistics_of(runs: dict[str, list[dict]], seeds: list[int]) -> dict:
@@ -454,7 +525,16 @@ def markdown(result: dict) -> str:
                      f"{gain['mcnemar']['p_value'] if gain else ''} | {row['validation_accuracy']['mean']:.2f} |")
     lines += ["", f"Chosen on validation: **{result['chosen_on_validation']}**. {result['verdict']}",
               "", f"Every run used the code of commit `{result['code_commit'][:12]}` (the study's pinned project)."]
-    lines += provenance(result, f"Final runs: median {result['seconds']['median_final_run']} s each; "
+    reused = result.get("finals_from_search") or {}
+    check = reused.get("check")
+    if reused.get("runs"):
+        lines += ["", f"{reused['runs']} final runs evaluated the model that the search had trained with the same "
+                      f"params, seed and code, after {check['arm']} seed {check['seed']}, trained again, was "
+                      f"identical bit for bit to experiment `{check['experiment']}`'s."]
+    elif check and not check["identical"]:
+        lines += ["", f"Every final run was trained: {check['arm']} seed {check['seed']} trained again differed from "
+                      f"experiment `{check['experiment']}` (largest weight difference {check['max_abs_difference']})."]
+    lines += provenance(result, f"Final runs: median {result['seconds']['median_final_run']} s each (trained ones); "
                                 f"this invocation {result['this_invocation_seconds']:.0f} s.")
     return "\n".join(lines) + "\n"
 
@@ -488,6 +568,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--update-code", action="store_true",
                         help="re-clone the study's project when this repository's code differs from the pinned one "
                              "(then every experiment and final run whose stages' code changed reruns)")
+    parser.add_argument("--train-finals", action="store_true",
+                        help="train every final run, even those the search already trained with the same params, "
+                             "seed and code (by default those models are taken from the search, once a retrained "
+                             "one has been found identical bit for bit)")
     parser.add_argument("--phases", nargs="+", default=["search", "finals"], choices=["search", "finals"],
                         help="search only: stop before the final runs")
     parser.add_argument("--workdir", default=str(REPO / "benchmarks" / ".work" / "utd_mhad"),
@@ -524,9 +608,12 @@ def main(argv: list[str] | None = None) -> dict:
             students[arm]["setting"] = origin
             students[arm]["overrides"] = overrides
         chosen = "sakdn_best" if search["chosen_on_validation"] == "sakdn" else search["chosen_on_validation"]
-        seconds = sorted(sum(run["seconds"].values()) for arm_runs in runs.values() for run in arm_runs)
+        trained = [run for arm_runs in runs.values() for run in arm_runs if not run.get("trained_in")]
+        seconds = sorted(sum(run["seconds"].values()) for run in trained) or [0.0]
         result.update(students=students, chosen_on_validation=chosen, verdict=verdict(students, chosen),
-                      seconds={"median_final_run": round(seconds[len(seconds) // 2], 1), "finals_total": round(sum(seconds), 1)})
+                      seconds={"median_final_run": round(seconds[len(seconds) // 2], 1), "finals_total": round(sum(seconds), 1)},
+                      finals_from_search={"runs": sum(len(arm_runs) for arm_runs in runs.values()) - len(trained),
+                                          "check": study.reuse_check()})
         from benchmarks.study_figures import draw_figures
 
         result["figures"] = draw_figures(result, runs, output.parent, output.stem, study.workdir / "finals")

@@ -241,8 +241,21 @@ def test_utd_mhad_study_runs_its_search_as_dvc_experiments_and_resumes(small_utd
     assert {"utd_accuracy.png", "utd_validation.png", "utd_grid.png", "utd_gsdm_maps.png"} <= set(saved["figures"])
     assert all((output.parent / name).stat().st_size > 1000 for name in saved["figures"])
     assert "| sakdn_best |" in output.with_suffix(".md").read_text()
-    # A second invocation reruns nothing: no new experiment, no new stage.
+    # Seed 0 is a selection seed: the search trained baseline seed 0 (schedule) and sakdn_best
+    # seed 0 (rung 2). The first is trained again and found identical to the experiment's
+    # model; the second is then taken from the search and only evaluated.
     log = tmp_path / "work" / "study.log"
+    check = saved["finals_from_search"]["check"]
+    assert (check["arm"], check["seed"], check["experiment"], check["identical"]) == (
+        "baseline", 0, "schedule-e1-s0", True)
+    reused = json.loads((tmp_path / "work" / "finals" / "sakdn_best-seed0" / "result.json").read_text())
+    # (rung 1 and rung 2 share params here: both are one epoch long)
+    chosen_cell = utd_mhad.cell_name(f"sakdn-{search['chosen']['sakdn']['cell']}-e1-s0")
+    assert reused["trained_in"] in (f"r1-{chosen_cell}", f"r2-{chosen_cell}")
+    assert set(reused["seconds"]) == {"evaluate"}
+    assert saved["finals_from_search"]["runs"] == 1
+    assert sum(line.startswith("$ -m stages.student") for line in log.read_text().splitlines()) == 3
+    # A second invocation reruns nothing: no new experiment, no new stage.
 
     def work_done() -> list[str]:  # queued experiments and stages run by the final runs
         return [line for line in log.read_text().splitlines()
