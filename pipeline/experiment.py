@@ -624,7 +624,10 @@ class TeacherOutputCache:
     """
 
     def __init__(self, path: str | Path, training: pd.DataFrame | None = None, pairing: str = "recording",
-                 seed: int = 0):
+                 seed: int = 0, features: bool = True):
+        """``features=False`` leaves the teachers' tap features (most of the file: (n, C, H, W)
+        per tap and sensor) on disk until ``load_features()``: only losses that compare feature
+        maps (FitNet, AT, SP, GSDM without channel importance) read them."""
         if pairing not in PAIRINGS:
             raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
         self.path, self.pairing, self.seed = Path(path), pairing, seed
@@ -639,19 +642,40 @@ class TeacherOutputCache:
             self.values = {}
             for sensor in self.sensors:
                 group = cache[sensor]
-                features = {tap: torch.from_numpy(group["features"][tap][()]) for tap in group.get("features", {})}
                 gsdm_maps = {tap: torch.from_numpy(values[()]) for tap, values in group.get("gsdm_maps", {}).items()}
                 self.values[sensor] = {
                     "logits": torch.from_numpy(group["logits"][()]), "fc2": torch.from_numpy(group["fc2"][()]),
-                    "features": features, "gsdm_maps": gsdm_maps,
+                    "features": {}, "gsdm_maps": gsdm_maps,
                     "ablated": {"logits": torch.from_numpy(group["ablated/logits"][()]),
                                 "fc2": torch.from_numpy(group["ablated/fc2"][()])},
                 }
         self.bank_rows = None
+        self.features_loaded = False
         if training is not None:
             self._pair_training(training)
         elif pairing != "recording":
             raise ValueError(f"pairing {pairing!r} needs the training recordings")
+        if features:
+            self.load_features()
+
+    def load_features(self) -> None:
+        """Read the teachers' tap features (with their class means under ``class_mean``)."""
+        if self.features_loaded:
+            return
+        with h5py.File(self.path, "r") as cache:
+            for sensor in self.sensors:
+                group = cache[sensor]
+                taps = {tap: torch.from_numpy(group["features"][tap][()]) for tap in group.get("features", {})}
+                self.values[sensor]["features"] = (self._with_class_means(taps) if self.pairing == "class_mean"
+                                                   and self.bank_rows is not None else taps)
+        self.features_loaded = True
+
+    def _with_class_means(self, group: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``group``'s arrays with the class means over the training recordings appended (the
+        ``class_mean`` pairing's virtual rows)."""
+        weights, rows, classes = self.class_weights, self.bank_rows[: len(self.training_ids)], len(self.class_weights)
+        return {key: torch.cat([v, (weights @ v[rows].float().flatten(1)).reshape(classes, *v.shape[1:]).to(v.dtype)])
+                for key, v in group.items()}
 
     def _rows(self, recording_ids: list[str]) -> torch.Tensor:
         missing = [rid for rid in recording_ids if rid not in self.row]
@@ -670,15 +694,13 @@ class TeacherOutputCache:
             # Virtual rows after the cached ones: the class means over the training recordings.
             classes = int(self.training_labels.max()) + 1
             one_hot = F.one_hot(self.training_labels, classes).T.float()
-            weights = one_hot / one_hot.sum(1, keepdim=True).clamp_min(1)
+            self.class_weights = one_hot / one_hot.sum(1, keepdim=True).clamp_min(1)
             total = len(self.row)
             for values in self.values.values():
                 for name in ("logits", "fc2"):
-                    values[name] = torch.cat([values[name], weights @ values[name][self.bank_rows].float()])
-                for group in (values["features"], values["gsdm_maps"]):
-                    for key, v in group.items():
-                        means = (weights @ v[self.bank_rows].float().flatten(1)).reshape(classes, *v.shape[1:])
-                        group[key] = torch.cat([v, means.to(v.dtype)])
+                    values[name] = torch.cat([values[name], self.class_weights @ values[name][self.bank_rows].float()])
+                for name in ("features", "gsdm_maps"):
+                    values[name] = self._with_class_means(values[name])
             self.class_rows = total + torch.arange(classes)
             self.bank_rows = torch.cat([self.bank_rows, self.class_rows])
         self.bank_index = {int(row): i for i, row in enumerate(self.bank_rows)}
@@ -806,12 +828,15 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         channels = tap_channels(student, saved["config"], pairs)
     cache = None
     if method != "baseline":
-        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"], seed)
+        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"], seed,
+                                   features=False)
         params = with_resolved_temperature(params, cache)
     context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
     if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
         context["non_target_mass"] = cache.non_target_mass(params["temperature"])
     loss = student_loss(params, method, *channels, **context)
+    if cache is not None and loss.needs_teacher_features:
+        cache.load_features()
     distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(
         runtime.device, memory_format=torch.channels_last)
     # DDP wraps the whole Distiller, so checkpoints hold the same keys as single-process runs.

@@ -294,6 +294,23 @@ def test_extra_terms_join_distillation_objectives_but_not_the_baseline_or_a_cont
     assert "dkd" not in student_loss(default_params(), "sakdn").weights  # weight 0: off
 
 
+def test_only_feature_map_objectives_read_the_teachers_tap_features():
+    """The teacher-output cache leaves tap features on disk unless the objective reads them."""
+    from pipeline.experiment import student_loss
+
+    context = {"embedding_dim": 50, "num_teachers": 2}
+    needs = {method: student_loss(default_params(), method, [96], [128], **context).needs_teacher_features
+             for method in ("baseline", "sakdn", "soft_target", "dkd", "contrastive", "rkd", "cc", "fitnet", "at", "sp")}
+    assert needs == {"baseline": False, "sakdn": False, "soft_target": False, "dkd": False, "contrastive": False,
+                     "rkd": False, "cc": False, "fitnet": True, "at": True, "sp": True}
+    for importance, expected in (("channel", False), ("norm", True), ("elementwise", True)):
+        params = default_params(distill={"importance": importance})
+        assert student_loss(params, "sakdn", **context).needs_teacher_features is expected
+    # GSDM without channel importance but weighted 0 is not computed, so reads nothing
+    assert not student_loss(default_params(beta=0.0, distill={"importance": "norm"}), "sakdn",
+                            **context).needs_teacher_features
+
+
 def test_sakdn_loss_has_no_layer_pair_default():
     import inspect
 

@@ -83,6 +83,23 @@ def test_class_mean_pairing_gives_the_class_mean_over_training_recordings(tmp_pa
     assert output["fc2_bank"][output["bank_index"], 0].tolist() == [1.0, 4.0, 1.0]
 
 
+@pytest.mark.parametrize("pairing", ["recording", "shuffled", "class_mean"])
+def test_tap_features_stay_on_disk_until_loaded_and_then_equal_an_eager_load(tmp_path, pairing):
+    path = write_cache(tmp_path / "t.h5")
+    eager = TeacherOutputCache(path, TRAINING, pairing, seed=1)
+    lazy = TeacherOutputCache(path, TRAINING, pairing, seed=1, features=False)
+    ids = ["a0", "b1", "a2"]
+    before, expected = lazy.batch(ids, epoch=2)[0], eager.batch(ids, epoch=2)[0]
+    assert before["features"] == {} and expected["features"]["conv4"].shape == (3, 2, 3, 3)
+    for key in ("logits", "fc2", "fc2_bank"):
+        assert torch.equal(before[key], expected[key])
+    lazy.load_features()
+    lazy.load_features()  # once
+    after = lazy.batch(ids, epoch=2)[0]
+    assert torch.equal(after["features"]["conv4"], expected["features"]["conv4"])
+    assert lazy.values["acc"]["features"]["conv4"].shape == eager.values["acc"]["features"]["conv4"].shape
+
+
 def test_unknown_pairing_and_a_control_without_training_recordings_are_refused(tmp_path):
     path = write_cache(tmp_path / "t.h5")
     with pytest.raises(ValueError, match="pairing must be one of"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import subprocess
 import sys
@@ -184,6 +185,18 @@ def test_streamed_distillation_trains_the_same_student_as_in_memory(project, tmp
     streamed = torch.load(copy / "models/cross_subject/student.pt", weights_only=False)
     assert streamed["history"] == reference["history"] and streamed["best_epoch"] == reference["best_epoch"]
     assert all(torch.equal(streamed["state"][k], v) for k, v in reference["state"].items())
+
+
+def test_a_feature_map_objective_loads_the_teachers_tap_features_from_the_cache(project, tmp_path):
+    """The default objective leaves the cached tap features on disk; FitNet, which reads them,
+    loads them and trains on them (its term in the history, finite and non-zero)."""
+    copy = copy_project(project, tmp_path / "copy")
+    (copy / "long.yaml").write_text((copy / "params.yaml").read_text())
+    write_params(copy / "long.yaml", {"distill": {"method": "fitnet"}, "student": {"epochs": 1}})
+    (copy / "checkpoints/cross_subject/student.pt").unlink()
+    run(stage(copy, "cross_subject", "distill"), copy, timeout=600)
+    history = torch.load(copy / "models/cross_subject/student.pt", weights_only=False)["history"]
+    assert len(history) == 1 and math.isfinite(history[0]["train_fitnet"]) and history[0]["train_fitnet"] > 0
 
 
 @pytest.mark.slow

@@ -27,11 +27,14 @@ from pipeline.params import ParamsError
 
 class Loss(nn.Module):
     """Base of the registered losses. ``method``: selectable as ``distill.method`` (set by
-    ``register_loss``); ``needs_ablation``: needs the networks' ablated pass (GSDM)."""
+    ``register_loss``); ``needs_ablation``: needs the networks' ablated pass (GSDM);
+    ``needs_teacher_features``: reads the teachers' tap features (feature-map losses), which the
+    teacher-output cache otherwise leaves on disk."""
 
     loss_name: str = ""
     method: bool = False
     needs_ablation: bool = False
+    needs_teacher_features: bool = False
 
     @classmethod
     def from_params(cls, params: dict, **context) -> "Loss":
@@ -142,6 +145,10 @@ class WeightedSum(nn.Module):
     @property
     def needs_ablation(self) -> bool:
         return any(getattr(self.terms[name], "needs_ablation", False) for name in self.active)
+
+    @property
+    def needs_teacher_features(self) -> bool:
+        return any(getattr(self.terms[name], "needs_teacher_features", False) for name in self.active)
 
     @property
     def needs_segment_positions(self) -> bool:

@@ -31,6 +31,8 @@ class FitNet(Loss):
     teacher's channels; MSE after pooling to a common size. The adapters are trained with
     the student (they are parameters of this loss)."""
 
+    needs_teacher_features = True
+
     @classmethod
     def from_params(cls, params: dict, *, student_channels: list[int] | None = None,
                     teacher_channels: list[int] | None = None, **context) -> "FitNet":
@@ -71,6 +73,8 @@ def attention_vector(features: Tensor, p: float = 2.0) -> Tensor:
 class AttentionTransfer(Loss):
     """``mean (a_S - a_T)^2`` of normalised spatial attention maps ``mean_c |A|^p``, per layer
     pair (``distill.layer_pairs``; ``p``: ``distill.at.p``)."""
+
+    needs_teacher_features = True
 
     @classmethod
     def from_params(cls, params: dict, **context) -> "AttentionTransfer":
@@ -140,6 +144,8 @@ class RelationalKD(Loss):
 class SimilarityPreserving(Loss):
     """Tung & Mori 2019: ``||G_S - G_T||_F^2 / b^2`` with G the row-normalised batch Gram
     matrix of a layer's flattened activations, per layer pair (``distill.layer_pairs``)."""
+
+    needs_teacher_features = True
 
     @classmethod
     def from_params(cls, params: dict, **context) -> "SimilarityPreserving":

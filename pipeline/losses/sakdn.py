@@ -179,6 +179,10 @@ class GraphSemanticMapping(Loss):
     def needs_channel_weights(self) -> bool:
         return self.importance == "channel"
 
+    @property
+    def needs_teacher_features(self) -> bool:  # channel importance reads the cached maps instead
+        return self.importance != "channel"
+
     def importance_of(self, output: dict, semantic_key: str, embeddings: Tensor) -> Tensor:
         ablated = output.get("ablated")
         if ablated is None:
