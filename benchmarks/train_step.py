@@ -10,8 +10,9 @@ with identical initial weights, each step = forward + backward + AdamW update:
 
 Reports the median step time of each after warm-up, ``distill_over_baseline`` (cached /
 baseline; target <= 1.15), and the cost of the pieces SAKDN adds (teacher forward, the
-student's ablated pass, which runs once per step on a single black clip). On CUDA it runs in
-bf16 with channels_last and reports clips/s. Prints a JSON line last.
+student's ablated pass, which runs once per step on a single black clip). Models are
+channels_last as in the stages (``--memory-format contiguous`` to compare); on CUDA it runs
+in bf16. Prints a JSON line last.
 
 What each configuration really ran is reported too, counted by hooks, not assumed:
 ``steps_run`` (warm-up + timed) and ``timed_steps``, ``clips_trained`` (clips through the
@@ -81,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--memory-format", default="channels_last", choices=("channels_last", "contiguous"),
+                        help="the models' memory format (the stages use channels_last on every device)")
     parser.add_argument("--paper", action="store_true",
                         help="defaults of the paper-size configuration (options given explicitly still win): "
                              + json.dumps(PAPER))
@@ -107,14 +110,12 @@ def main(argv: list[str] | None = None) -> dict:
     labels = torch.randint(0, args.classes, (args.batch_size,), device=device)
     gaf_images = {s: torch.rand(args.batch_size, 3, args.gaf_size, args.gaf_size, device=device) * 2 - 1
                   for s in sensors}
-    if device.type == "cuda":  # as the stages do; the student makes its frames channels_last itself
-        teacher = teacher.to(memory_format=torch.channels_last)
+    memory_format = torch.channels_last if args.memory_format == "channels_last" else torch.contiguous_format
+    teacher = teacher.to(memory_format=memory_format)  # as the stages do
 
     def distiller(loss: WeightedSum, with_teacher: bool) -> tuple[Distiller, torch.optim.Optimizer]:
         model = Distiller(copy.deepcopy(student), loss, embeddings.cpu(),
-                          teacher=teacher if with_teacher else None).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
+                          teacher=teacher if with_teacher else None).to(device, memory_format=memory_format)
         model.train()
         return model, torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
 
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
         "config": {"backbone": args.backbone, "head": args.head, "segments": args.segments, "size": args.size,
                    "batch_size": args.batch_size, "teacher": f"{args.teacher_architecture} x{args.teacher_width}",
                    "gaf_size": args.gaf_size, "sensors": args.sensors, "gsdm_pair": list(pair),
-                   "gsdm_importance": args.importance,
+                   "gsdm_importance": args.importance, "memory_format": args.memory_format,
                    "steps": args.steps, "warmup": args.warmup},
         "median_step_seconds": {name: round(value, 4) for name, value in median.items()},
         "clips_per_second": {name: round(args.batch_size / value, 1) for name, value in median.items()},
