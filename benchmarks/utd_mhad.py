@@ -588,7 +588,7 @@ def main(argv: list[str] | None = None) -> dict:
     study = Study(args)
     search = study.search()
     result = {
-        "benchmark": "utd_mhad_study", "split": args.split, "seeds": args.seeds,
+        "benchmark": "utd_mhad_study", "status": "search done", "split": args.split, "seeds": args.seeds,
         "command": "python -m benchmarks.utd_mhad " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "git": git_commit(), "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "code_commit": study.project.commit, "search": search, "chosen_on_validation": search["chosen_on_validation"],
@@ -601,8 +601,15 @@ def main(argv: list[str] | None = None) -> dict:
             arms = {name: arm for name, arm in arms.items() if name in args.final_arms}
         runs = {}
         for arm, (method, overrides, origin) in arms.items():
-            runs[arm] = [study.final_run(arm, method, overrides, seed, search["schedule"]["epochs"])
-                         for seed in args.seeds]
+            runs[arm] = []
+            for seed in args.seeds:
+                runs[arm].append(study.final_run(arm, method, overrides, seed, search["schedule"]["epochs"]))
+                # partial results after every run (committed as they come: the finals span sessions)
+                output.write_text(json.dumps({**result, "status": "final runs in progress", "finals_so_far": {
+                    name: {"seeds": args.seeds[:len(done)], "accuracy": [run["accuracy"] for run in done],
+                           "validation_accuracy": [run["validation_accuracy"] for run in done],
+                           "trained_in": [run.get("trained_in") for run in done]}
+                    for name, done in runs.items()}}, indent=1) + "\n")
         students = statistics_of(runs, args.seeds)
         for arm, (method, overrides, origin) in arms.items():
             students[arm]["setting"] = origin
@@ -610,7 +617,7 @@ def main(argv: list[str] | None = None) -> dict:
         chosen = "sakdn_best" if search["chosen_on_validation"] == "sakdn" else search["chosen_on_validation"]
         trained = [run for arm_runs in runs.values() for run in arm_runs if not run.get("trained_in")]
         seconds = sorted(sum(run["seconds"].values()) for run in trained) or [0.0]
-        result.update(students=students, chosen_on_validation=chosen, verdict=verdict(students, chosen),
+        result.update(status="done", students=students, chosen_on_validation=chosen, verdict=verdict(students, chosen),
                       seconds={"median_final_run": round(seconds[len(seconds) // 2], 1), "finals_total": round(sum(seconds), 1)},
                       finals_from_search={"runs": sum(len(arm_runs) for arm_runs in runs.values()) - len(trained),
                                           "check": study.reuse_check()})

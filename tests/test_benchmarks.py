@@ -247,6 +247,7 @@ def test_utd_mhad_study_runs_its_search_as_dvc_experiments_and_resumes(small_utd
     table = (output.parent / search["experiments_table"]).read_text()
     assert "best_val_accuracy" in table and "r1-sakdn-a0p1-b1-g1-e1-s0" in table
     students = saved["students"]
+    assert saved["status"] == "done" and "finals_so_far" not in saved
     assert set(students) == {"baseline", "sakdn_best"}  # --final-arms
     for arm, row in students.items():
         assert len(row["accuracy"]["runs"]) == 2 and 0 <= row["accuracy"]["mean"] <= 100
