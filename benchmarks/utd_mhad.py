@@ -451,14 +451,19 @@ class Study:
         return saved
 
     def arms(self, search: dict) -> dict[str, tuple[str, list[str], str]]:
-        arms = dict(FIXED_ARMS)
-        for arm, choice in search["chosen"].items():
-            name = "sakdn_best" if arm == "sakdn" else arm
-            arms[name] = ("distill", choice["overrides"], f"validation: {arm}/{choice['cell']}")
-        if "sakdn" in search["chosen"]:
+        """The final arms, in the order they run: the baseline, the best SAKDN setting and its
+        controls first (what the verdict needs, should a session end midway), then the rest."""
+        arms = {"baseline": FIXED_ARMS["baseline"]}
+        chosen = {("sakdn_best" if arm == "sakdn" else arm): ("distill", choice["overrides"],
+                                                               f"validation: {arm}/{choice['cell']}")
+                  for arm, choice in search["chosen"].items()}
+        if "sakdn_best" in chosen:
+            arms["sakdn_best"] = chosen.pop("sakdn_best")
             for name, pairing in CONTROLS.items():
                 arms[name] = ("distill", [*search["chosen"]["sakdn"]["overrides"], f"distill.pairing={pairing}"],
                               f"control: sakdn_best with distill.pairing {pairing}")
+        arms.update({name: arm for name, arm in FIXED_ARMS.items() if name != "baseline"})
+        arms.update(chosen)
         return arms
 
 

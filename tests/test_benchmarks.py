@@ -221,6 +221,22 @@ def test_utd_mhad_teachers_benchmark_keys_and_resume(small_utd_tree, tmp_path):
     assert again["cross_subject"] == result["cross_subject"]
 
 
+def test_utd_mhad_final_arms_run_the_verdicts_arms_first_and_controls_copy_the_best_setting():
+    from benchmarks import utd_mhad
+
+    search = {"chosen": {arm: {"cell": "c", "overrides": [f"{arm}.x=1"]}
+                         for arm in ("sakdn", "soft_target", "dkd", "contrastive")}}
+    arms = utd_mhad.Study.arms(None, search)
+    assert list(arms) == ["baseline", "sakdn_best", "sakdn_best_shuffled", "sakdn_best_class_mean",
+                          "label_smoothing", "sakdn_paper", "soft_target", "dkd", "contrastive"]
+    assert arms["sakdn_best_shuffled"][1] == ["sakdn.x=1", "distill.pairing=shuffled"]
+    assert arms["sakdn_best_class_mean"][1] == ["sakdn.x=1", "distill.pairing=class_mean"]
+    assert arms["soft_target"] == ("distill", ["soft_target.x=1"], "validation: soft_target/c")
+    # no SAKDN arm searched: no controls of it
+    assert list(utd_mhad.Study.arms(None, {"chosen": {"dkd": {"cell": "c", "overrides": []}}})) == [
+        "baseline", "label_smoothing", "sakdn_paper", "dkd"]
+
+
 @pytest.mark.slow
 def test_utd_mhad_study_runs_its_search_as_dvc_experiments_and_resumes(small_utd_tree, tmp_path):
     """The study's runner end to end on a tiny tree: a baseline schedule, a two-rung search as
