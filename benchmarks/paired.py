@@ -22,7 +22,7 @@ def paired_difference(arm: list[float], reference: list[float], confidence: floa
     if len(differences) < 2:
         return {"mean": round(mean, 2), "ci95": None, "n": 1, "differences": differences}
     half = t.ppf(0.5 + confidence / 2, len(differences) - 1) * statistics.stdev(differences) / math.sqrt(len(differences))
-    return {"mean": round(mean, 2), "ci95": [round(mean - half, 2), round(mean + half, 2)], "n": len(differences),
+    return {"mean": round(mean, 2), "ci95": [round(float(mean - half), 2), round(float(mean + half), 2)], "n": len(differences),
             "differences": [round(d, 2) for d in differences]}
 
 

@@ -84,7 +84,19 @@ FIXED_ARMS = {
     "label_smoothing": ("distill", ["distill.method=label_smoothing", "distill.label_smoothing.epsilon=auto"], "fixed"),
     "sakdn_paper": ("distill", PAPER, "fixed: input importance, spatial, no folds, (0.1, 1, 1), T 4"),
 }
-CONTROLS = {"sakdn_best_shuffled": "shuffled", "sakdn_best_class_mean": "class_mean"}
+# The controls (docs/method.md §6b) of the setting chosen on validation: the same setting with
+# its teacher outputs paired with another recording's, or with its class's mean.
+PAIRING_CONTROLS = ("shuffled", "class_mean")
+
+
+def final_arm(searched: str) -> str:
+    """A searched arm's name among the final arms (the best SAKDN setting is ``sakdn_best``)."""
+    return "sakdn_best" if searched == "sakdn" else searched
+
+
+def control_arms(chosen: str) -> dict[str, str]:
+    """{control arm: pairing} of the final arm ``chosen``."""
+    return {f"{chosen}_{pairing}": pairing for pairing in PAIRING_CONTROLS}
 
 
 def dvc_environment() -> dict:
@@ -451,17 +463,19 @@ class Study:
         return saved
 
     def arms(self, search: dict) -> dict[str, tuple[str, list[str], str]]:
-        """The final arms, in the order they run: the baseline, the best SAKDN setting and its
-        controls first (what the verdict needs, should a session end midway), then the rest."""
+        """The final arms, in the order they run: the baseline, the setting chosen on validation
+        and its two pairing controls first (what the verdict needs, should a session end
+        midway), then the best setting of every other searched arm and the fixed arms."""
         arms = {"baseline": FIXED_ARMS["baseline"]}
-        chosen = {("sakdn_best" if arm == "sakdn" else arm): ("distill", choice["overrides"],
-                                                               f"validation: {arm}/{choice['cell']}")
+        chosen = {final_arm(arm): ("distill", choice["overrides"], f"validation: {arm}/{choice['cell']}")
                   for arm, choice in search["chosen"].items()}
+        winner = final_arm(search["chosen_on_validation"])
+        arms[winner] = chosen.pop(winner)
+        for name, pairing in control_arms(winner).items():
+            arms[name] = ("distill", [*arms[winner][1], f"distill.pairing={pairing}"],
+                          f"control: {winner} with distill.pairing {pairing}")
         if "sakdn_best" in chosen:
             arms["sakdn_best"] = chosen.pop("sakdn_best")
-            for name, pairing in CONTROLS.items():
-                arms[name] = ("distill", [*search["chosen"]["sakdn"]["overrides"], f"distill.pairing={pairing}"],
-                              f"control: sakdn_best with distill.pairing {pairing}")
         arms.update({name: arm for name, arm in FIXED_ARMS.items() if name != "baseline"})
         arms.update(chosen)
         return arms
@@ -481,9 +495,10 @@ def models_compared(path: Path, other: Path) -> dict:
     return {"identical": identical, "max_abs_difference": largest}
 
 
-def statistics_of(runs: dict[str, list[dict]], seeds: list[int]) -> dict:
-    """Per arm: accuracy and F-measure summaries, and paired comparisons with the baseline and
-    the controls (t interval over seeds, McNemar on pooled per-recording predictions)."""
+def statistics_of(runs: dict[str, list[dict]], seeds: list[int], chosen: str | None = None) -> dict:
+    """Per arm: accuracy and F-measure summaries, and paired comparisons with the baseline and,
+    for the arm ``chosen`` on validation, with its controls (t interval over seeds, McNemar on
+    pooled per-recording predictions)."""
     def correct(arm_runs: list[dict]) -> tuple[list[str], list[bool]]:
         keys, right = [], []
         for seed, run in zip(seeds, arm_runs):
@@ -498,7 +513,7 @@ def statistics_of(runs: dict[str, list[dict]], seeds: list[int]) -> dict:
         row["validation_accuracy"] = summary([run["validation_accuracy"] for run in arm_runs])
         row["best_epoch"] = [run["best_epoch"] for run in arm_runs]
         row["seconds"] = [run["seconds"] for run in arm_runs]
-        for reference in ("baseline", *CONTROLS):
+        for reference in ("baseline", *(control_arms(arm) if arm == chosen else ())):
             if reference == arm or reference not in runs:
                 continue
             label = "vs_baseline" if reference == "baseline" else f"vs_{reference}"
@@ -528,6 +543,13 @@ def markdown(result: dict) -> str:
         lines.append(f"| {arm} | {row['setting']} | {row['accuracy']['mean']:.2f} ± {row['accuracy']['std']:.2f} | "
                      f"{row['f_measure']['mean']:.2f} ± {row['f_measure']['std']:.2f} | {interval} | "
                      f"{gain['mcnemar']['p_value'] if gain else ''} | {row['validation_accuracy']['mean']:.2f} |")
+    chosen_row = result["students"].get(result["chosen_on_validation"], {})
+    against = [f"{control}: {gain['mean']:+.2f} [{gain['ci95'][0]:+.2f}, {gain['ci95'][1]:+.2f}], McNemar p "
+               f"{gain['mcnemar']['p_value']}" for control in control_arms(result["chosen_on_validation"])
+               if (gain := chosen_row.get(f"gain_vs_{control}")) and gain["ci95"]]
+    if against:
+        lines += ["", f"{result['chosen_on_validation']} against its controls (paired difference, 95 % CI): "
+                  + "; ".join(against) + "."]
     lines += ["", f"Chosen on validation: **{result['chosen_on_validation']}**. {result['verdict']}",
               "", f"Every run used the code of commit `{result['code_commit'][:12]}` (the study's pinned project)."]
     reused = result.get("finals_from_search") or {}
@@ -549,8 +571,9 @@ def verdict(students: dict, chosen: str) -> str:
     if row is None or "gain_vs_baseline" not in row:
         return "No final runs of the chosen arm yet."
     gain = row["gain_vs_baseline"]
-    controls = [row.get(f"gain_vs_{c}") for c in CONTROLS if f"gain_vs_{c}" in row]
-    beats_controls = all(c["ci95"] and c["ci95"][0] > 0 for c in controls) if controls else False
+    controls = [row[f"gain_vs_{c}"] for c in control_arms(chosen) if f"gain_vs_{c}" in row]
+    beats_controls = (all(c["ci95"] and c["ci95"][0] > 0 for c in controls)
+                      if len(controls) == len(PAIRING_CONTROLS) else False)
     met = gain["ci95"] is not None and gain["mean"] >= 3 and gain["ci95"][0] > 0 and beats_controls
     return (f"Target (>= 3 points over the baseline, 95 % interval above 0 and above both controls): "
             f"{'met' if met else 'not met'} (gain {gain['mean']:+.2f}, interval {gain['ci95']}; "
@@ -615,11 +638,11 @@ def main(argv: list[str] | None = None) -> dict:
                            "validation_accuracy": [run["validation_accuracy"] for run in done],
                            "trained_in": [run.get("trained_in") for run in done]}
                     for name, done in runs.items()}}, indent=1) + "\n")
-        students = statistics_of(runs, args.seeds)
+        chosen = final_arm(search["chosen_on_validation"])
+        students = statistics_of(runs, args.seeds, chosen)
         for arm, (method, overrides, origin) in arms.items():
             students[arm]["setting"] = origin
             students[arm]["overrides"] = overrides
-        chosen = "sakdn_best" if search["chosen_on_validation"] == "sakdn" else search["chosen_on_validation"]
         trained = [run for arm_runs in runs.values() for run in arm_runs if not run.get("trained_in")]
         seconds = sorted(sum(run["seconds"].values()) for run in trained) or [0.0]
         result.update(status="done", students=students, chosen_on_validation=chosen, verdict=verdict(students, chosen),

@@ -221,20 +221,51 @@ def test_utd_mhad_teachers_benchmark_keys_and_resume(small_utd_tree, tmp_path):
     assert again["cross_subject"] == result["cross_subject"]
 
 
-def test_utd_mhad_final_arms_run_the_verdicts_arms_first_and_controls_copy_the_best_setting():
+def test_utd_mhad_final_arms_run_the_verdicts_arms_first_with_controls_of_the_chosen_setting():
     from benchmarks import utd_mhad
 
     search = {"chosen": {arm: {"cell": "c", "overrides": [f"{arm}.x=1"]}
-                         for arm in ("sakdn", "soft_target", "dkd", "contrastive")}}
+                         for arm in ("sakdn", "soft_target", "dkd", "contrastive")},
+              "chosen_on_validation": "contrastive"}
     arms = utd_mhad.Study.arms(None, search)
-    assert list(arms) == ["baseline", "sakdn_best", "sakdn_best_shuffled", "sakdn_best_class_mean",
-                          "label_smoothing", "sakdn_paper", "soft_target", "dkd", "contrastive"]
-    assert arms["sakdn_best_shuffled"][1] == ["sakdn.x=1", "distill.pairing=shuffled"]
-    assert arms["sakdn_best_class_mean"][1] == ["sakdn.x=1", "distill.pairing=class_mean"]
-    assert arms["soft_target"] == ("distill", ["soft_target.x=1"], "validation: soft_target/c")
-    # no SAKDN arm searched: no controls of it
-    assert list(utd_mhad.Study.arms(None, {"chosen": {"dkd": {"cell": "c", "overrides": []}}})) == [
-        "baseline", "label_smoothing", "sakdn_paper", "dkd"]
+    assert list(arms) == ["baseline", "contrastive", "contrastive_shuffled", "contrastive_class_mean", "sakdn_best",
+                          "label_smoothing", "sakdn_paper", "soft_target", "dkd"]
+    assert arms["contrastive_shuffled"][1] == ["contrastive.x=1", "distill.pairing=shuffled"]
+    assert arms["contrastive_class_mean"][1] == ["contrastive.x=1", "distill.pairing=class_mean"]
+    assert arms["sakdn_best"] == ("distill", ["sakdn.x=1"], "validation: sakdn/c")
+    search["chosen_on_validation"] = "sakdn"
+    assert list(utd_mhad.Study.arms(None, search))[:4] == ["baseline", "sakdn_best", "sakdn_best_shuffled",
+                                                           "sakdn_best_class_mean"]
+
+
+def test_utd_mhad_statistics_compare_only_the_chosen_arm_with_its_controls():
+    from benchmarks import utd_mhad
+
+    def run(correct: list[int]) -> dict:
+        return {"accuracy": 100 * sum(correct) / 4, "f_measure": 0.0, "validation_accuracy": 0.0, "best_epoch": 1,
+                "seconds": {}, "per_sample": {"sample_id": ["a", "b", "c", "d"], "label": [0, 0, 0, 0],
+                                              "predicted": [0 if c else 1 for c in correct]}}
+    runs = {"baseline": [run([1, 0, 0, 0]), run([1, 1, 0, 0])],
+            "dkd": [run([1, 1, 0, 0]), run([1, 1, 1, 0])],
+            "dkd_shuffled": [run([1, 0, 0, 0]), run([1, 0, 0, 0])], "dkd_class_mean": [run([0, 0, 0, 0]), run([1, 1, 0, 0])],
+            "soft_target": [run([1, 1, 1, 1]), run([1, 1, 1, 1])]}
+    students = utd_mhad.statistics_of(runs, [0, 1], chosen="dkd")
+    # dkd - baseline per seed: +25, +25; dkd - dkd_shuffled: +25, +50
+    assert students["dkd"]["gain_vs_baseline"]["differences"] == [25.0, 25.0]
+    assert students["dkd"]["gain_vs_dkd_shuffled"]["mean"] == 37.5
+    assert set(students["soft_target"]) >= {"gain_vs_baseline"} and "gain_vs_dkd_shuffled" not in students["soft_target"]
+    assert utd_mhad.verdict(students, "dkd") == (
+        "Target (>= 3 points over the baseline, 95 % interval above 0 and above both controls): not met "
+        "(gain +25.00, interval [25.0, 25.0]; above the controls: no).")  # two seeds: intervals too wide
+    for arm, row in students.items():
+        row["setting"] = arm
+    result = {"split": "s", "seeds": [0, 1], "search": {"schedule": {"epochs": 2}}, "students": students,
+              "chosen_on_validation": "dkd", "verdict": "v", "code_commit": "0" * 40, "seconds": {"median_final_run": 1},
+              "this_invocation_seconds": 1.0, "machine": {"cpu": "c", "cores": 2, "gpu": None},
+              "git": {"commit": "0" * 40, "dirty": False}, "command": "c"}
+    table = utd_mhad.markdown(result)
+    assert "| dkd | dkd | 62.50 ± 17.68 |" in table and "dkd against its controls" in table
+    assert "dkd_shuffled: +37.50 [" in table and "dkd_class_mean: +37.50 [" in table
 
 
 @pytest.mark.slow
