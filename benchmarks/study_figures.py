@@ -112,8 +112,9 @@ def draw_figures(result: dict, runs: dict[str, list[dict]], folder: Path, stem: 
                         "epochs, one seed)")
         save(figure, "grid")
 
-    # GSDM maps before and after distillation (the paper's Fig. 6), first seed's models.
-    arm = chosen if chosen in runs and chosen != "baseline" else "sakdn_best"
+    # GSDM maps before and after distillation (the paper's Fig. 6), first seed's models: of the
+    # best SAKDN setting, the arm that distils GSDM maps (else the chosen arm, whatever it is).
+    arm = "sakdn_best" if "sakdn_best" in runs else chosen
     seed = result["seeds"][0]
     if finals is not None and arm in runs and "baseline" in runs:
         path = Path(folder) / f"{stem}_gsdm_maps.png"
