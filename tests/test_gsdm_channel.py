@@ -244,6 +244,23 @@ def test_forward_from_reproduces_forward_at_every_conv_tap(spamfm):
         teacher.forward_from("fc1", taps)
 
 
+def test_forward_from_uses_a_given_next_block_instead_of_running_it():
+    teacher = small_teacher(True)
+    with torch.no_grad():
+        output = teacher(gaf_images(4), group_size=2)
+        taps = {s: output["branches"][s]["features"]["conv3"] for s in SENSORS}
+        given = {SENSORS[0]: teacher.branches[SENSORS[0]].blocks["conv4"](taps[SENSORS[0]])}
+        resumed = teacher.forward_from("conv3", taps, group_size=2, next_block=given)
+        assert torch.equal(resumed["logits"], output["logits"])
+        # a different given block changes the output: it is what the branch uses
+        zeros = {SENSORS[0]: torch.zeros_like(given[SENSORS[0]])}
+        changed = teacher.forward_from("conv3", taps, group_size=2, next_block=zeros)
+        assert not torch.allclose(changed["logits"], output["logits"])
+        last = {s: output["branches"][s]["features"]["conv5"] for s in SENSORS}
+        with pytest.raises(ValueError, match="no conv block follows 'conv5'"):
+            teacher.forward_from("conv5", last, next_block=zeros)
+
+
 def brute_force_teacher_weights(teacher, images, tap, sensor, class_embeddings, labels, group_size):
     """Zero one channel at a time with a hook on the full forward (no forward_from, no
     stacking): on the fusion module's output when the tap is fused, else on the block's."""

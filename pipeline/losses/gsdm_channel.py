@@ -228,11 +228,20 @@ def teacher_ablated_readouts(teacher: "MultiSensorTeacher", images: dict[str, Te
         batch = taps[sensor].shape[0]
         rerun_groups = group_size if group_size is not None else (batch if teacher.batch_dependent else None)
 
+        # The other branches' taps are the same in every ablated copy: their next conv block
+        # (per row, before its fusion) runs once, not once per copy.
+        blocks = list(teacher.branches[sensor].blocks)  # the conv taps, in order
+        later = blocks[blocks.index(tap) + 1:] if tap in blocks else []
+        unchanged = {name: teacher.branches[name].blocks[later[0]](value)
+                     for name, value in taps.items() if name != sensor} if later else {}
+
         def run_after_tap(ablated: Tensor) -> Tensor:
             copies = ablated.shape[0] // batch
             features = {name: ablated if name == sensor else value.repeat(copies, 1, 1, 1)
                         for name, value in taps.items()}
-            return teacher.forward_from(tap, features, group_size=rerun_groups)["branches"][sensor]["logits"]
+            next_block = {name: value.repeat(copies, 1, 1, 1) for name, value in unchanged.items()}
+            return teacher.forward_from(tap, features, group_size=rerun_groups,
+                                        next_block=next_block)["branches"][sensor]["logits"]
 
         return {
             "readout": _readouts(branch["logits"], class_embeddings, readout),

@@ -214,23 +214,34 @@ class MultiSensorTeacher(nn.Module):
         values = self._fuse(first, [self.branches[s].blocks[first](images[s]) for s in self.sensors], group_size)
         return self.forward_from(first, dict(zip(self.sensors, values)), group_size)
 
-    def forward_from(self, tap: str, features: dict[str, Tensor], group_size: int | None = None) -> dict:
+    def forward_from(self, tap: str, features: dict[str, Tensor], group_size: int | None = None,
+                     next_block: dict[str, Tensor] | None = None) -> dict:
         """The rest of ``forward`` after the conv tap ``tap``, given every branch's activation
         there as ``forward`` records it (after that tap's fusion, which is not applied again):
         ``forward_from(tap, {s: forward(x)["branches"][s]["features"][tap]})`` equals
         ``forward(x)``. Same output dict, except that each branch's ``features`` hold ``tap``
         (as given) and the taps after it only. Used by GSDM's channel ablation
-        (``pipeline/losses/gsdm_channel.py``)."""
+        (``pipeline/losses/gsdm_channel.py``).
+
+        ``next_block``: for some sensors, the output of the conv block after ``tap`` (before
+        its fusion), already computed: used instead of running that block (a branch whose tap
+        the caller did not change need not rerun it for every ablated copy)."""
         if tap not in CONV_TAPS:
             raise ValueError(f"forward_from resumes after a conv tap ({', '.join(CONV_TAPS)}), got {tap!r}")
         missing = [sensor for sensor in self.sensors if sensor not in features]
         if missing:
             raise KeyError(f"forward_from lacks sensor {missing[0]!r} (has {', '.join(features)})")
+        later_taps = CONV_TAPS[CONV_TAPS.index(tap) + 1:]
+        next_block = next_block or {}
+        if next_block and not later_taps:
+            raise ValueError(f"next_block given, but no conv block follows {tap!r}")
         branches = [self.branches[sensor] for sensor in self.sensors]
         values = [features[sensor] for sensor in self.sensors]
         records: list[dict[str, Tensor]] = [{tap: x} for x in values]
-        for later in CONV_TAPS[CONV_TAPS.index(tap) + 1:]:
-            values = self._fuse(later, [branch.blocks[later](x) for branch, x in zip(branches, values)], group_size)
+        for index, later in enumerate(later_taps):
+            values = self._fuse(later, [next_block[sensor] if index == 0 and sensor in next_block
+                                        else branch.blocks[later](x)
+                                        for sensor, branch, x in zip(self.sensors, branches, values)], group_size)
             for record, x in zip(records, values):
                 record[later] = x
         values = [x.mean(dim=(2, 3)) for x in values]
