@@ -30,16 +30,17 @@ def git(*args: str, cwd: Path = REPO) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def timed_repro(root: Path, log: Path) -> tuple[float, dict[str, float]]:
-    """`dvc repro` in ``root``: total seconds and seconds per stage (start to the next start)."""
+def timed_repro(root: Path, log: Path, command: list[str] = ("dvc", "repro")) -> tuple[float, dict[str, float]]:
+    """``command`` (`dvc repro`) in ``root``: total seconds and seconds per stage (start to the
+    next start)."""
     # Unbuffered, so each "Running stage" line arrives when DVC starts the stage.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)
     starts: list[tuple[str, float]] = []
     begin = time.perf_counter()
-    with open(log, "w") as handle:
-        process = subprocess.Popen(["dvc", "repro"], cwd=root, env=env, stdout=subprocess.PIPE,
+    with open(log, "a") as handle:
+        process = subprocess.Popen(list(command), cwd=root, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:
             handle.write(line)
@@ -49,24 +50,24 @@ def timed_repro(root: Path, log: Path) -> tuple[float, dict[str, float]]:
         process.wait()
     total = time.perf_counter() - begin
     if process.returncode != 0:
-        raise SystemExit(f"error: dvc repro failed in {root} (see {log})")
+        raise SystemExit(f"error: {' '.join(command)} failed in {root} (see {log})")
     ends = [start for _, start in starts[1:]] + [total]
     return total, {name: round(end - start, 1) for (name, start), end in zip(starts, ends)}
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.repro", description=__doc__.splitlines()[0])
-    parser.add_argument("--commit", default="HEAD", help="the code to time (default %(default)s)")
-    parser.add_argument("--work", type=Path, default=REPO / "benchmarks/.work/repro")
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/repro.json")
-    args = parser.parse_args(argv)
-    commit = git("rev-parse", args.commit)
-    root = args.work / commit[:10]
-    shutil.rmtree(root, ignore_errors=True)
-    args.work.mkdir(parents=True, exist_ok=True)
-    git("clone", "--quiet", str(REPO), str(root))
-    git("checkout", "--quiet", commit, cwd=root)
-    total, stages = timed_repro(root, args.work / f"{commit[:10]}.log")
+def all_protocols_command(root: Path) -> list[str]:
+    """What `make repro-all` runs (read from the clone's Makefile, so the two cannot differ)."""
+    text = (root / "Makefile").read_text()
+    protocols = re.search(r"^ALL_PROTOCOLS := (\S+)$", text, re.MULTILINE)
+    if protocols is None:
+        raise SystemExit(f"error: {root / 'Makefile'}: no ALL_PROTOCOLS line (this commit has no `make repro-all`)")
+    return ["dvc", "exp", "run", "-S", f"splits.protocols={protocols.group(1)}"]
+
+
+def timed_run(root: Path, log: Path, command: list[str]) -> dict:
+    """Wall time of ``command`` in ``root``, per stage and per stage kind, and the test metrics
+    of every split afterwards (`dvc metrics show`)."""
+    total, stages = timed_repro(root, log, command)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     metrics = json.loads(subprocess.run(["dvc", "metrics", "show", "--json"], cwd=root, env=env,
                                         capture_output=True, text=True, check=True).stdout)
@@ -79,13 +80,36 @@ def main(argv=None) -> dict:
     for stage, seconds in stages.items():
         kind = stage.split("@")[0]
         by_kind[kind] = round(by_kind.get(kind, 0.0) + seconds, 1)
-    result = {"benchmark": "repro", "commit": commit, "wall_seconds": round(total, 1),
-              "wall_minutes": round(total / 60, 2), "seconds_by_stage_kind": by_kind, "seconds_by_stage": stages,
-              "metrics": flat, "command": "dvc repro (after make setup)", "machine": machine()}
+    return {"wall_seconds": round(total, 1), "wall_minutes": round(total / 60, 2), "seconds_by_stage_kind": by_kind,
+            "seconds_by_stage": stages, "metrics": flat}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.repro", description=__doc__.splitlines()[0])
+    parser.add_argument("--commit", default="HEAD", help="the code to time (default %(default)s)")
+    parser.add_argument("--work", type=Path, default=REPO / "benchmarks/.work/repro")
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/repro.json")
+    parser.add_argument("--then-all-protocols", action="store_true",
+                        help="then time `make repro-all` (the other protocols) in the same clone")
+    args = parser.parse_args(argv)
+    commit = git("rev-parse", args.commit)
+    root = args.work / commit[:10]
+    shutil.rmtree(root, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    git("clone", "--quiet", str(REPO), str(root))
+    git("checkout", "--quiet", commit, cwd=root)
+    log = args.work / f"{commit[:10]}.log"
+    log.unlink(missing_ok=True)
+    result = {"benchmark": "repro", "commit": commit,
+              **timed_run(root, log, ["dvc", "repro"]), "command": "dvc repro (after make setup)"}
+    if args.then_all_protocols:
+        result["all_protocols"] = {**timed_run(root, log, all_protocols_command(root)),
+                                   "command": "make repro-all (its dvc exp run), after the timed dvc repro"}
+    result["machine"] = machine()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps({k: v for k, v in result.items() if k != "metrics"}))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("metrics", "all_protocols")}))
     return result
 
 
