@@ -9,7 +9,8 @@
   panel per gamma), validation accuracy;
 - ``<stem>_gsdm_maps.png``: GSDM maps as in the paper's Fig. 6, for a few test recordings: the
   teacher's on its GAF image, the student's on its sampled depth frames before (baseline) and
-  after distillation (the arm chosen on validation), first seed.
+  after distillation (the best SAKDN setting when it ran, else the arm chosen on validation),
+  first seed.
 """
 from __future__ import annotations
 
