@@ -15,7 +15,7 @@ def test_defaults_fill_a_partial_file():
     params = validate_params({"frames": {"size": 32}})
     assert params["frames"]["size"] == 32
     assert params["frames"]["per_video"] == 16
-    assert params["splits"]["protocols"] == ["cross_subject", "cross_view", "cross_scene", "cross_session"]
+    assert params["splits"]["protocols"] == ["cross_subject"]
 
 
 @pytest.mark.parametrize(
