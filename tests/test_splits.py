@@ -237,7 +237,8 @@ def test_manifest_stage_reports_validation(tmp_path, capsys):
     (root / "classes.txt").write_text("".join(f"{name}\n" for name in CLASS_NAMES))
     for video in manifest["video"]:
         (root / video).touch()  # the adapter checks that videos exist; nothing reads them here
-    params = validate_params({"dataset": "synthetic", "data": {"root": str(root)}})
+    params = validate_params({"dataset": "synthetic", "data": {"root": str(root)},
+                              "splits": {"protocols": list(SYNTHETIC_TESTS)}})
     args = argparse.Namespace(manifest=tmp_path / "manifest.csv", classes=tmp_path / "classes.txt",
                               splits=tmp_path / "splits.csv", report=tmp_path / "report.json")
     main(args, params)
