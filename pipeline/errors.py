@@ -19,3 +19,11 @@ class InputError(PipelineError, ValueError):
 
 class TrainingError(PipelineError, ValueError):
     """Training cannot produce a correct model (a non-finite loss, an unusable checkpoint)."""
+
+
+class ParamsError(PipelineError, ValueError):
+    """A params.yaml problem; the message names the offending key."""
+
+
+class DatasetError(PipelineError, ValueError):
+    """A dataset folder that cannot be read; the message says what layout was expected."""

@@ -7,16 +7,7 @@ Training later draws TSN segments from these F frames.
 """
 from __future__ import annotations
 
-import concurrent.futures
-import contextlib
-import ctypes
 import logging
-import multiprocessing
-import os
-import signal
-import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +18,7 @@ from tqdm import tqdm
 
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_output
+from pipeline.processes import exit_on_sigterm, task_map
 
 log = logging.getLogger(__name__)
 
@@ -351,13 +343,13 @@ def build_frame_cache(
     count, shape = len(videos), (spec.per_video, spec.size, spec.size, 3)
     tasks = [(str(video), spec) for video in videos]
     skipped: list[dict] = []
-    with _exit_on_sigterm(), atomic_output(output) as temporary:
+    with exit_on_sigterm("frame cache"), atomic_output(output) as temporary:
         with h5py.File(temporary, "w") as cache:
             frames = cache.create_dataset("frames", shape=(count, *shape), dtype=np.uint8)
             frame_indices = cache.create_dataset("frame_indices", shape=(count, spec.per_video), dtype=np.int32)
             num_frames = cache.create_dataset("num_frames", shape=(count,), dtype=np.int32)
             kept: list[str] = []
-            with _task_map(workers) as mapper, tqdm(
+            with task_map(workers) as mapper, tqdm(
                 total=count, desc="frames", unit="video", disable=not progress
             ) as bar:
                 for sample_id, task, result in zip(sample_ids, tasks, mapper(_decode_or_error, tasks)):
@@ -411,91 +403,6 @@ def _truncate(path: Path, rows: int) -> None:
     except BaseException:
         compact.unlink(missing_ok=True)
         raise
-
-
-@contextlib.contextmanager
-def _exit_on_sigterm():
-    """While building, turn SIGTERM (DVC, a job scheduler, ``kill``) into SystemExit(143)
-    so the ``with`` blocks unwind: atomic_output removes its temporary and the decode pool
-    stops its workers. A second SIGTERM kills at once. Only the main thread can install
-    signal handlers; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminate(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        log.warning("SIGTERM: stopping, removing the partial frame cache")
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _die_with_parent(parent: int, use_prctl: bool = True) -> None:
-    """Decode-pool initializer: end this worker when the process that started it dies, so a
-    killed build (even SIGKILL) leaves no worker blocked on its task queue forever. Linux
-    delivers SIGTERM on the parent's death (prctl PR_SET_PDEATHSIG); elsewhere, or when
-    prctl fails, a daemon thread polls the parent pid."""
-    armed = False
-    if use_prctl and sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            armed = False
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-    if not armed:
-        threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
-
-
-def _watch_parent(parent: int, interval: float = 0.5) -> None:
-    while os.getppid() == parent:
-        time.sleep(interval)
-    os._exit(1)
-
-
-class _task_map:
-    """Ordered map over tasks: inline for one worker, else a spawn-based process pool (decord
-    and FFmpeg are not fork-safe once threads exist)."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers <= 1:
-            return map
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent, initargs=(os.getpid(),),
-        )
-        return lambda function, tasks: self.pool.map(function, tasks, chunksize=2)
-
-    def __exit__(self, exc_type, exc, traceback):
-        if self.pool is None:
-            return False
-        if exc_type is None:
-            self.pool.shutdown(wait=True)
-            return False
-        # Failing or interrupted: do not wait for the videos in flight. Terminate the
-        # workers (ProcessPoolExecutor has no public way before Python 3.14), then let the
-        # executor notice and wind down its manager thread.
-        workers = list((self.pool._processes or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-        for worker in workers:
-            worker.join(timeout=5)
-        return False
 
 
 def open_frame_cache(path: str | Path) -> h5py.File:

@@ -1,8 +1,13 @@
-"""Classification metrics (scikit-learn), in percent, and the confusion table DVC plots."""
+"""Classification metrics (scikit-learn), in percent, the confusion table DVC plots, and the
+teachers' calibration (the fitted soft-target temperature and its diagnostics)."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
 
 def classification_metrics(labels, predictions, class_names: list[str]) -> dict:
@@ -28,3 +33,34 @@ def confusion_table(labels, predictions, class_names: list[str]) -> pd.DataFrame
     """One row per test sample with the actual and predicted class names: DVC's confusion
     template counts them."""
     return pd.DataFrame({"actual": [class_names[i] for i in labels], "predicted": [class_names[i] for i in predictions]})
+
+
+def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return 100.0 * (logits.argmax(1) == labels).float().mean().item()
+
+def fit_temperature(logits: list[torch.Tensor], labels: torch.Tensor) -> float:
+    """The T minimising the mean negative log-likelihood of ``softmax(logits / T)`` over the
+    teachers (a 1-D search on a log grid from 0.05 to 50, 601 points)."""
+    grid = torch.logspace(math.log10(0.05), math.log10(50.0), 601, dtype=torch.float64)
+    nll = torch.stack([
+        torch.stack([F.cross_entropy(value.double() / t, labels) for t in grid]) for value in logits
+    ]).mean(0)
+    return float(grid[int(nll.argmin())])
+
+def teacher_diagnostics(logits: torch.Tensor, labels: torch.Tensor, temperature: float, bins: int = 15) -> dict:
+    """Accuracy (%), negative log-likelihood, expected calibration error (``bins`` equal-width
+    confidence bins), mean true-class probability and mean entropy (nats) of softmax(logits / T)."""
+    probabilities = F.softmax(logits.double() / temperature, dim=1)
+    confidence, predicted = probabilities.max(1)
+    correct = (predicted == labels).double()
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            ece += inside.double().mean().item() * abs(correct[inside].mean().item() - confidence[inside].mean().item())
+    entropy = -(probabilities * probabilities.clamp_min(1e-300).log()).sum(1)
+    return {"accuracy": round(100 * correct.mean().item(), 2),
+            "nll": round(F.nll_loss(probabilities.clamp_min(1e-300).log(), labels).item(), 4),
+            "ece": round(ece, 4), "true_class_probability": round(probabilities[torch.arange(len(labels)), labels].mean().item(), 4),
+            "entropy": round(entropy.mean().item(), 4)}

@@ -9,9 +9,10 @@ YAML 1.1 resolver would read as strings.
 
 The choices are not repeated here: they come from the code that implements them. Model names
 (backbones, heads, feature taps) from ``pipeline.models.names`` (torch-free, as this module
-must stay cheap to import); datasets from ``pipeline.datasets.ADAPTERS`` and distillation
-methods from the loss registry (``pipeline.losses.distill_methods()``), both imported when a
-file is validated, not when this module is imported (they bring pandas and torch).
+must stay cheap to import); datasets from ``pipeline.datasets.ADAPTERS``, distillation
+methods from the loss registry (``pipeline.losses.distill_methods()``) and the pairings from
+the teacher-output cache that implements them, each imported when a file is validated, not
+when this module is imported (they bring pandas and torch).
 ``distill.layer_pairs`` is checked against the chosen backbone's taps, and the head against
 the backbone, at load rather than at the first training step.
 """
@@ -26,15 +27,11 @@ from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
-from pipeline.errors import PipelineError
+from pipeline.errors import ParamsError
 from pipeline.models.names import (
     BACKBONE_TAPS, BACKBONES, HEADS, MULTI_FRAME_HEADS, SPAMFM_GATES, SPAMFM_RELATIONS, TEACHER_CONV_TAPS, TEACHER_TAPS, TSM_BACKBONES,
     VGG_LAYOUTS,
 )
-
-
-class ParamsError(PipelineError, ValueError):
-    """A params.yaml problem; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +85,10 @@ def _importances() -> tuple[str, ...]:
     return tuple(IMPORTANCES)
 
 
-# Whose teacher outputs a training video is paired with (docs/method.md §6b): the method and its controls.
-PAIRINGS = ("recording", "shuffled", "class_shuffled", "class_mean")
+def _pairings() -> tuple[str, ...]:
+    from pipeline.workflow.teacher_outputs import PAIRINGS
+
+    return PAIRINGS
 
 
 def _folds(value: int) -> str | None:
@@ -227,7 +226,7 @@ SCHEMA: dict[str, Any] = {
         "align": Field(str, "spatial", choices=("spatial", "temporal"),
                        help="GSDM compares maps pixel by pixel (spatial, the paper) or as time profiles: the "
                             "teacher's GAF map read at the clip positions of the student's sampled frames"),
-        "pairing": Field(str, "recording", choices=PAIRINGS,
+        "pairing": Field(str, "recording", choices=_pairings,
                          help="whose teacher outputs a training video gets: recording (the method), or a control: "
                               "shuffled (another recording's), class_shuffled (another of its class), class_mean"),
         # Terms added to any objective with a weight > 0 (and a method of their own).

@@ -101,6 +101,17 @@ def fingerprint(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def params_subset(params: dict, keys: tuple[str, ...]) -> dict:
+    """{key: value} of dotted params keys (``train.device``) or whole sections."""
+    chosen = {}
+    for key in keys:
+        value = params
+        for part in key.split("."):
+            value = value[part]
+        chosen[key] = value
+    return chosen
+
+
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a file's content (streamed: caches are hundreds of MB)."""
     path = Path(path)

@@ -6,9 +6,10 @@ The metrics file is keyed by model (``baseline.accuracy``, ``student.accuracy``,
 split and one column per model metric."""
 from pathlib import Path
 
-from pipeline.experiment import Inputs, SplitData, evaluate
 from pipeline.io import atomic_output, write_json
 from pipeline.metrics import confusion_table
+from pipeline.workflow.evaluation import evaluate
+from pipeline.workflow.inputs import Inputs, SplitData
 from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
 
 STUDENTS = ("baseline", "student")

@@ -5,7 +5,8 @@ says there are none."""
 
 from pathlib import Path
 
-from pipeline.experiment import Inputs, SplitData, train_fold_teachers
+from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.teacher_training import train_fold_teachers
 from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
 
 

@@ -3,7 +3,8 @@ alone (--method baseline, the paper's "Student (Baseline)") or distilled from th
 teacher outputs (--method distill: distill.method, SAKDN by default), and write its model
 file. Launch with torchrun for DDP."""
 
-from pipeline.experiment import Inputs, SplitData, train_student
+from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.student_training import train_student
 from stages.common import add_paths, check_split, run_stage, save_trained, training_parser, training_runtime
 
 

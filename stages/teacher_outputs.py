@@ -3,8 +3,9 @@ batches) and cache what distillation needs (logits, fc2, the distillation taps, 
 pass), so student training never runs the teachers. With fold teachers, training recordings
 are scored by the teacher that never saw them; the summary holds the fitted temperature and
 the teachers' diagnostics in-fold and cross-fitted."""
-from pipeline.experiment import Inputs, SplitData, write_teacher_outputs
 from pipeline.io import write_json
+from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.teacher_outputs import write_teacher_outputs
 from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
 
 

@@ -2,7 +2,8 @@
 loss) on a split's training recordings, select the epoch on its validation recordings, and
 write the model file (resumable checkpoint and dvclive curves beside it)."""
 
-from pipeline.experiment import Inputs, SplitData, train_teachers
+from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.teacher_training import train_teachers
 from stages.common import add_paths, check_split, run_stage, save_trained, training_parser, training_runtime
 
 

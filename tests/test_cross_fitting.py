@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 import torch
-
-from pipeline.experiment import assign_folds, fit_temperature, teacher_diagnostics
+from pipeline.metrics import fit_temperature, teacher_diagnostics
+from pipeline.workflow.teacher_training import assign_folds
 from tests.conftest import copy_project, run, stage_command, write_params
 
 SPLIT = "cross_subject"
@@ -57,7 +57,8 @@ def test_teacher_diagnostics_by_hand():
 
 @pytest.mark.slow
 def test_cross_fitted_outputs_come_from_the_teacher_that_never_saw_the_recording(project, tmp_path):
-    from pipeline.experiment import TeacherOutputCache, teacher_predictor
+    from pipeline.workflow.teacher_inference import teacher_predictor
+    from pipeline.workflow.teacher_outputs import TeacherOutputCache
     from pipeline.data import SensorImages
     from pipeline.training import start_runtime
 

@@ -1,4 +1,4 @@
-"""Fast unit tests of pipeline/experiment.py, pipeline/training.py's safety checks and
+"""Fast unit tests of pipeline/workflow/, pipeline/training.py's safety checks and
 stages/common.py: the files a split reads, what a checkpoint fingerprint covers, non-finite
 losses, damaged model files, and which errors become one line."""
 from __future__ import annotations
@@ -17,12 +17,13 @@ from torch.utils.data import Dataset
 from pipeline.datasets import MANIFEST_COLUMNS
 from pipeline.embeddings import ClassEmbeddings, write_class_embeddings
 from pipeline.errors import InputError, PipelineError, TrainingError
-from pipeline.experiment import (
-    BASELINE_PARAMS, DISTILL_PARAMS, FOLD_PARAMS, TEACHER_PARAMS, Inputs, SplitData, TeacherOutputCache, load_model_file,
-    params_subset, teacher_sensors,
-)
 from pipeline.params import ParamsError, validate_params
-from pipeline.training import Runtime, fit, input_digests, load_checkpoint, loader
+from pipeline.training import Runtime, fit, input_digests, load_checkpoint, loader, params_subset
+from pipeline.workflow.inputs import Inputs, SplitData, load_model_file
+from pipeline.workflow.student_training import BASELINE_PARAMS, DISTILL_PARAMS
+from pipeline.workflow.teacher_inference import teacher_sensors
+from pipeline.workflow.teacher_outputs import TeacherOutputCache
+from pipeline.workflow.teacher_training import FOLD_PARAMS, TEACHER_PARAMS
 from tests.conftest import REPO
 
 CLASSES = ["wave", "squat"]
@@ -288,7 +289,8 @@ def test_teacher_outputs_are_looked_up_by_each_clips_own_recording(tmp_path):
 
 
 def test_student_seed_defaults_to_the_top_level_seed_and_is_fingerprinted():
-    from pipeline.experiment import BASELINE_PARAMS, params_subset, student_seed
+    from pipeline.training import params_subset
+    from pipeline.workflow.student_training import BASELINE_PARAMS, student_seed
 
     params = validate_params({"seed": 3})
     assert params["student"]["seed"] is None and student_seed(params) == 3

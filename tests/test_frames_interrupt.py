@@ -119,8 +119,8 @@ def test_sigkilled_build_leaves_no_worker_and_the_next_run_cleans_up(video, tmp_
 def test_workers_die_with_their_parent(use_prctl):
     # parent -> child running the pool initializer; SIGKILL the parent, the child must follow
     # (prctl's death signal, or the watchdog thread where prctl is not available).
-    child_code = (f"import os, time; from pipeline.frames import _die_with_parent; "
-                  f"_die_with_parent(os.getppid(), use_prctl={use_prctl}); print('ready', flush=True); time.sleep(60)")
+    child_code = (f"import os, time; from pipeline.processes import die_with_parent; "
+                  f"die_with_parent(os.getppid(), use_prctl={use_prctl}); print('ready', flush=True); time.sleep(60)")
     parent_code = ("import subprocess, sys, time; "
                    f"child = subprocess.Popen([sys.executable, '-c', {child_code!r}]); "
                    "print(child.pid, flush=True); time.sleep(60)")
@@ -139,7 +139,7 @@ def test_workers_die_with_their_parent(use_prctl):
 
 
 def test_worker_whose_parent_is_already_gone_exits():
-    code = "from pipeline.frames import _die_with_parent; _die_with_parent(1); print('survived')"
+    code = "from pipeline.processes import die_with_parent; die_with_parent(1); print('survived')"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "survived" not in result.stdout

@@ -257,57 +257,56 @@ def test_missing_params_key_is_named():
 
 
 def test_student_objectives_come_from_the_registry():
-    from pipeline.experiment import student_loss
-    from pipeline.losses import distill_methods
+    from pipeline.losses import build_objective, distill_methods
 
     params = default_params(alpha=0.3, beta=0.0, gamma=2.0)
-    baseline = student_loss(params, "baseline")
+    baseline = build_objective(params, "baseline")
     assert baseline.weights == {"ce": 1.0}
-    sakdn = student_loss(params, "sakdn")
+    sakdn = build_objective(params, "sakdn")
     assert sakdn.weights == {"ce": 1.0, "soft_target": 0.3, "gsdm": 0.0, "semantic": 2.0}
     assert sakdn.terms["gsdm"].pairs == [("conv4", "stage5")]
     context = {"embedding_dim": 50, "num_teachers": 2}
     for method in distill_methods():
         if method in ("sakdn", "label_smoothing"):
             continue
-        loss = student_loss(params, method, [96], [128], **context)
+        loss = build_objective(params, method, student_channels=[96], teacher_channels=[128], **context)
         assert loss.weights == {"ce": 1.0, method: 1.0}
-    smoothing = student_loss(default_params(distill={"label_smoothing": {"epsilon": 0.2}}), "label_smoothing")
+    smoothing = build_objective(default_params(distill={"label_smoothing": {"epsilon": 0.2}}), "label_smoothing")
     assert smoothing.weights == {"label_smoothing": 1.0} and smoothing.terms["label_smoothing"].epsilon == 0.2
-    rkd = student_loss(default_params(distill={"rkd": {"distance_weight": 7.0}}), "rkd")
+    rkd = build_objective(default_params(distill={"rkd": {"distance_weight": 7.0}}), "rkd")
     assert rkd.terms["rkd"].distance_weight == 7.0
     with pytest.raises(ValueError, match="unknown student objective 'gsdm'"):
-        student_loss(params, "gsdm")
+        build_objective(params, "gsdm")
 
 
 def test_extra_terms_join_distillation_objectives_but_not_the_baseline_or_a_control():
-    from pipeline.experiment import student_loss
+    from pipeline.losses import build_objective
 
     params = default_params(alpha=0.3, distill={"dkd": {"weight": 0.5}, "contrastive": {"weight": 2.0}})
     context = {"embedding_dim": 50, "num_teachers": 2}
-    sakdn = student_loss(params, "sakdn", **context)
+    sakdn = build_objective(params, "sakdn", **context)
     assert sakdn.weights == {"ce": 1.0, "soft_target": 0.3, "gsdm": 1.0, "semantic": 1.0, "dkd": 0.5,
                              "contrastive": 2.0}
-    assert student_loss(params, "dkd", **context).weights == {"ce": 1.0, "dkd": 1.0, "contrastive": 2.0}
-    assert student_loss(params, "baseline").weights == {"ce": 1.0}
-    assert student_loss(params, "label_smoothing").weights == {"label_smoothing": 1.0}
-    assert "dkd" not in student_loss(default_params(), "sakdn").weights  # weight 0: off
+    assert build_objective(params, "dkd", **context).weights == {"ce": 1.0, "dkd": 1.0, "contrastive": 2.0}
+    assert build_objective(params, "baseline").weights == {"ce": 1.0}
+    assert build_objective(params, "label_smoothing").weights == {"label_smoothing": 1.0}
+    assert "dkd" not in build_objective(default_params(), "sakdn").weights  # weight 0: off
 
 
 def test_only_feature_map_objectives_read_the_teachers_tap_features():
     """The teacher-output cache leaves tap features on disk unless the objective reads them."""
-    from pipeline.experiment import student_loss
+    from pipeline.losses import build_objective
 
     context = {"embedding_dim": 50, "num_teachers": 2}
-    needs = {method: student_loss(default_params(), method, [96], [128], **context).needs_teacher_features
+    needs = {method: build_objective(default_params(), method, student_channels=[96], teacher_channels=[128], **context).needs_teacher_features
              for method in ("baseline", "sakdn", "soft_target", "dkd", "contrastive", "rkd", "cc", "fitnet", "at", "sp")}
     assert needs == {"baseline": False, "sakdn": False, "soft_target": False, "dkd": False, "contrastive": False,
                      "rkd": False, "cc": False, "fitnet": True, "at": True, "sp": True}
     for importance, expected in (("channel", False), ("norm", True), ("elementwise", True)):
         params = default_params(distill={"importance": importance})
-        assert student_loss(params, "sakdn", **context).needs_teacher_features is expected
+        assert build_objective(params, "sakdn", **context).needs_teacher_features is expected
     # GSDM without channel importance but weighted 0 is not computed, so reads nothing
-    assert not student_loss(default_params(beta=0.0, distill={"importance": "norm"}), "sakdn",
+    assert not build_objective(default_params(beta=0.0, distill={"importance": "norm"}), "sakdn",
                             **context).needs_teacher_features
 
 

@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from pipeline.experiment import TeacherOutputCache
+from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
 # Six training recordings of two classes, two more outside training.
 TRAINING = pd.DataFrame({"recording_id": ["a0", "a1", "a2", "b0", "b1", "b2"], "label": [0, 0, 0, 1, 1, 1]})
@@ -115,7 +114,7 @@ def test_non_target_mass_of_the_fused_teacher(tmp_path):
 
 
 def test_term_gradient_norms_by_hand():
-    from pipeline.experiment import term_gradient_norms
+    from pipeline.workflow.student_training import term_gradient_norms
 
     weight = torch.ones(2, 2, requires_grad=True)
     other = torch.ones(3, requires_grad=True)

@@ -179,7 +179,7 @@ def test_single_sensor_teacher_has_nothing_to_fuse():
 
 
 def test_teacher_sensors_param_selects_a_subset_or_names_the_bad_one():
-    from pipeline.experiment import teacher_sensors
+    from pipeline.workflow.teacher_inference import teacher_sensors
 
     assert teacher_sensors({"teacher": {"sensors": None}}, ["acc", "gyro"]) == ["acc", "gyro"]
     assert teacher_sensors({"teacher": {"sensors": ["gyro"]}}, ["acc", "gyro"]) == ["gyro"]
@@ -209,7 +209,7 @@ def random_images(count: int, seed: int) -> dict[str, torch.Tensor]:
 
 
 def predictor_of(teacher, reference, rows_per_pass=256):
-    from pipeline.experiment import TeacherPredictor
+    from pipeline.workflow.teacher_inference import TeacherPredictor
     from pipeline.training import Runtime
 
     return TeacherPredictor(teacher, reference, Runtime(torch.device("cpu")), rows_per_pass=rows_per_pass)
@@ -251,7 +251,7 @@ def test_a_samples_output_depends_on_no_other_test_sample():
 
 
 def test_labels_of_other_samples_cannot_change_a_prediction():
-    from pipeline.experiment import class_sorted_order, teacher_predict_in_batches
+    from pipeline.workflow.teacher_inference import class_sorted_order, teacher_predict_in_batches
     from pipeline.training import Runtime
 
     class Recordings:  # what SensorImages offers the predictors
@@ -294,7 +294,7 @@ def test_reference_set_spreads_over_classes_and_is_seeded():
     import pandas as pd
 
     from pipeline.errors import InputError
-    from pipeline.experiment import draw_reference_set
+    from pipeline.workflow.teacher_inference import draw_reference_set
 
     recordings = pd.DataFrame({"recording_id": [f"c{c}_r{r}" for c in range(5) for r in range(4)],
                                "label": [c for c in range(5) for _ in range(4)]})
@@ -341,7 +341,7 @@ def test_whole_sets_scored_block_by_block_from_disk_equal_scoring_them_in_memory
     import numpy as np
     import pandas as pd
 
-    import pipeline.experiment as experiment
+    import pipeline.workflow.teacher_inference as teacher_inference
     from pipeline.data import SensorImages
 
     images = random_images(11, seed=6)
@@ -360,7 +360,7 @@ def test_whole_sets_scored_block_by_block_from_disk_equal_scoring_them_in_memory
     whole = predictor_of(teacher, reference, rows_per_pass=8).predict_images(memory.images, taps=("conv3",))
     whole_maps = predictor_of(teacher, reference).gsdm_maps(memory.images, memory.labels, ("conv3",), embeddings,
                                                             "soft", rows_per_pass=8)
-    monkeypatch.setattr(experiment, "BLOCK_RECORDINGS", 4)  # 2 samples a pass (groups of 4): blocks of 4, 4, 3
+    monkeypatch.setattr(teacher_inference, "BLOCK_RECORDINGS", 4)  # 2 samples a pass (groups of 4): blocks of 4, 4, 3
     predictor = predictor_of(teacher, reference, rows_per_pass=8)
     assert predictor.block_size(8) == 4
     read = []

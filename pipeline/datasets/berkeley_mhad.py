@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import DatasetError, packaged_class_names, select_complete
+from pipeline.datasets.manifest import packaged_class_names, select_complete
+from pipeline.errors import DatasetError
 from pipeline.signals import Signal, read_xyzt_text
 
 SENSORS = tuple(f"shimmer{k:02d}" for k in range(1, 7))

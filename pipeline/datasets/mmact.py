@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import DatasetError, packaged_class_names, select_complete
+from pipeline.datasets.manifest import packaged_class_names, select_complete
+from pipeline.errors import DatasetError
 from pipeline.signals import Signal, read_timestamped_csv
 
 SENSOR_FOLDERS = {"acc_phone": "acc_phone_clip", "acc_watch": "acc_watch_clip",

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import DatasetError, select_complete
+from pipeline.datasets.manifest import select_complete
+from pipeline.errors import DatasetError
 from pipeline.signals import Signal, read_xyz_csv
 
 # Held out for test: the last quarter of subjects, the most distant (last) view, the

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.datasets import DatasetError, packaged_class_names, select_complete
+from pipeline.datasets.manifest import packaged_class_names, select_complete
+from pipeline.errors import DatasetError
 from pipeline.signals import Signal, SignalError, check_signal
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.losses import Loss, layer_pairs, param, register_loss
 from pipeline.losses.common import check_pairs, pool_to_common, segment_average, tap
+from pipeline.losses.registry import Loss, layer_pairs, param, register_loss
 
 
 def _embedding_pair(student: dict, teacher: dict) -> tuple[Tensor, Tensor]:

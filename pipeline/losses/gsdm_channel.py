@@ -50,19 +50,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pipeline.losses.sakdn import gaussian_graph, semantic_readout
+
 if TYPE_CHECKING:  # the models are arguments only
     from pipeline.models.students import VideoStudent
     from pipeline.models.teachers import MultiSensorTeacher
 
 EPS = 1e-6
-
-
-def _sakdn():
-    # Imported when called, not at import time: sakdn.py may import this module (the loss's
-    # channel mode) while pipeline.losses is still initialising.
-    from pipeline.losses import sakdn
-
-    return sakdn
 
 
 @contextmanager
@@ -74,7 +68,7 @@ def _float32(device: torch.device):
 def _readouts(logits: Tensor, class_embeddings: Tensor, readout: str) -> Tensor:
     """F for logits (..., K) -> (..., D), float32."""
     embeddings = class_embeddings.to(device=logits.device, dtype=torch.float32)
-    flat = _sakdn().semantic_readout(logits.float().reshape(-1, logits.shape[-1]), embeddings, readout)
+    flat = semantic_readout(logits.float().reshape(-1, logits.shape[-1]), embeddings, readout)
     return flat.reshape(*logits.shape[:-1], embeddings.shape[1])
 
 
@@ -102,7 +96,7 @@ def semantic_scores(logits: Tensor, semantic: Tensor | None, class_embeddings: T
         if graph is None:
             if semantic is None:
                 raise ValueError("semantic_scores needs the semantic feature or a graph")
-            graph = _sakdn().gaussian_graph(semantic.float())
+            graph = gaussian_graph(semantic.float())
         return _scores_with_graph(logits, graph, class_embeddings, labels, readout), graph
 
 
@@ -260,7 +254,7 @@ def teacher_channel_maps(teacher: "MultiSensorTeacher", images: dict[str, Tensor
     of ``images``."""
     parts = teacher_ablated_readouts(teacher, images, tap, sensor, class_embeddings, readout, group_size, chunk)
     with torch.no_grad(), _float32(parts["fc2"].device):
-        graph = _sakdn().gaussian_graph(parts["fc2"])
+        graph = gaussian_graph(parts["fc2"])
         weights = channel_weights_from_readouts(parts["readout"], parts["ablated_readouts"], graph,
                                                 class_embeddings, labels)
         return weights, channel_map(parts["features"], weights)
@@ -284,7 +278,7 @@ def teacher_group_maps(teacher: "MultiSensorTeacher", images: dict[str, Tensor],
     count = rows // group
     with torch.no_grad(), _float32(parts["fc2"].device):
         fc2 = parts["fc2"].float().reshape(count, group, -1)
-        own_row = torch.stack([_sakdn().gaussian_graph(members)[-1] for members in fc2])  # (n, g): Q's sample row
+        own_row = torch.stack([gaussian_graph(members)[-1] for members in fc2])  # (n, g): Q's sample row
         label_embeddings = class_embeddings.to(device=fc2.device, dtype=torch.float32)[labels.to(fc2.device)]
         intact = parts["readout"].reshape(count, group, -1)
         ablated = parts["ablated_readouts"].reshape(count, group, *parts["ablated_readouts"].shape[1:])

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.losses import Loss, param, register_loss
+from pipeline.losses.registry import Loss, param, register_loss
 
 
 def _float32(tensor: Tensor) -> Tensor:

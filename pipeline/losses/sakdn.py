@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.losses import Loss, layer_pairs, param, register_loss
 from pipeline.losses.common import check_pairs, pool_to_common, tap
+from pipeline.losses.registry import Loss, layer_pairs, param, register_loss
 
 READOUTS = ("soft", "argmax")
 # channel: Ablation-CAM per channel (the paper's GSDM, docs/method.md §5); norm and elementwise:

@@ -1,0 +1,54 @@
+"""The test split, read once per run: the teachers (fused and per sensor) and each student
+model file, with per-sample predictions for paired comparisons."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline.data import SensorImages, VideoClips
+from pipeline.metrics import accuracy_of, classification_metrics
+from pipeline.models.students import build_student
+from pipeline.training import Runtime
+from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.student_training import student_predict
+from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
+
+
+def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
+    saved = load_model_file(path, "student")
+    student = build_student(**saved["config"])
+    student.load_state_dict(saved["state"])
+    return student.to(runtime.device, memory_format=torch.channels_last).eval()
+
+def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Runtime) -> tuple[dict, dict]:
+    """Test-set metrics of the teachers (fused and per sensor) and each student model.
+    Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
+    metrics, predictions = {}, {}
+    predictor = load_teacher_predictor(models.pop("teachers"), runtime)
+    in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
+    recordings = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, data.recordings("test"), in_memory)
+    predicted = predictor.predict(recordings)
+    labels = recordings.labels.numpy()
+    teacher_metrics = {}
+    for name, logits in [("fused", predicted["logits"])] + [(s, b["logits"]) for s, b in predicted["branches"].items()]:
+        teacher_metrics[name] = classification_metrics(labels, logits.argmax(1).numpy(), data.class_names)
+        predictions[f"teachers_{name}"] = (labels, logits.argmax(1).numpy())
+    if predictor.teacher.batch_dependent:
+        # Diagnostic only: the authors' protocol, fixed batches in class-sorted order, where
+        # SPAMFM's similarity can carry the label (docs/method.md §3).
+        sorted_logits = teacher_predict_in_batches(predictor.teacher, recordings, params["teacher"]["batch_size"],
+                                                   runtime, class_sorted_order(recordings))["logits"]
+        teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
+    metrics["teachers"] = teacher_metrics
+    clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
+                       in_memory=in_memory, normalize=False)
+    for name, path in models.items():
+        logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime, workers)
+        metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
+        # Per test sample, so two models can be compared recording by recording (McNemar).
+        metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),
+                                       "predicted": logits.argmax(1).tolist()}
+        predictions[name] = (clips.labels.numpy(), logits.argmax(1).numpy())
+    return metrics, predictions

@@ -1,0 +1,160 @@
+"""Training the video student, baseline or distilled, on the split's training clips paired
+with their recordings' cached teacher outputs; the epoch is chosen on validation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline.data import VideoClips, normalize_clips, student_black
+from pipeline.distill import Distiller
+from pipeline.errors import InputError
+from pipeline.losses import build_objective
+from pipeline.metrics import accuracy_of
+from pipeline.models.students import build_student
+from pipeline.models.teachers import MultiSensorTeacher
+from pipeline.models.weights import resolve_weights
+from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
+from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.teacher_outputs import TeacherOutputCache
+
+BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
+
+DISTILL_PARAMS = BASELINE_PARAMS + ("alpha", "beta", "gamma", "temperature", "distill")
+
+def student_config(params: dict, num_classes: int, dimension: int) -> dict:
+    student = params["student"]
+    return {"backbone": student["backbone"], "head": student["head"], "num_classes": num_classes,
+            "embedding_dim": dimension, "num_segments": student["num_segments"], "dropout": student["dropout"]}
+
+def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tuple[list[int], list[int]]:
+    """Channel counts of each pair's student and teacher taps (for FitNet's adapters)."""
+    with torch.no_grad():
+        probe = student.eval()(torch.zeros(1, student.num_segments, 3, 64, 64))["features"]
+    teacher = MultiSensorTeacher(**teacher_config_)
+    branch = teacher.branches[teacher.sensors[0]]
+    return [probe[s].shape[2] for _, s in pairs], [branch.channels(t) for t, _ in pairs]
+
+@torch.no_grad()
+def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime,
+                    workers: int = 0) -> torch.Tensor:
+    """Logits of every clip, in dataset order (an unshuffled loader, not split across ranks);
+    uint8 clips are normalised on the device."""
+    student.eval()
+    logits = []
+    for clips, _, _ in loader(dataset, batch_size, runtime, seed=0, shuffle=False, workers=workers):
+        clips = runtime.to_device(clips)
+        if clips.dtype == torch.uint8:
+            clips = normalize_clips(clips)
+        with runtime.autocast():
+            logits.append(student(clips)["logits"].float().cpu())
+    return torch.cat(logits)
+
+def student_seed(params: dict) -> int:
+    """``student.seed``, or the top-level seed when it is null: students vary over their own
+    seeds while the teachers (and the folds, splits, data) keep the top-level one."""
+    seed = params["student"].get("seed")
+    return params["seed"] if seed is None else seed
+
+def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, checkpoint: str | Path,
+                  teacher_outputs: str | Path | None = None, teacher_path: str | Path | None = None,
+                  progress: bool = True) -> dict:
+    """Train the video student with ``method`` ('baseline', 'sakdn' or a KD baseline) on the
+    split's training videos, paired with their recordings' cached teacher outputs; select the
+    epoch on validation accuracy. Returns the model file's content."""
+    settings = params["student"]
+    seed = student_seed(params)
+    seed_everything(seed)
+    config = student_config(params, len(data.class_names), data.embeddings.shape[1])
+    student = build_student(**config, pretrained_path=resolve_weights(settings["weights"], settings["backbone"]))
+    pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
+    channels = ([], [])
+    if method == "fitnet":
+        saved = load_model_file(teacher_path, "teachers")
+        channels = tap_channels(student, saved["config"], pairs)
+    cache = None
+    if method != "baseline":
+        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"], seed,
+                                   features=False)
+        params = with_resolved_temperature(params, cache)
+    context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
+    if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
+        context["non_target_mass"] = cache.non_target_mass(params["temperature"])
+    loss = build_objective(params, method, student_channels=channels[0], teacher_channels=channels[1], **context)
+    if cache is not None and loss.needs_teacher_features:
+        cache.load_features()
+    distiller = Distiller(student, loss, data.embeddings, student_black=student_black()).to(
+        runtime.device, memory_format=torch.channels_last)
+    # DDP wraps the whole Distiller, so checkpoints hold the same keys as single-process runs.
+    trainer = nn.parallel.DistributedDataParallel(distiller) if runtime.distributed else distiller
+    if cache is not None and cache.batch_size != settings["batch_size"]:
+        raise InputError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
+                         f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
+    frames = data.inputs.need("frames")
+    in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
+    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed, in_memory,
+                       normalize=False)
+    validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre", in_memory=in_memory,
+                            normalize=False)
+
+    def step(batch):
+        clips, labels, indices = batch
+        teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()], train.epoch) if cache else []
+        positions = train.segment_positions(indices.tolist()) if loss.needs_segment_positions else None
+        with runtime.autocast():
+            _, total, terms = trainer(normalize_clips(runtime.to_device(clips)), runtime.to_device(labels),
+                                      teacher_outputs=runtime.to_device(teachers),
+                                      segment_positions=runtime.to_device(positions))
+        logged = {name: value.detach() for name, value in terms.items()}
+        if not runtime.distributed and len(terms) > 1:
+            logged.update(term_gradient_norms(terms, loss.weights, student.fc1.weight))
+        return total, logged
+
+    def validate():
+        if len(validation) == 0:
+            return None
+        logits = student_predict(student, validation, settings["batch_size"], runtime, workers)
+        return accuracy_of(logits, validation.labels)
+
+    weights = resolve_weights(settings["weights"], settings["backbone"])
+    read = [data.inputs.manifest, data.inputs.splits, frames, data.inputs.class_embeddings, weights]
+    if method != "baseline":
+        read += [teacher_outputs, teacher_path]
+    fingerprint_config = {"student": config, "method": method, "split": data.split, "loss": loss.formula(),
+                          "params": params_subset(params, BASELINE_PARAMS if method == "baseline" else DISTILL_PARAMS),
+                          "inputs": input_digests(read)}
+    result = fit(name=f"{method}[{data.split}]", model=distiller, parameters=distiller.trainable_parameters(),
+                 train_data=loader(train, settings["batch_size"], runtime, seed, shuffle=True, drop_last=True,
+                                   workers=workers),
+                 step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
+                 weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
+                 runtime=runtime, progress=progress)
+    best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
+    return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
+            "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
+            "loss": loss.formula()}
+
+def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
+    """``temperature: auto`` -> the temperature fitted on the teachers' (cross-fitted) training
+    logits, stored in the teacher-output cache; a number stays as it is."""
+    if params["temperature"] != "auto":
+        return params
+    if cache.fitted_temperature is None:
+        raise InputError(f"{cache.path}: written before teacher outputs had a fitted temperature "
+                         "(temperature: auto); rerun the teacher_outputs stage")
+    return {**params, "temperature": cache.fitted_temperature}
+
+def term_gradient_norms(terms: dict[str, torch.Tensor], weights: dict[str, float],
+                        parameter: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``grad_<term>``: the norm of the gradient each weighted term puts on ``parameter`` (the
+    student's fc1, the last layer every term passes through), so a term that does nothing is
+    visible in the training curves. A term that does not reach it gets 0."""
+    norms = {}
+    for name, value in terms.items():
+        if not value.requires_grad:
+            norms[f"grad_{name}"] = torch.zeros(())
+            continue
+        (gradient,) = torch.autograd.grad(weights[name] * value, parameter, retain_graph=True, allow_unused=True)
+        norms[f"grad_{name}"] = torch.zeros(()) if gradient is None else gradient.detach().float().norm()
+    return norms
