@@ -38,6 +38,7 @@ def confusion_table(labels, predictions, class_names: list[str]) -> pd.DataFrame
 def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (logits.argmax(1) == labels).float().mean().item()
 
+
 def fit_temperature(logits: list[torch.Tensor], labels: torch.Tensor) -> float:
     """The T minimising the mean negative log-likelihood of ``softmax(logits / T)`` over the
     teachers (a 1-D search on a log grid from 0.05 to 50, 601 points)."""
@@ -46,6 +47,7 @@ def fit_temperature(logits: list[torch.Tensor], labels: torch.Tensor) -> float:
         torch.stack([F.cross_entropy(value.double() / t, labels) for t in grid]) for value in logits
     ]).mean(0)
     return float(grid[int(nll.argmin())])
+
 
 def teacher_diagnostics(logits: torch.Tensor, labels: torch.Tensor, temperature: float, bins: int = 15) -> dict:
     """Accuracy (%), negative log-likelihood, expected calibration error (``bins`` equal-width

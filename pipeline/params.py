@@ -104,6 +104,7 @@ VIEW_SCHEMA = {
     "distance": Field(float, 4.0, 1.0, 50.0, help="camera distance in metres"),
 }
 
+
 def _layer_pairs(pairs: list) -> str | None:
     """Shape and teacher taps; the student taps depend on student.backbone (validate_params)."""
     for pair in pairs:

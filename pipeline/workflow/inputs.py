@@ -53,6 +53,7 @@ class Inputs:
                     raise InputError(f"{path}: not a readable HDF5 file ({first_line}); delete it and run "
                                      "`dvc repro` to rebuild it") from None
 
+
 class SplitData:
     """Everything a split's stages read: the manifest with its train/val/test part, the
     class names and vectors, the sensors. Video samples that have no cached frames (skipped

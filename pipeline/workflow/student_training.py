@@ -23,10 +23,12 @@ BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
 
 DISTILL_PARAMS = BASELINE_PARAMS + ("alpha", "beta", "gamma", "temperature", "distill")
 
+
 def student_config(params: dict, num_classes: int, dimension: int) -> dict:
     student = params["student"]
     return {"backbone": student["backbone"], "head": student["head"], "num_classes": num_classes,
             "embedding_dim": dimension, "num_segments": student["num_segments"], "dropout": student["dropout"]}
+
 
 def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tuple[list[int], list[int]]:
     """Channel counts of each pair's student and teacher taps (for FitNet's adapters)."""
@@ -35,6 +37,7 @@ def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tupl
     teacher = MultiSensorTeacher(**teacher_config_)
     branch = teacher.branches[teacher.sensors[0]]
     return [probe[s].shape[2] for _, s in pairs], [branch.channels(t) for t, _ in pairs]
+
 
 @torch.no_grad()
 def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime,
@@ -51,11 +54,13 @@ def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, ru
             logits.append(student(clips)["logits"].float().cpu())
     return torch.cat(logits)
 
+
 def student_seed(params: dict) -> int:
     """``student.seed``, or the top-level seed when it is null: students vary over their own
     seeds while the teachers (and the folds, splits, data) keep the top-level one."""
     seed = params["student"].get("seed")
     return params["seed"] if seed is None else seed
+
 
 def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, checkpoint: str | Path,
                   teacher_outputs: str | Path | None = None, teacher_path: str | Path | None = None,
@@ -135,6 +140,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "loss": loss.formula()}
 
+
 def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
     """``temperature: auto`` -> the temperature fitted on the teachers' (cross-fitted) training
     logits, stored in the teacher-output cache; a number stays as it is."""
@@ -144,6 +150,7 @@ def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
         raise InputError(f"{cache.path}: written before teacher outputs had a fitted temperature "
                          "(temperature: auto); rerun the teacher_outputs stage")
     return {**params, "temperature": cache.fitted_temperature}
+
 
 def term_gradient_norms(terms: dict[str, torch.Tensor], weights: dict[str, float],
                         parameter: torch.Tensor) -> dict[str, torch.Tensor]:

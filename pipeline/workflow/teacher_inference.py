@@ -26,6 +26,7 @@ def teacher_sensors(params: dict, available: list[str]) -> list[str]:
                          f"(the manifest has {', '.join(available)})")
     return list(dict.fromkeys(chosen))
 
+
 def teacher_config(params: dict, sensors: list[str], num_classes: int, dimension: int) -> dict:
     teacher = params["teacher"]
     return {"sensors": sensors, "num_classes": num_classes, "embedding_dim": dimension,
@@ -33,6 +34,7 @@ def teacher_config(params: dict, sensors: list[str], num_classes: int, dimension
             "fusion_layers": list(teacher["spamfm_layers"] or []), "reduction": teacher["spamfm_reduction"],
             "gate": teacher["spamfm_gate"], "relation": teacher["spamfm_relation"],
             "temperature": teacher["spamfm_temperature"]}
+
 
 def _collect(outputs: list[dict], taps: tuple[str, ...], rows=slice(None)) -> dict:
     """Concatenate teacher outputs (CPU float32), keeping ``rows`` of each."""
@@ -46,6 +48,7 @@ def _collect(outputs: list[dict], taps: tuple[str, ...], rows=slice(None)) -> di
                          for t in taps}}
         for s in sensors}}
 
+
 def _reorder(predicted: dict, order: torch.Tensor) -> dict:
     """Outputs computed in ``order`` put back in dataset order."""
     inverse = torch.empty_like(order)
@@ -54,6 +57,7 @@ def _reorder(predicted: dict, order: torch.Tensor) -> dict:
         s: {"logits": b["logits"][inverse], "fc2": b["fc2"][inverse],
             "features": {t: v[inverse] for t, v in b["features"].items()}}
         for s, b in predicted["branches"].items()}}
+
 
 @torch.no_grad()
 def teacher_predict_in_batches(teacher: MultiSensorTeacher, dataset: SensorImages, batch_size: int,
@@ -73,11 +77,13 @@ def teacher_predict_in_batches(teacher: MultiSensorTeacher, dataset: SensorImage
             outputs.append(teacher(runtime.to_device(images)))
     return _reorder(_collect(outputs, taps), order)
 
+
 def class_sorted_order(dataset: SensorImages) -> torch.Tensor:
     """Recordings sorted by class, then id: the batches the authors' unshuffled test loaders
     give (each holds one class, so SPAMFM's similarity can carry the label)."""
     keys = sorted(range(len(dataset)), key=lambda i: (int(dataset.labels[i]), dataset.recording_ids[i]))
     return torch.tensor(keys, dtype=torch.long)
+
 
 def draw_reference_set(recordings: pd.DataFrame, size: int, seed: int) -> list[str]:
     """``size`` training recordings spread over the classes as evenly as possible (classes
@@ -96,6 +102,7 @@ def draw_reference_set(recordings: pd.DataFrame, size: int, seed: int) -> list[s
         raise InputError(f"the teachers' reference set needs {size} training recordings (teacher.batch_size - 1); "
                          f"the split has {len(chosen)}")
     return chosen
+
 
 class TeacherPredictor:
     """Teacher outputs that depend on no other test sample (docs/method.md §3).
@@ -199,9 +206,11 @@ class TeacherPredictor:
                     maps[sensor][tap].append(tap_maps.cpu())
         return {s: {t: torch.cat(v) for t, v in per_tap.items()} for s, per_tap in maps.items()}
 
+
 # Recordings scored per block when teacher outputs, GSDM maps or evaluation read a whole set:
 # a streamed set (train.cache_in_memory) is never held whole.
 BLOCK_RECORDINGS = 1024
+
 
 def _concatenate_predictions(parts: list[dict], taps: tuple[str, ...]) -> dict:
     """One prediction dict (``predict_images``'s) from the dicts of consecutive blocks."""
@@ -214,12 +223,14 @@ def _concatenate_predictions(parts: list[dict], taps: tuple[str, ...]) -> dict:
             "features": {t: cat([p["branches"][s]["features"][t] for p in parts]) for t in taps}}
         for s in parts[0]["branches"]}}
 
+
 def load_teacher_predictor(path: str | Path, runtime: Runtime) -> TeacherPredictor:
     """The teachers of a model file with the reference set saved beside them."""
     saved = load_model_file(path, "teachers")
     if "reference" not in saved:
         raise InputError(f"{path}: written before teachers kept a reference set; delete it and run `dvc repro`")
     return teacher_predictor(saved, runtime)
+
 
 def teacher_predictor(saved: dict, runtime: Runtime) -> TeacherPredictor:
     teacher = MultiSensorTeacher(**saved["config"])

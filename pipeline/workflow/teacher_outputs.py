@@ -28,6 +28,7 @@ PAIRINGS = ("recording", "shuffled", "class_shuffled", "class_mean")
 def distill_taps(params: dict) -> tuple[str, ...]:
     return tuple(sorted({pair[0] for pair in params["distill"]["layer_pairs"]}))
 
+
 def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Path, output: str | Path,
                           runtime: Runtime, fold_teachers_path: str | Path | None = None) -> dict:
     """Cache what distillation needs from the frozen teachers, once: per recording (all parts,
@@ -91,9 +92,11 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                             "used": temperature if params["temperature"] == "auto" else params["temperature"]},
             "training_recordings": len(training_ids), "diagnostics": diagnostics}
 
+
 def branch_logits(predicted: dict) -> dict[str, torch.Tensor]:
     """{"fused": logits, sensor: logits}: the views a diagnostic reports."""
     return {"fused": predicted["logits"], **{s: b["logits"] for s, b in predicted["branches"].items()}}
+
 
 def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, data: SplitData,
               recordings: pd.DataFrame, position: dict[str, int], taps: tuple[str, ...], runtime: Runtime,
@@ -128,6 +131,7 @@ def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, 
                 for tap, values in per_tap.items():
                     values[rows] = fold_maps[sensor][tap]
     return saved["folds"]
+
 
 class TeacherOutputCache:
     """Teacher outputs looked up by recording id (what ``Distiller`` takes instead of running

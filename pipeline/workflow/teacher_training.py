@@ -27,6 +27,7 @@ TEACHER_PARAMS = ("seed", "teacher", "train.device", "train.bf16")
 
 FOLD_PARAMS = TEACHER_PARAMS + ("teacher_outputs.folds",)
 
+
 def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path, progress: bool = True,
                    training: pd.DataFrame | None = None, name: str | None = None,
                    keys: tuple[str, ...] = TEACHER_PARAMS) -> dict:
@@ -88,6 +89,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "reference": {"recording_ids": reference_ids, "images": reference}}
 
+
 def assign_folds(recordings: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
     """{recording id: fold in [0, folds)}, stratified by class: each class's recordings in a
     seeded random order, dealt round-robin (the first fold of each class rotates, so fold sizes
@@ -102,6 +104,7 @@ def assign_folds(recordings: pd.DataFrame, folds: int, seed: int) -> dict[str, i
             assignment[str(rid)] = (offset + position) % folds
         offset += len(ids)
     return assignment
+
 
 def train_fold_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoints: str | Path,
                         progress: bool = True) -> dict:
