@@ -83,8 +83,8 @@ def write_curves(directory: str | Path, history: list[dict], best_epoch: int | N
     """Training curves through dvclive, replayed from the full history (which survives a
     resume, unlike a log appended epoch by epoch). With ``best_epoch`` (the epoch the model
     file keeps, chosen on validation) its ``best_epoch`` and ``best_val_accuracy`` go into the
-    summary (``metrics.json``, a DVC metric: what ``dvc exp show`` compares experiments by
-    without reading the test split)."""
+    summary (``metrics.json``, git-tracked: an experiment that stops before the test split
+    still records what it is ranked by; evaluate copies both into the split's DVC metric)."""
     import shutil
 
     from dvclive import Live

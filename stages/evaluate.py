@@ -2,8 +2,9 @@
 matrices of a split's teachers (fused and per sensor), baseline and distilled student.
 
 The metrics file is keyed by model (``baseline.accuracy``, ``student.accuracy``,
-``teachers.fused.accuracy``): with one file per split, `dvc metrics show` is one row per
-split and one column per model metric."""
+``teachers.fused.accuracy``), with each student's validation summary (``best_val_accuracy``,
+``best_epoch``, read from its model file): with one metrics file per split, `dvc metrics
+show` is one row per split and one column per model metric."""
 from pathlib import Path
 
 from pipeline.io import atomic_output, write_json
@@ -28,7 +29,8 @@ def main(args, params):
                             for name, m in metrics["teachers"].items()}}
     for name in models:
         if name != "teachers":
-            summary[name] = {k: metrics[name][k] for k in ("accuracy", "f_measure")}
+            summary[name] = {k: metrics[name][k] for k in ("accuracy", "f_measure", "best_val_accuracy", "best_epoch")
+                             if k in metrics[name]}
     metrics["skipped_samples"] = data.skipped_samples  # no frames: not part of the test set
     write_json(args.metrics, summary)
     write_json(args.details, metrics)

@@ -60,6 +60,7 @@ def test_classification_metrics_by_hand():
 def test_metrics_show_compares_models_per_split(project):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
     files = next(iter(shown.values()))["data"]
+    assert set(files) == {f"metrics/{split}.json" for split in SPLITS}  # one row per split
     for split in SPLITS:
         metrics = files[f"metrics/{split}.json"]["data"]
         assert set(metrics) == {"teachers", "baseline", "student"}
@@ -70,13 +71,17 @@ def test_metrics_show_compares_models_per_split(project):
         assert (project / f"evaluation/{split}/confusion_student.csv").read_text().startswith("actual,predicted")
         curves = project / f"dvclive/{split}/student/plots/metrics"
         assert {"train_loss.tsv", "train_gsdm.tsv", "val_accuracy.tsv"} <= {p.name for p in curves.iterdir()}
-        # The epoch kept, chosen on validation: what `dvc exp show` ranks a settings grid by.
+        # The epoch kept, chosen on validation: what `dvc exp show` ranks a settings grid by,
+        # in the split's metrics file and (for experiments that stop before the test split)
+        # in each student's git-tracked dvclive summary.
         for model in ("baseline", "student"):
-            summary = files[f"dvclive/{split}/{model}/metrics.json"]["data"]
+            summary = json.loads((project / f"dvclive/{split}/{model}/metrics.json").read_text())
             history = torch.load(project / f"models/{split}/{model}.pt", weights_only=False)["history"]
             kept = max(history, key=lambda record: (record["val_accuracy"], record["epoch"]))
             assert summary["best_epoch"] == kept["epoch"]
             assert summary["best_val_accuracy"] == kept["val_accuracy"]
+            assert files[f"metrics/{split}.json"]["data"][model]["best_epoch"] == kept["epoch"]
+            assert files[f"metrics/{split}.json"]["data"][model]["best_val_accuracy"] == round(kept["val_accuracy"], 2)
 
 
 def experiment_metrics(project: Path) -> dict:
@@ -118,6 +123,7 @@ def test_experiments_with_set_params_and_a_queue(project):
         assert 0 <= metrics["student"]["accuracy"] <= 100
     shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], project).stdout
     assert "student.accuracy" in shown and "cross_subject.student.accuracy" not in shown
+    assert "student.best_val_accuracy" in shown  # what a grid of experiments is ranked by
 
 
 # ---------------------------------------------------------------------------- resume and DDP

@@ -17,14 +17,20 @@ from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher
 
 
 def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
-    saved = load_model_file(path, "student")
+    return student_from(load_model_file(path, "student"), runtime)
+
+
+def student_from(saved: dict, runtime: Runtime) -> nn.Module:
     student = build_student(**saved["config"])
     student.load_state_dict(saved["state"])
     return student.to(runtime.device, memory_format=torch.channels_last).eval()
 
+
 def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Runtime) -> tuple[dict, dict]:
-    """Test-set metrics of the teachers (fused and per sensor) and each student model.
-    Returns (metrics, predictions) with predictions[name] = (labels, predicted)."""
+    """Test-set metrics of the teachers (fused and per sensor) and each student model, with
+    each student's validation summary (the epoch its model file keeps and that epoch's
+    validation accuracy, read from the file, not recomputed). Returns (metrics, predictions)
+    with predictions[name] = (labels, predicted)."""
     metrics, predictions = {}, {}
     predictor = load_teacher_predictor(models.pop("teachers"), runtime)
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
@@ -45,10 +51,21 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
                        in_memory=in_memory, normalize=False)
     for name, path in models.items():
-        logits = student_predict(load_student(path, runtime), clips, params["student"]["batch_size"], runtime, workers)
+        saved = load_model_file(path, "student")
+        logits = student_predict(student_from(saved, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
+        metrics[name].update(validation_summary(saved))
         # Per test sample, so two models can be compared recording by recording (McNemar).
         metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),
                                        "predicted": logits.argmax(1).tolist()}
         predictions[name] = (clips.labels.numpy(), logits.argmax(1).numpy())
     return metrics, predictions
+
+
+def validation_summary(saved: dict) -> dict:
+    """``best_epoch`` of a model file and ``best_val_accuracy``, the validation accuracy of that
+    epoch (absent when the split has no validation part)."""
+    kept = next((record for record in saved.get("history", []) if record["epoch"] == saved.get("best_epoch")), None)
+    if kept is None or kept.get("val_accuracy") is None:
+        return {}
+    return {"best_epoch": saved["best_epoch"], "best_val_accuracy": round(kept["val_accuracy"], 2)}
