@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 
 from pipeline.data import SensorImages
-from pipeline.experiment import Inputs, SplitData, accuracy_of, load_teacher_predictor
+from pipeline.metrics import accuracy_of
+from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.teacher_inference import load_teacher_predictor
 from pipeline.models.teachers import SemanticFusion
 from pipeline.training import Runtime
 

@@ -136,7 +136,8 @@ def gsdm_map_panels(arm_folder: Path, baseline_folder: Path, split: str, count: 
     from ruamel.yaml import YAML
 
     from pipeline.data import SensorImages, VideoClips, normalize_clips
-    from pipeline.experiment import Inputs, SplitData, load_student
+    from pipeline.workflow.evaluation import load_student
+    from pipeline.workflow.inputs import Inputs, SplitData
     from pipeline.losses.gsdm_channel import channel_weights, student_scores_at
     from pipeline.training import Runtime
 
