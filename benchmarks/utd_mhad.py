@@ -144,7 +144,7 @@ class Project:
     def run(self, *command: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
         done = subprocess.run(list(command), cwd=self.root, capture_output=True, text=True, env=dvc_environment(),
                               timeout=timeout)
-        shown = "" if command[1:3] == ("exp", "show") else done.stdout[-4000:]  # JSON and CSV tables: too long
+        shown = "" if command[1:3] == ("exp", "show") or command[:2] == ("git", "show") else done.stdout[-4000:]  # long
         with open(self.log, "a") as handle:
             handle.write(f"$ {' '.join(command)}  (rc {done.returncode})\n{shown}{done.stderr[-4000:]}\n")
         if check and done.returncode != 0:
@@ -219,11 +219,27 @@ class Project:
                     data = revision.get("data") or {}
                     name = revision.get("name") or data.get("name")
                     if name and data.get("metrics"):
+                        metrics = {path: value.get("data", {}) for path, value in data["metrics"].items()}
+                        metrics.update(self.training_summaries(revision.get("rev") or data.get("rev")))
                         found[name] = {"params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
-                                       "metrics": {path: value.get("data", {})
-                                                   for path, value in data["metrics"].items()},
+                                       "metrics": metrics,
                                        "outs": {path: value.get("hash") for path, value in (data.get("outs") or {}).items()}}
         return found
+
+    def training_summaries(self, revision: str | None) -> dict[str, dict]:
+        """The students' dvclive summaries (``dvclive/<split>/<model>/metrics.json``, with
+        ``best_val_accuracy``) in an experiment's commit: git-tracked outputs, not DVC metrics
+        (``dvc metrics show`` lists one row per split), so ``exp show`` leaves them out."""
+        if not revision:
+            return {}
+        listed = self.run("git", "ls-tree", "-r", "--name-only", revision, "dvclive", check=False).stdout.split()
+        summaries = {}
+        for path in listed:
+            if path.endswith("/metrics.json") and path.count("/") == 3:
+                shown = self.run("git", "show", f"{revision}:{path}", check=False)
+                if shown.returncode == 0:
+                    summaries[path] = json.loads(shown.stdout)
+        return summaries
 
     def cached_file(self, md5: str) -> Path:
         """An output's file in the project's DVC cache (DVC 3 layout)."""
@@ -248,7 +264,20 @@ class Project:
         return {name: done[name] for name in wanted}
 
     def export_table(self, path: Path) -> None:
-        path.write_text(self.run("dvc", "exp", "show", "--no-pager", "--csv", "--num", "6").stdout)
+        """``dvc exp show --csv`` with each student's ``best_epoch`` and ``best_val_accuracy``
+        (from its dvclive summary) as columns ``<model>.best_val_accuracy``."""
+        import io
+
+        import pandas as pd
+
+        table = pd.read_csv(io.StringIO(self.run("dvc", "exp", "show", "--no-pager", "--csv", "--num", "6").stdout))
+        found = self.experiments()
+        for key in ("best_epoch", "best_val_accuracy"):
+            for model in sorted({p.split("/")[2] for e in found.values() for p in e["metrics"] if p.startswith("dvclive/")}):
+                path = f"dvclive/{self.split}/{model}/metrics.json"
+                table[f"{model}.{key}"] = [found.get(name, {}).get("metrics", {}).get(path, {}).get(key)
+                                           for name in table["Experiment"]]
+        table.to_csv(path, index=False)
 
 
 def validation_of(result: dict, split: str, model: str) -> float:
