@@ -1,8 +1,8 @@
 """Load and validate ``params.yaml``: the single source of truth for every stage.
 
 The schema below lists every key the project understands; its defaults are the values of the
-repository's ``params.yaml`` (an empty file means the documented default run; a test checks
-both agree). Loading fails on an unknown key, a wrong type, a NaN or infinite number or an
+repository's ``params.yaml`` (a test checks both agree): a file needs only the keys dvc.yaml
+reads itself (``DVC_YAML_KEYS``), every other key defaults to the documented run. Loading fails on an unknown key, a wrong type, a NaN or infinite number or an
 out-of-range value, with an error that names the key (``frames.size``). Values are read with
 ruamel (YAML 1.2) because ``dvc exp run -S`` may write floats such as ``1e-3`` that PyYAML's
 YAML 1.1 resolver would read as strings.
@@ -180,6 +180,8 @@ SCHEMA: dict[str, Any] = {
     },
     "teacher": {
         "sensors": Field(list, None, nullable=True, item=Field(str),
+                         check=lambda sensors: "[] names no sensor (null: every sensor of the dataset)"
+                         if sensors == [] else None,
                          help="null: every sensor of the dataset; or a subset, e.g. [acc] for a single-sensor teacher"),
         "architecture": Field(str, "vgg11", choices=tuple(VGG_LAYOUTS)),
         "width_mult": Field(float, 0.25, 0.01, 4.0),
@@ -392,6 +394,11 @@ def _check_student(params: dict) -> None:
                               f"{backbone} (its taps: {', '.join(taps)})")
 
 
+# Keys dvc.yaml interpolates itself (a dependency, the per-split stages' foreach): DVC reads
+# them before any stage runs, so a params file must give them; the schema's defaults cannot.
+DVC_YAML_KEYS = ("data.root", "splits.protocols")
+
+
 def load_params(path: str | Path = "params.yaml") -> dict:
     """Read and validate params.yaml; errors name the file and the key."""
     path = Path(path)
@@ -403,6 +410,14 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     except Exception as error:  # ruamel raises many error types; all mean bad YAML
         raise ParamsError(f"{path}: not valid YAML: {error}") from None
     try:
-        return validate_params(raw or {})
+        params = validate_params(raw)
     except ParamsError as error:
         raise ParamsError(f"{path}: {error}") from None
+    for key in DVC_YAML_KEYS:
+        section = raw or {}
+        for part in key.split("."):
+            section = section.get(part) if isinstance(section, dict) else None
+        if section is None:
+            raise ParamsError(f"{path}: {key}: missing; dvc.yaml reads it before any stage runs, so the file must "
+                              "give it (copy it from the repository's params.yaml)")
+    return params

@@ -55,6 +55,26 @@ def test_load_names_the_file(tmp_path):
         load_params(tmp_path / "missing.yaml")
 
 
+def test_a_file_without_the_keys_dvc_yaml_reads_is_an_error_naming_the_key(tmp_path):
+    # dvc.yaml interpolates data.root and splits.protocols before any stage runs: an empty
+    # file cannot be the default run there, so loading it must not pretend it is.
+    path = tmp_path / "params.yaml"
+    path.write_text("")
+    with pytest.raises(ParamsError, match=r"params.yaml: data.root: missing; dvc.yaml reads it"):
+        load_params(path)
+    path.write_text("data:\n  root: data/synthetic\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: splits.protocols: missing"):
+        load_params(path)
+    path.write_text("data:\n  root: data/synthetic\nsplits:\n  protocols: [cross_subject]\n")
+    assert load_params(path)["teacher"] == validate_params({})["teacher"]
+
+
+def test_an_empty_sensor_list_is_an_error_not_every_sensor():
+    with pytest.raises(ParamsError, match=r"teacher.sensors: \[\] names no sensor"):
+        validate_params({"teacher": {"sensors": []}})
+    assert validate_params({"teacher": {"sensors": None}})["teacher"]["sensors"] is None
+
+
 def test_every_preset_is_valid():
     presets = sorted((REPO / "presets").glob("*.yaml"))
     assert {p.stem for p in presets} >= {"utd_mhad_depth", "utd_mhad_rgb", "berkeley_mhad", "mmact"}
@@ -63,7 +83,7 @@ def test_every_preset_is_valid():
         assert params["dataset"] != "synthetic" and params["data"]["root"] != "data/synthetic", preset.name
 
 
-# ------------------------------------------------------------------ issue 9: one source of truth
+# ------------------------------------------------------------------ one source of truth
 import copy  # noqa: E402
 import inspect  # noqa: E402
 import re  # noqa: E402

@@ -59,7 +59,8 @@ def test_changing_one_param_invalidates_only_its_stage(project):
         params.write_text(original.replace("image_size: 32", "image_size: 64"))
         status = run(["dvc", "status"], project).stdout
         changed = [line.strip().rstrip(":") for line in status.splitlines() if line and not line.startswith((" ", "\t"))]
-        assert changed == ["gaf"], status
+        # the params check lists the file whole; its output never changes, so only gaf retrains
+        assert changed == ["check_params", "gaf"], status
     finally:
         params.write_text(original)
     assert "up to date" in run(["dvc", "status"], project).stdout
