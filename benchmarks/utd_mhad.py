@@ -274,8 +274,8 @@ class Project:
         found = self.experiments()
         for key in ("best_epoch", "best_val_accuracy"):
             for model in sorted({p.split("/")[2] for e in found.values() for p in e["metrics"] if p.startswith("dvclive/")}):
-                path = f"dvclive/{self.split}/{model}/metrics.json"
-                table[f"{model}.{key}"] = [found.get(name, {}).get("metrics", {}).get(path, {}).get(key)
+                summary = f"dvclive/{self.split}/{model}/metrics.json"
+                table[f"{model}.{key}"] = [found.get(name, {}).get("metrics", {}).get(summary, {}).get(key)
                                            for name in table["Experiment"]]
         table.to_csv(path, index=False)
 
