@@ -1,0 +1,22 @@
+"""The distillation study: does distilling from the sensors make the video model better?
+
+``python -m pipeline.study SPEC`` runs one, described by a spec file (``studies/*.yaml``;
+the format is in ``pipeline/study/spec.py`` and in the command's ``--help``). One concept
+per module:
+
+- ``spec``: load and validate a study spec;
+- ``overrides``: params overrides (``key.sub=value``) and what a run's result is keyed on;
+- ``tiny``: the tiny configuration (seconds per stage) of the test suite and smoke runs;
+- ``workspace``: scratch folders that run a stage with exactly dvc.yaml's command;
+- ``record``: the run record, the study's one run cache (``studies/results/<study>_runs.json``);
+- ``project``: the DVC project the search runs its experiments in;
+- ``search``: the schedule and the settings search (successive halving) on validation;
+- ``finals``: the paired final runs, with the pairing controls of the arm chosen on validation;
+- ``statistics``: paired differences with t intervals, McNemar's exact test, summaries;
+- ``figures``: the study's figures and their per-run data (CSV, for ``dvc plots``);
+- ``gsdm_maps``: the GSDM maps figure (the paper's Fig. 6) from two final runs' models;
+- ``provenance``: machine and commit of a results file;
+- ``report``: the results JSON and its markdown table;
+- ``runner``: one invocation, from the spec to the results (the run record first);
+- ``__main__``: the command's arguments and its one-line errors.
+"""

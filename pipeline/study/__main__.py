@@ -1,0 +1,98 @@
+"""``python -m pipeline.study SPEC``: run a distillation study described by a spec file."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+Does distilling from the sensors make the video model better? Runs the study a spec file
+describes, on validation only until the end: the schedule (the reference arm's epochs), a
+settings search per arm as DVC experiments (successive halving), then every arm's final runs
+over paired student seeds, each read once on the test split, with the pairing controls of the
+arm chosen on validation. Writes <results>/<study>.json and .md (paired gains with 95 %
+intervals, McNemar), _experiments.csv, figures (.png) and per-run CSV data for DVC plots.
+
+Every finished run goes into the study's run record (<results>/<study>_runs.json), written
+after each run: an interrupted study resumes where it stopped, and a finished one reruns in
+seconds without training anything (or needing its data)."""
+
+EPILOG = """\
+spec file (YAML; relative paths are from the repository root):
+
+  preset: presets/my_dataset.yaml      # a complete params file for your dataset
+  data_root: /data/my_dataset          # its folder in the native layout (or --root)
+  split: cross_subject                 # one split protocol of the dataset
+  params: [frames.size=64]             # overrides of the preset for every run
+  seeds: [0, 1, 2, 3, 4]               # final runs: paired student seeds
+  selection_seeds: [0, 1]              # the schedule and the search's second rung
+  schedule: [12, 24]                   # epochs compared on validation (reference arm)
+  search: {short_epochs: 6, reduction: 3}   # rung 1: every cell, short; best 1/3 go on
+  reference: baseline                  # the arm the others are compared with
+  controls: [shuffled, class_mean]     # distill.pairing controls of the chosen arm
+  target_gain: 3                       # the verdict's target, points over the reference
+  description: My dataset, depth students distilled from IMU teachers.
+  arms:
+    baseline: {stage: baseline}        # the video network alone
+    label_smoothing:                   # a fixed arm: its overrides as they are
+      overrides: [distill.method=label_smoothing]
+    sakdn:                             # a searched arm: cells and/or a grid
+      final: sakdn_best
+      base: [distill.method=sakdn]
+      grid: {alpha: [0.1, 1], beta: [0.1, 1]}
+      grid_name: a{alpha}-b{beta}
+      cells: {t-auto: [temperature=auto]}
+
+Every override is checked against the params schema when the spec is loaded. The full
+format: pipeline/study/spec.py. Example: studies/utd_mhad_depth.yaml.
+
+examples:
+  python -m pipeline.study studies/utd_mhad_depth.yaml
+  python -m pipeline.study studies/utd_mhad_depth.yaml --root /data/UTD-MHAD --search-only
+  make study SPEC=studies/utd_mhad_depth.yaml"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", type=Path, help="the study's spec file (YAML), e.g. studies/utd_mhad_depth.yaml")
+    parser.add_argument("--root", type=Path, metavar="DATA",
+                        help="the dataset folder (default: the spec's data_root); needed only to train")
+    parser.add_argument("--workdir", type=Path, metavar="DIR",
+                        help="the study's DVC project and final-run workspaces, made only when a run is missing "
+                             "(default: studies/.work/<study>)")
+    parser.add_argument("--results", type=Path, metavar="DIR",
+                        help="where the results and the run record are (default: studies/results); another "
+                             "folder starts another record, e.g. to measure changed code")
+    parser.add_argument("--search-only", action="store_true", help="stop after the search (no test-split read)")
+    parser.add_argument("--train-finals", action="store_true",
+                        help="train every missing final run, even those the search already trained with the same "
+                             "params (by default their models are taken from the search once one, trained again, "
+                             "was identical bit for bit)")
+    parser.add_argument("--update-code", action="store_true",
+                        help="re-clone the study's DVC project when this repository's code differs from the pinned "
+                             "one (recorded runs are kept: the record pins results)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from pipeline.study.errors import StudyError
+
+    args = parse_args(argv)
+    try:
+        from pipeline.study.provenance import command_line
+        from pipeline.study.runner import Study
+        from pipeline.study.spec import load_spec
+
+        spec = load_spec(args.spec)
+        study = Study(spec, root=args.root, workdir=args.workdir, results=args.results, update_code=args.update_code,
+                      train_finals=args.train_finals, command=command_line("pipeline.study", argv),
+                      say=lambda message: print(message, flush=True))
+        return study.run(search_only=args.search_only)
+    except StudyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,326 @@
+"""The DVC project a study runs in: a clone of this repository with the study's params.
+
+Under ``--workdir``: a clone of this repository's HEAD with the study's params committed as
+params.yaml, its shared stages (preprocessing, the teacher, its outputs) reproduced and
+committed once (dvc.lock), so an experiment reruns only the stages its params change. The
+search runs as queued DVC experiments there (``dvc exp run --queue``, then ``--run-all``);
+the final runs take their inputs from it. Its code is pinned at the commit it was cloned from
+(``commit``), so one study runs one commit's code however the repository moves on;
+``--update-code`` re-clones it when the repository's code differs.
+
+The project is made only when a run is missing from the study's record: a study whose runs
+are all recorded never clones, preprocesses or trains anything.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from pipeline.study.errors import StudyError
+from pipeline.study.overrides import fingerprint, results_params
+from pipeline.study.workspace import REPO
+
+# The stages upstream of a student whose outputs a final run links (teacher, fold teachers,
+# teacher outputs): taken from the project or from an experiment with the same params.
+UPSTREAM = ("teachers", "fold_teachers", "teacher_outputs")
+
+
+def dvc_environment() -> dict:
+    environment = dict(os.environ)
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+    environment.pop("PYTHONPATH", None)
+    return environment
+
+
+def _yaml(path: Path) -> dict:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(Path(path).read_text())
+
+
+def code_version(stages: tuple[str, ...] | None = None, root: Path = REPO) -> str:
+    """A digest of every code file (under pipeline/ or stages/) that ``root``'s dvc.yaml names
+    as a dep of ``stages`` (default: of every stage), and of dvc.yaml itself."""
+    definition = _yaml(root / "dvc.yaml")["stages"]
+    paths = set()
+    for stage in stages or tuple(definition):
+        body = definition[stage].get("do", definition[stage])
+        paths |= {dep for dep in body.get("deps", []) if dep.startswith(("pipeline", "stages"))}
+    files = sorted(f for path in paths for f in ([root / path] if (root / path).is_file()
+                                                  else (root / path).rglob("*.py")))
+    return fingerprint((root / "dvc.yaml").read_text(),
+                       *[(str(f.relative_to(root)), f.read_bytes().hex()) for f in files])
+
+
+def cell_name(text: str) -> str:
+    """A git-ref-safe experiment name."""
+    return text.replace(".", "p").replace("_", "-")
+
+
+def _dotted(params: dict, key: str):
+    value = params
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class Project:
+    """The study's DVC project at ``root`` with ``params``, made on first use (``ensure``)."""
+
+    def __init__(self, root: Path, params: dict, split: str, log: Path, update_code: bool = False,
+                 say: Callable[[str], None] = print, poll_seconds: float = 60.0):
+        self.root, self.params, self.split, self.log = Path(root), params, split, Path(log)
+        self.update_code, self.say, self.poll_seconds = update_code, say, poll_seconds
+        self.ready = False
+        self._experiments: dict | None = None
+        self._summaries: dict[str, dict] = {}
+
+    @property
+    def commit(self) -> str:
+        """The repository commit whose code the study's runs use."""
+        self.ensure()
+        return (self.root / ".study-commit").read_text().strip()
+
+    def run(self, *command: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
+        done = subprocess.run(list(command), cwd=self.root, capture_output=True, text=True, env=dvc_environment(),
+                              timeout=timeout)
+        long = command[1:3] == ("exp", "show") or command[:2] == ("git", "show")  # JSON, CSV tables, summaries
+        shown = "" if long else done.stdout[-4000:]
+        with open(self.log, "a") as handle:
+            handle.write(f"$ {' '.join(command)}  (rc {done.returncode})\n{shown}{done.stderr[-4000:]}\n")
+        if check and done.returncode != 0:
+            raise StudyError(f"`{' '.join(command)}` failed in {self.root}:\n{done.stderr[-3000:]}")
+        return done
+
+    # ---------------------------------------------------------------- set-up
+    def ensure(self) -> None:
+        """Clone and reproduce the project unless it is there with these params (and, with
+        ``update_code``, this repository's code)."""
+        if self.ready:
+            return
+        marker = self.root / ".study-key"  # not committed: written after the outputs are
+        key = fingerprint(results_params(self.params))
+        if marker.exists() and marker.read_text() == key and (
+                not self.update_code or code_version(root=self.root) == code_version()):
+            self.ready = True
+            return
+        self.say(f"setting up the study's DVC project in {self.root} (preprocessing, teacher, teacher outputs)")
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "clone", "--quiet", str(REPO), str(self.root)], check=True)
+        (self.root / ".study-commit").write_text(self.run("git", "rev-parse", "HEAD").stdout)
+        for setting in (["user.name", "study"], ["user.email", "study@localhost"]):
+            self.run("git", "config", *setting)
+        from ruamel.yaml import YAML
+
+        with open(self.root / "params.yaml", "w") as handle:
+            YAML().dump(self.params, handle)
+        self.run("git", "commit", "--quiet", "-am", "study params")
+        self.run("dvc", "repro", "--quiet", "frames", f"teacher_outputs@{self.split}")
+        self.commit_outputs("study: shared stages reproduced")
+        marker.write_text(key)
+        self.ready = True
+
+    def commit_outputs(self, message: str) -> None:
+        """Commit dvc.lock with the stages' uncached outputs (reports, curves, the persistent
+        checkpoints): each queued experiment starts from a fresh copy of the commit, and a stage
+        whose outputs are missing there would rerun, the teacher included."""
+        self.run("git", "add", "-A")
+        self.run("git", "add", "-f", "checkpoints")
+        self.run("git", "commit", "--quiet", "-m", message)
+
+    # ---------------------------------------------------------------- experiments
+    def clean_queue(self) -> None:
+        """Forget what an interrupted invocation left in the queue: queued and failed tasks, and
+        tasks marked running with no worker left (`dvc exp show` fails on them)."""
+        status = self.run("dvc", "queue", "status", check=False).stdout
+        states = {line.split()[-1] for line in status.splitlines() if len(line.split()) >= 4}
+        orphans = [line.split()[1] for line in status.splitlines()
+                   if "0 active" in status and len(line.split()) >= 4 and line.split()[-1] == "Running"]
+        for name in orphans:
+            self.run("dvc", "queue", "kill", name, check=False)
+        if orphans:
+            time.sleep(3)  # a killed task is marked failed a moment later
+        if "0 active" in status:  # the temporary copies of experiments killed mid-run
+            for stale in (self.root / ".dvc" / "tmp" / "exps").glob("tmp*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        if "Queued" in states:  # each dvc call costs seconds: only what is there
+            self.run("dvc", "queue", "remove", "--queued", check=False)
+        if "Failed" in states or orphans:
+            self.run("dvc", "queue", "remove", "--failed", check=False)
+
+    def experiments(self, fresh: bool = True) -> dict[str, dict]:
+        """name -> {"params", "metrics", "outs"} of every finished experiment on the project's
+        last commits; "metrics" includes the students' validation summaries. ``fresh=False``
+        reuses the last listing (nothing has run since)."""
+        if not fresh and self._experiments is not None:
+            return self._experiments
+        shown = json.loads(self.run("dvc", "exp", "show", "--json", "--num", "6", check=False).stdout or "[]")
+        found = {}
+        for commit in shown:
+            for experiment in commit.get("experiments") or []:
+                for revision in experiment.get("revs", []):
+                    data = revision.get("data") or {}
+                    name = revision.get("name") or data.get("name")
+                    summaries = self.training_summaries(revision.get("rev") or data.get("rev")) if name else {}
+                    if name and (data.get("metrics") or summaries):
+                        metrics = {path: value.get("data", {}) for path, value in (data.get("metrics") or {}).items()}
+                        found[name] = {"params": data.get("params", {}).get("params.yaml", {}).get("data", {}),
+                                       "metrics": {**metrics, **summaries},
+                                       "outs": {path: value.get("hash")
+                                                for path, value in (data.get("outs") or {}).items()}}
+        self._experiments = found
+        return found
+
+    def training_summaries(self, revision: str | None) -> dict[str, dict]:
+        """The students' dvclive summaries (``dvclive/<split>/<model>/metrics.json``, with
+        ``best_val_accuracy``) in an experiment's commit: git-tracked outputs, not DVC metrics
+        (``dvc metrics show`` lists one row per split), so ``exp show`` leaves them out."""
+        if not revision:
+            return {}
+        if revision not in self._summaries:  # a commit's files never change
+            listed = self.run("git", "ls-tree", "-r", "--name-only", revision, "dvclive", check=False).stdout.split()
+            summaries = {}
+            for path in listed:
+                if path.endswith("/metrics.json") and path.count("/") == 3:
+                    shown = self.run("git", "show", f"{revision}:{path}", check=False)
+                    if shown.returncode == 0:
+                        summaries[path] = json.loads(shown.stdout)
+            self._summaries[revision] = summaries
+        return self._summaries[revision]
+
+    def cached_file(self, md5: str) -> Path:
+        """An output's file in the project's DVC cache (DVC 3 layout)."""
+        return self.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+    def run_queue(self, wanted: dict[str, tuple[list[str], str, dict]],
+                  finished: Callable[[str, dict], None] = lambda name, experiment: None) -> dict[str, dict]:
+        """Run the experiments ``wanted`` (name -> (overrides, target stage, the params they
+        must end up with)) as one queue (``dvc exp run --run-all``); ``finished(name,
+        experiment)`` is called for each as it finishes (the record is written there). An
+        experiment of that name already finished with those params is not queued again."""
+        self.ensure()
+        self.clean_queue()
+        results: dict[str, dict] = {}
+
+        def harvest() -> None:
+            for name, experiment in self.experiments().items():
+                if name in wanted and name not in results:
+                    if results_params(experiment["params"]) != results_params(wanted[name][2]):
+                        continue  # an older experiment of that name, other params: rerun
+                    results[name] = experiment
+                    finished(name, experiment)
+
+        harvest()
+        missing = [name for name in wanted if name not in results]
+        if missing:
+            existing = set(self.experiments(fresh=False))  # as harvest just listed them
+            stale = [name for name in missing if name in existing]
+            if stale:
+                self.run("dvc", "exp", "remove", *stale, check=False)
+            for name in missing:
+                overrides, target, _ = wanted[name]
+                self.run("dvc", "exp", "run", "--queue", "--name", name,
+                         *[arg for override in overrides for arg in ("-S", override)], target)
+            self.say(f"running {len(missing)} experiment(s) in {self.root}: {', '.join(missing)}")
+            with open(self.log, "a") as handle:
+                handle.write(f"$ dvc exp run --run-all --jobs 1  ({len(missing)} queued)\n")
+                process = subprocess.Popen(["dvc", "exp", "run", "--run-all", "--jobs", "1"], cwd=self.root,
+                                           stdout=handle, stderr=subprocess.STDOUT, env=dvc_environment())
+            while process.poll() is None:
+                try:
+                    process.wait(timeout=self.poll_seconds)
+                except subprocess.TimeoutExpired:
+                    harvest()  # record what has finished so far
+            harvest()
+            failed = [name for name in missing if name not in results]
+            if failed:
+                raise StudyError(f"experiments {', '.join(failed)} failed; see {self.log} "
+                                 f"and `dvc queue logs <name>` in {self.root}")
+        return {name: results[name] for name in wanted}
+
+    def export_table(self, path: Path) -> None:
+        """``dvc exp show --csv`` with each student's ``best_epoch`` and ``best_val_accuracy``
+        (from its dvclive summary) as columns ``<model>.best_val_accuracy``."""
+        import io
+
+        import pandas as pd
+
+        table = pd.read_csv(io.StringIO(self.run("dvc", "exp", "show", "--no-pager", "--csv", "--num", "6").stdout))
+        found = self.experiments(fresh=False)
+        models = sorted({p.split("/")[2] for e in found.values() for p in e["metrics"] if p.startswith("dvclive/")})
+        for key in ("best_epoch", "best_val_accuracy"):
+            for model in models:
+                summary = f"dvclive/{self.split}/{model}/metrics.json"
+                table[f"{model}.{key}"] = [found.get(name, {}).get("metrics", {}).get(summary, {}).get(key)
+                                           for name in table["Experiment"]]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+
+    def validation(self, experiment: dict, model: str) -> dict:
+        """The kept epoch's ``best_val_accuracy`` and ``best_epoch`` of ``model`` in an experiment."""
+        summary = experiment["metrics"].get(f"dvclive/{self.split}/{model}/metrics.json", {})
+        if "best_val_accuracy" not in summary:
+            raise StudyError(f"an experiment in {self.root} has no best_val_accuracy for {model} "
+                             f"(it has {', '.join(sorted(experiment['metrics'])) or 'no metrics'})")
+        return {"validation_accuracy": float(summary["best_val_accuracy"]), "best_epoch": summary.get("best_epoch")}
+
+    # ---------------------------------------------------------------- inputs of final runs
+    def _stage(self, name: str) -> tuple[list[str], list[str]]:
+        """A per-split stage's params keys and cached outputs, from the project's dvc.yaml."""
+        body = _yaml(self.root / "dvc.yaml")["stages"][name]
+        body = body.get("do", body)
+        keys = []
+        for entry in body.get("params", []) or []:
+            keys += [entry] if isinstance(entry, str) else [k for listed in entry.values() for k in listed]
+        outs = []
+        for out in body.get("outs", []) or []:
+            path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
+            if options.get("cache", True):
+                outs.append(path.replace("${item}", self.split))
+        return keys, outs
+
+    def data_links(self) -> dict[str, Path]:
+        """The preprocessed files (dvc.yaml's ``paths`` that are files) in the project."""
+        from pipeline.study.workspace import data_paths
+
+        self.ensure()
+        paths = data_paths(self.root / "dvc.yaml").values()
+        return {path: self.root / path for path in paths if (self.root / path).is_file()}
+
+    def upstream_links(self, params: dict, overrides: list[str]) -> dict[str, Path]:
+        """The teacher, fold teachers and teacher outputs a student with ``params`` reads: the
+        project's own when its params agree on those stages', else an experiment's that
+        computed them (queued here, targeting the teacher outputs, when none has)."""
+        self.ensure()
+        keys, outs = [], []
+        for stage in UPSTREAM:
+            stage_keys, stage_outs = self._stage(stage)
+            keys += stage_keys
+            outs += stage_outs
+
+        def agree(other: dict) -> bool:
+            return all(_dotted(other, key) == _dotted(params, key) for key in keys)
+
+        if agree(self.params):
+            return {out: self.root / out for out in outs}
+        name = f"upstream-{fingerprint([_dotted(params, key) for key in keys])[:10]}"
+        for attempt in range(2):
+            for experiment in self.experiments().values():
+                hashes = [experiment["outs"].get(out) for out in outs]
+                if agree(experiment["params"]) and all(hashes) and all(self.cached_file(h).is_file() for h in hashes):
+                    return {out: self.cached_file(h) for out, h in zip(outs, hashes)}
+            if attempt == 0:
+                self.say(f"teacher outputs for {', '.join(overrides)}: experiment {name}")
+                self.run_queue({name: (overrides, f"teacher_outputs@{self.split}",
+                                       {**params, "student": self.params["student"]})})
+        raise StudyError(f"experiment {name} finished without the outputs {', '.join(outs)}")

@@ -1,0 +1,43 @@
+"""pipeline/study/finals.py: which final arms run, in which order, with which overrides."""
+from __future__ import annotations
+
+from pipeline.study.finals import FinalArm, chosen_final, control_arms, final_arms, final_key, final_params
+from pipeline.study.spec import load_spec
+from tests.conftest import REPO
+
+
+def utd_spec():
+    return load_spec(REPO / "studies" / "utd_mhad_depth.yaml")
+
+
+def test_final_arms_run_the_verdicts_arms_first_with_controls_of_the_chosen_setting():
+    spec = utd_spec()
+    search = {"chosen": {arm: {"cell": "c", "overrides": [f"{arm}.x=1"]}
+                         for arm in ("sakdn", "soft_target", "dkd", "contrastive")},
+              "chosen_on_validation": "contrastive"}
+    arms = final_arms(spec, search)
+    assert list(arms) == ["baseline", "contrastive", "contrastive_shuffled", "contrastive_class_mean", "sakdn_best",
+                          "label_smoothing", "sakdn_paper", "soft_target", "dkd"]
+    assert arms["contrastive_shuffled"].overrides == ["contrastive.x=1", "distill.pairing=shuffled"]
+    assert arms["contrastive_class_mean"].overrides == ["contrastive.x=1", "distill.pairing=class_mean"]
+    assert arms["contrastive_class_mean"].setting == "control: contrastive with distill.pairing class_mean"
+    assert arms["sakdn_best"] == FinalArm("sakdn_best", "distill", ["sakdn.x=1"], "validation: sakdn/c")
+    assert arms["baseline"] == FinalArm("baseline", "baseline", [], "fixed") and arms["baseline"].model == "baseline"
+    assert arms["sakdn_paper"].setting == "fixed: input importance, spatial, no folds, (0.1, 1, 1), T 4"
+    search["chosen_on_validation"] = "sakdn"
+    assert chosen_final(spec, search) == "sakdn_best"
+    assert list(final_arms(spec, search))[:4] == ["baseline", "sakdn_best", "sakdn_best_shuffled",
+                                                  "sakdn_best_class_mean"]
+    assert control_arms(spec, "dkd") == {"dkd_shuffled": "shuffled", "dkd_class_mean": "class_mean"}
+
+
+def test_a_final_run_is_keyed_on_its_arm_seed_and_schedule():
+    spec = utd_spec()
+    base = spec.base_params()
+    arm = FinalArm("dkd", "distill", ["distill.method=dkd"])
+    params = final_params(base, arm, 3, 24)
+    assert (params["student"]["seed"], params["student"]["epochs"], params["distill"]["method"]) == (3, 24, "dkd")
+    keys = {final_key(spec, base, arm, seed, epochs) for seed in (0, 1) for epochs in (12, 24)}
+    assert len(keys) == 4
+    baseline, distilled = FinalArm("b", "baseline"), FinalArm("d", "distill")
+    assert final_key(spec, base, baseline, 0, 24) != final_key(spec, base, distilled, 0, 24)

@@ -1,0 +1,35 @@
+"""pipeline/study/__main__.py: the command's help and its one-line errors."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.study.__main__ import main, parse_args
+from tests.conftest import REPO
+
+
+def test_help_describes_the_study_and_shows_a_spec():
+    done = subprocess.run([sys.executable, "-m", "pipeline.study", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0
+    for text in ("usage: python -m pipeline.study", "run record", "--root DATA", "--workdir DIR", "--results DIR",
+                 "spec file (YAML", "arms:", "studies/utd_mhad_depth.yaml"):
+        assert text in done.stdout, text
+
+
+def test_options_and_their_defaults():
+    args = parse_args(["s.yaml"])
+    assert (args.root, args.workdir, args.results, args.search_only, args.train_finals) == (None, None, None, False,
+                                                                                            False)
+    assert parse_args(["s.yaml", "--root", "/d", "--search-only"]).root.name == "d"
+
+
+def test_a_study_error_is_one_line_and_exit_status_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("preset: presets/utd_mhad_depth.yaml\n")
+    with pytest.raises(SystemExit) as stopped:
+        main([str(bad)])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error == f"error: {bad}: missing key split\n"

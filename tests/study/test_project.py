@@ -1,0 +1,43 @@
+"""pipeline/study/project.py: the parts of the study's DVC project that need no DVC run (the
+end-to-end test in tests/e2e/test_study.py runs the rest)."""
+from __future__ import annotations
+
+import shutil
+
+from pipeline.study.project import Project, cell_name, code_version
+from tests.conftest import REPO
+
+
+def test_experiment_names_are_git_ref_safe():
+    assert cell_name("r1-sakdn-a0.1-b1-e6-s0") == "r1-sakdn-a0p1-b1-e6-s0"
+    assert cell_name("r2-soft_target-t4-e24-s1") == "r2-soft-target-t4-e24-s1"
+
+
+def test_the_code_version_follows_the_stages_code(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    assert code_version(root=root) == code_version()
+    before = code_version(("embed",), root)
+    (root / "pipeline" / "frames.py").write_text("# changed\n")  # not a dep of embed
+    assert code_version(("embed",), root) == before and code_version(root=root) != code_version()
+    (root / "pipeline" / "embeddings.py").write_text("# changed\n")
+    assert code_version(("embed",), root) != before
+
+
+def test_the_project_is_made_only_when_used(tmp_path):
+    project = Project(tmp_path / "project", {"student": {}}, "s", tmp_path / "log")
+    assert not project.ready and not (tmp_path / "project").exists()
+
+
+def test_an_experiments_validation_is_its_students_summary(tmp_path):
+    project = Project(tmp_path / "project", {}, "s", tmp_path / "log")
+    experiment = {"metrics": {"dvclive/s/student/metrics.json": {"best_val_accuracy": 81.5, "best_epoch": 7}}}
+    assert project.validation(experiment, "student") == {"validation_accuracy": 81.5, "best_epoch": 7}
+    import pytest
+
+    from pipeline.study.errors import StudyError
+
+    with pytest.raises(StudyError, match="no best_val_accuracy for baseline"):
+        project.validation(experiment, "baseline")

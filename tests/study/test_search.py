@@ -1,0 +1,122 @@
+"""pipeline/study/search.py: the schedule and successive halving on validation, the runs'
+names and keys, and a search that takes every recorded run from the record."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline.study.record import Record
+from pipeline.study.search import (
+    Search, choose_cells, choose_schedule, promote, rung1_runs, rung2_runs, schedule_runs,
+)
+from pipeline.study.spec import load_spec
+
+SPEC = """\
+preset: presets/utd_mhad_depth.yaml
+split: subject_specific
+seeds: [0, 1, 2]
+selection_seeds: [0, 1]
+schedule: [2, 4]
+search: {short_epochs: 2, reduction: 3}
+arms:
+  baseline: {stage: baseline}
+  sakdn:
+    base: [distill.method=sakdn]
+    grid: {alpha: [0.1, 1]}
+    grid_name: a{alpha}
+    cells: {t-auto: [temperature=auto], temporal: [distill.align=temporal], folds4: [teacher_outputs.folds=4]}
+  dkd:
+    cells: {t4: [distill.method=dkd]}
+"""
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(SPEC)
+    return load_spec(path)
+
+
+def test_runs_are_named_as_experiments_and_carry_their_overrides(spec):
+    base = spec.base_params()
+    schedule = schedule_runs(spec, base)
+    assert [run.name for run in schedule.values()] == ["schedule-e2-s0", "schedule-e2-s1", "schedule-e4-s0",
+                                                       "schedule-e4-s1"]
+    assert schedule[(4, 1)].stage == "baseline" and schedule[(4, 1)].params["student"]["epochs"] == 4
+    rung1 = rung1_runs(spec, base)
+    assert list(rung1) == [("sakdn", "a0.1"), ("sakdn", "a1"), ("sakdn", "t-auto"), ("sakdn", "temporal"),
+                           ("sakdn", "folds4"), ("dkd", "t4")]
+    assert rung1[("sakdn", "a0.1")].name == "r1-sakdn-a0p1-e2-s0"  # a git-ref-safe name
+    assert rung1[("sakdn", "a0.1")].overrides == ["distill.method=sakdn", "alpha=0.1", "student.epochs=2",
+                                                  "student.seed=0"]
+    rung2 = rung2_runs(spec, base, [("dkd", "t4")], 4)
+    assert [run.name for run in rung2.values()] == ["r2-dkd-t4-e4-s0", "r2-dkd-t4-e4-s1"]
+    # the same params give the same key: rung 2 at the short schedule repeats rung 1's run
+    same = rung2_runs(spec, base, [("dkd", "t4")], 2)
+    assert same[(("dkd", "t4"), 0)].key == rung1[("dkd", "t4")].key != same[(("dkd", "t4"), 1)].key
+
+
+def test_the_schedule_is_the_best_mean_and_a_tie_goes_to_the_shorter():
+    assert choose_schedule({12: [83.0, 83.6], 24: [90.0, 82.8]}) == 24
+    assert choose_schedule({12: [80.0, 90.0], 24: [85.0, 85.0]}) == 12
+
+
+def test_the_best_third_of_each_arms_cells_go_on_at_least_one(spec):
+    rung1 = {("sakdn", "a0.1"): 70.0, ("sakdn", "a1"): 80.0, ("sakdn", "t-auto"): 75.0, ("sakdn", "temporal"): 75.0,
+             ("sakdn", "folds4"): 60.0, ("dkd", "t4"): 50.0}
+    # five cells: ceil(5 / 3) = 2; the tie between t-auto and temporal keeps the spec's order
+    assert promote(spec, rung1) == [("sakdn", "a1"), ("sakdn", "t-auto"), ("dkd", "t4")]
+    rung2 = {("sakdn", "a1"): [88.0, 90.0], ("sakdn", "t-auto"): [89.0, 89.0], ("dkd", "t4"): [70.0, 72.0]}
+    chosen = choose_cells(spec, promote(spec, rung1), rung1, rung2)
+    # equal rung-2 means (89): rung 1 breaks the tie
+    assert chosen["sakdn"]["cell"] == "a1" and chosen["sakdn"]["validation"]["mean"] == 89.0
+    assert chosen["sakdn"]["overrides"] == ["distill.method=sakdn", "alpha=1"]
+    assert chosen["dkd"] == {"cell": "t4", "overrides": ["distill.method=dkd"],
+                             "validation": {"mean": 71.0, "std": 1.41, "runs": [70.0, 72.0]}}
+
+
+class FakeProject:
+    """Finishes every queued experiment with a validation accuracy from ``scores``."""
+
+    commit = "c" * 40
+
+    def __init__(self, scores):
+        self.scores, self.queued = scores, []
+
+    def run_queue(self, wanted, finished):
+        self.queued.append(sorted(wanted))
+        for name, (overrides, target, params) in wanted.items():
+            assert target in ("baseline@subject_specific", "distill@subject_specific")
+            finished(name, {"name": name})
+        return {}
+
+    def validation(self, experiment, model):
+        return {"validation_accuracy": self.scores(experiment["name"]), "best_epoch": 1}
+
+
+def test_a_search_queues_only_what_the_record_lacks_and_once_per_run(spec, tmp_path):
+    def score(name: str) -> float:
+        return 90.0 if "-a1-" in name else 85.0 if name.startswith("schedule-e4") else 70.0
+
+    fake = FakeProject(score)
+    record = Record(tmp_path / "runs.json", "s")
+    made = []
+
+    def project():
+        made.append(1)
+        return fake
+
+    search = Search(spec, spec.base_params(), record, project, lambda message: None, lambda: {"cpu": "x"})
+    found = search.run()
+    assert found["schedule"]["epochs"] == 4 and found["chosen_on_validation"] == "sakdn"
+    assert found["chosen"]["sakdn"]["cell"] == "a1"
+    assert set(found["rung2"]) == {"sakdn/a1", "sakdn/a0.1", "dkd/t4"}  # tied cells: the spec's order
+    assert found["rung1"]["sakdn/a1"] == 90.0
+    assert [len(queue) for queue in fake.queued] == [4 + 6, 6]  # schedule with rung 1, then rung 2 (3 cells x 2 seeds)
+    entry = next(iter(record.data["search"].values()))
+    assert entry["commit"] == "c" * 40 and entry["machine"] in record.data["machines"]
+
+    # Everything recorded: the same search again never makes the project.
+    made.clear()
+    again = Search(spec, spec.base_params(), Record(tmp_path / "runs.json", "s"), project, lambda message: None,
+                   lambda: {"cpu": "x"})
+    assert again.run() == found and made == []
