@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 # Rebuilt when missing or older than requirements.txt.
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup repro repro-all test benchmark-gaf benchmark-frames benchmark-train-step benchmark-utd-mhad clean-venv
+.PHONY: setup repro repro-all test benchmark-gaf benchmark-frames benchmark-train-step study clean-venv
 
 setup: $(INSTALLED)
 
@@ -37,10 +37,11 @@ benchmark-frames: $(INSTALLED)
 benchmark-train-step: $(INSTALLED)
 	$(PYTHON) -m benchmarks.train_step
 
-# The distillation study: about two working sessions of 2 CPU cores; resumes where it stopped.
-# Writes benchmarks/results/utd_mhad.{json,md}, its experiment table and figures.
-benchmark-utd-mhad: $(INSTALLED)
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m benchmarks.utd_mhad
+# A distillation study from its spec: `make study SPEC=studies/utd_mhad_depth.yaml`. Resumes
+# where it stopped; a finished study (every run in its run record) reruns in seconds.
+SPEC ?= studies/utd_mhad_depth.yaml
+study: $(INSTALLED)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m pipeline.study $(SPEC)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -18,17 +18,16 @@ Prints a JSON line last (``--output`` writes it too). Run on an otherwise idle m
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from benchmarks.workspace import REPO, git_commit, machine
+from benchmarks import common
+from benchmarks.common import REPO
 
 
 def teacher_steps(memory_format: torch.memory_format, steps: int, gaf_size: int, batch_size: int) -> dict:
@@ -78,13 +77,12 @@ def import_seconds(code: str, repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.cpu_speedups", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.cpu_speedups", __doc__)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="interpreter start-ups per import measurement")
     parser.add_argument("--gaf-size", type=int, default=64)
     parser.add_argument("--student", nargs=argparse.REMAINDER, default=[], metavar="OPTION",
                         help="options passed on to benchmarks.train_step (last; e.g. --size 64)")
-    parser.add_argument("--output", help="also write the JSON here")
     args = parser.parse_args(argv)
     from benchmarks import train_step
 
@@ -112,14 +110,9 @@ def main(argv: list[str] | None = None) -> dict:
         "stage_import_seconds": {"lazy": lazy, "eager_torchvision_sklearn": eager, "saved": round(eager - lazy, 2)},
         "config": {"steps": args.steps, "repeats": args.repeats, "teacher_gaf_size": args.gaf_size,
                    "teacher_batch_size": 16, "student": run["config"]},
-        "command": "python -m benchmarks.cpu_speedups " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "git": git_commit(), "machine": machine(), "wall_seconds": round(time.perf_counter() - started, 1),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    if args.output:
-        Path(args.output).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result))
-    return result
+    return common.finish(result, "benchmarks.cpu_speedups", argv, args.output)
 
 
 if __name__ == "__main__":

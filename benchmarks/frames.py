@@ -19,9 +19,7 @@ frames stage's HDF5 output there (by default they go to a temporary folder, remo
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from benchmarks.workspace import REPO, machine
+from benchmarks import common
+from benchmarks.common import REPO
 from pipeline.frames import FrameSpec, build_frame_cache, resize_frames, uniform_indices
 
 REAL_VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -70,7 +69,7 @@ def plain_decord_loop(videos: list[str], spec: FrameSpec) -> list[np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.frames", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.frames", __doc__)
     parser.add_argument("--repeat", type=int, default=4, help="times each real video is listed")
     parser.add_argument("--synthetic", type=int, default=24, help="UTD-MHAD-like 640x480 clips to write")
     parser.add_argument("--per-video", type=int, default=16)
@@ -123,10 +122,8 @@ def main(argv: list[str] | None = None) -> dict:
         "ours_videos_per_s": round(len(videos) / ours_seconds, 2),
         "speedup": round(reference_seconds / ours_seconds, 2), "identical_frames": identical,
         "compared_videos": compared, "frames_shape": list(ours.shape),
-        "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores")},
     }
-    print(json.dumps(result))
-    return result
+    return common.finish(result, "benchmarks.frames", argv, args.output)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,6 @@ gave images of the same shape, equal within 1e-5 (``np.allclose``, absolute); th
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import common
 from pipeline.datasets.utd_mhad import read_signal
 from pipeline.gaf import gaf_images
 
@@ -62,7 +60,7 @@ def median_time(function, repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gaf", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.gaf", __doc__)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="UTD-MHAD folder (with Inertial/)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--repeats", type=int, default=3)
@@ -108,12 +106,10 @@ def main(argv: list[str] | None = None) -> dict:
         "load_seconds": round(load_seconds, 3),
         "pyts_import_seconds_excluded": round(pyts_import_seconds, 2),
         "sizes": results,
-        "machine": f"{platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}".strip(),
         "speedup_vs_pyts": round(pyts_total / ours_total, 2),
         "matches_pyts": all(result["matches_pyts"] for result in results.values()),
     }
-    print(json.dumps(summary))
-    return summary
+    return common.finish(summary, "benchmarks.gaf", argv, args.output)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.workspace import REPO, TINY, deep_update, dvc_command, git_commit, machine, make_workspace, run_stage
+from benchmarks import common
+from benchmarks.common import REPO, dvc_command, make_workspace, run_stage
+from pipeline.study.tiny import TINY, deep_update
 
 SMOKE_SPLIT = "cross_subject"
 PREPARED = [("synthesize", None), ("manifest", None), ("frames", None), ("gaf", None), ("embed", None),
@@ -217,7 +219,7 @@ def train_step(args) -> dict:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.gpu", __doc__)
     parser.add_argument("--prepare", type=Path, metavar="DIR", help="build the tiny project's inputs in DIR and exit")
     parser.add_argument("--project", type=Path, default=REPO / "benchmarks/.work/gpu_tiny",
                         help="the prepared tiny project (default %(default)s)")
@@ -232,7 +234,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20, help="timed steps of the train_step part")
     parser.add_argument("--parts", nargs="+", default=["train_step", "streamed_loading", "torchrun_smoke"],
                         choices=["train_step", "streamed_loading", "torchrun_smoke"])
-    parser.add_argument("--output", type=Path, help="also write the JSON here")
     return parser.parse_args(argv)
 
 
@@ -242,7 +243,7 @@ def main(argv=None) -> dict:
         prepare(args.prepare.resolve())
         return {}
     started = time.perf_counter()
-    result = {"benchmark": "gpu", "machine": machine(), "git": git_commit()}  # empty where the copy has no .git
+    result = {"benchmark": "gpu"}  # the commit is empty where the copy has no .git
     for part in args.parts:
         part_start = time.perf_counter()
         if part == "train_step":
@@ -253,10 +254,7 @@ def main(argv=None) -> dict:
             result[part] = torchrun_smoke(args.project.resolve(), args.device)
         print(f"{part}: {time.perf_counter() - part_start:.1f} s", file=sys.stderr)
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps(result))
-    return result
+    return common.finish(result, "benchmarks.gpu", argv, args.output)
 
 
 if __name__ == "__main__":

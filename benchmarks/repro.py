@@ -11,7 +11,6 @@ time and its results before and after on the same machine:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -21,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.workspace import REPO, machine
+from benchmarks import common
+from benchmarks.common import REPO
 
 STAGE_START = re.compile(r"Running stage '([^']+)'")
 
@@ -85,10 +85,9 @@ def timed_run(root: Path, log: Path, command: list[str]) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.repro", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.repro", __doc__, REPO / "benchmarks/results/repro.json")
     parser.add_argument("--commit", default="HEAD", help="the code to time (default %(default)s)")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks/.work/repro")
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/repro.json")
     parser.add_argument("--then-all-protocols", action="store_true",
                         help="then time `make repro-all` (the other protocols) in the same clone")
     args = parser.parse_args(argv)
@@ -105,12 +104,10 @@ def main(argv=None) -> dict:
     if args.then_all_protocols:
         result["all_protocols"] = {**timed_run(root, log, all_protocols_command(root)),
                                    "command": "make repro-all (its dvc exp run), after the timed dvc repro"}
-    result["machine"] = machine()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
     shutil.rmtree(root, ignore_errors=True)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("metrics", "all_protocols")}))
-    return result
+    return common.finish(result, "benchmarks.repro", argv, args.output,
+                         printed=[key for key in (*common.provenance("benchmarks.repro", argv), *result)
+                                  if key not in ("metrics", "all_protocols")])
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.workspace import REPO, deep_update, dvc_command, fingerprint, git_commit, machine, make_workspace
+from benchmarks import common
+from benchmarks.common import REPO, dvc_command, fingerprint, make_workspace
+from pipeline.study.overrides import deep_update
 
 MMACT_CLIPS = 36_000
 UTD_MHAD_VIDEOS = 861
@@ -194,12 +196,11 @@ def plot(result: dict, path: Path) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.scale", __doc__, REPO / "benchmarks/results/scale.json")
     parser.add_argument("--sizes", nargs="+", default=["3:2", "6:4", "12:8"], metavar="SUBJECTS:TRIALS",
                         help="synthetic sizes (12 classes x 3 views x subjects x trials videos)")
     parser.add_argument("--steps", type=int, default=30, help="training steps per measurement")
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks/.work/scale")
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks/results/scale.json")
     parser.add_argument("--train-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=("streamed", "in_memory"), help=argparse.SUPPRESS)
     parser.add_argument("--frames", help=argparse.SUPPRESS)
@@ -241,13 +242,10 @@ def main(argv=None) -> dict | None:
                  ("synthesize", "frames", "gaf")} if len(results) > 1 else {},
         "sizes": results,
         "preset": PRESET, "steps": args.steps,
-        "command": "python -m benchmarks.scale " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "commit": git_commit(), "machine": machine(), "wall_seconds_this_invocation": round(time.perf_counter() - started, 1),
+        "wall_seconds_this_invocation": round(time.perf_counter() - started, 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=1) + "\n")
+    result = common.finish(result, "benchmarks.scale", argv, args.output)
     plot(result, args.output.with_suffix(".png"))
-    print(json.dumps(result))
     return result
 
 

@@ -34,7 +34,7 @@ import time
 
 import torch
 
-from benchmarks.workspace import machine
+from benchmarks import common
 from pipeline.distill import Distiller, sakdn_loss
 from pipeline.losses import WeightedSum, build_loss
 from pipeline.models.students import build_student
@@ -64,7 +64,7 @@ def timed(function, steps: int, warmup: int, device: torch.device) -> list[float
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__.splitlines()[0])
+    parser = common.parser("benchmarks.train_step", __doc__)
     parser.add_argument("--backbone", default="mobilenet_v2", choices=("resnet18", "resnet50", "mobilenet_v2"))
     parser.add_argument("--head", default="tsn", choices=("tsn", "trn", "tsm"))
     parser.add_argument("--segments", type=int, default=4)
@@ -215,10 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
         "teacher_forward_calls": dict(teacher_calls),
         "student_ablated_passes": dict(ablated_passes),
         **pieces(),
-        "machine": {k: v for k, v in machine().items() if k in ("cpu", "cores", "gpu", "torch_threads")},
     }
-    print(json.dumps(result))
-    return result
+    return common.finish(result, "benchmarks.train_step", argv, args.output)
 
 
 if __name__ == "__main__":

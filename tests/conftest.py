@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.workspace import TINY, deep_update  # shared with benchmarks.gpu
+from pipeline.study.tiny import TINY, deep_update  # shared with benchmarks.gpu
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -115,7 +115,7 @@ def stage_command(project: Path, stage: str, item: str | None = None, *extra: st
     with ``params`` and ``extra`` arguments."""
     from ruamel.yaml import YAML
 
-    from benchmarks.workspace import dvc_command
+    from pipeline.study.workspace import dvc_command
 
     values = YAML(typ="safe", pure=True).load((project / params).read_text())
     argv = dvc_command(stage, item, values, dvc_yaml=project / "dvc.yaml", leave_out=leave_out)

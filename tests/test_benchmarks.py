@@ -1,4 +1,4 @@
-"""Tiny smoke versions of the benchmarks in benchmarks/ (the real sizes are run by hand):
+"""Tiny smoke versions of the speed benchmarks in benchmarks/ (the real sizes are run by hand):
 each must run end to end, and what it reports is checked against what the test sees itself
 (an independent decode and timing, literal counts, hooks' counts), not against the
 benchmark's own arithmetic."""
@@ -11,6 +11,21 @@ import pytest
 from scipy.io import savemat
 
 from tests.conftest import SHARED
+
+
+def test_results_carry_the_command_commit_and_machine(tmp_path, capsys):
+    from benchmarks import common
+
+    output = tmp_path / "results" / "x.json"
+    result = common.finish({"benchmark": "x", "speedup": 2.0}, "benchmarks.x", ["--steps", "3"], output,
+                           printed=["benchmark", "command"])
+    saved = json.loads(output.read_text())
+    assert saved == result and saved["command"] == "python -m benchmarks.x --steps 3" and saved["speedup"] == 2.0
+    assert len(saved["git"]["commit"]) == 40 and saved["machine"]["cores"] >= 1
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {
+        "benchmark": "x", "command": "python -m benchmarks.x --steps 3"}
+    args = common.parser("benchmarks.x", "X: what it measures.\n\nMore.").parse_args([])
+    assert args.output is None
 
 
 def positive_and_finite(value) -> bool:
@@ -166,171 +181,6 @@ def test_gaf_benchmark_checks_its_images_against_pyts(tmp_path, monkeypatch):
     broken = gaf.main(argv)
     assert broken["matches_pyts"] is False
     assert not any(size["matches_pyts"] for size in broken["sizes"].values())
-
-
-@pytest.fixture
-def small_utd_tree(tmp_path):
-    """UTD-MHAD's native layout: 3 actions x 2 subjects x 4 trials, inertial and depth."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "utd"
-    for folder in ("Inertial", "Depth"):
-        (root / folder).mkdir(parents=True)
-    for action in (1, 2, 3):
-        for subject in (1, 2):
-            for trial in (1, 2, 3, 4):
-                name = f"a{action}_s{subject}_t{trial}"
-                time = np.linspace(0, 2 * np.pi, 100)[:, None]
-                signal = np.sin(action * time + rng.normal(0, 0.1, (1, 6))) + rng.normal(0, 0.05, (100, 6))
-                savemat(root / "Inertial" / f"{name}_inertial.mat", {"d_iner": signal})
-                depth = np.zeros((240, 320, 6), dtype=np.uint16)
-                depth[60:200, 100 + 20 * action: 140 + 20 * action] = 2500
-                savemat(root / "Depth" / f"{name}_depth.mat", {"d_depth": depth})
-    return root
-
-
-@pytest.mark.slow
-def test_utd_mhad_teachers_benchmark_keys_and_resume(small_utd_tree, tmp_path):
-    from benchmarks import utd_mhad_teachers
-
-    output = tmp_path / "teachers.json"
-    argv = ["--root", str(small_utd_tree), "--workdir", str(tmp_path / "work"), "--output", str(output),
-            "--seeds", "0", "--teachers", "acc", "fused",
-            "-S", "frames.per_video=2", "-S", "frames.size=16", "-S", "gaf.image_size=32", "-S", "teacher.epochs=1",
-            "-S", "teacher.batch_size=4", "-S", "student.batch_size=4", "-S", "student.weights=null"]
-    result = utd_mhad_teachers.main(argv)
-    saved = json.loads(output.read_text())
-    for split in ("cross_subject", "subject_specific"):
-        for teacher in ("acc", "fused"):
-            accuracy = saved[split][teacher]["accuracy"]
-            assert 0 <= accuracy["mean"] <= 100 and accuracy["std"] == 0.0 and len(accuracy["runs"]) == 1
-        assert 0 <= saved[split]["fused"]["class_sorted_accuracy"]["mean"] <= 100
-        assert "class_sorted_accuracy" not in saved[split]["acc"]  # one sensor: no batch dependence to show
-    assert saved["cross_subject"]["validation_carved"] is not None
-    assert "| cross_subject | fused |" in output.with_suffix(".md").read_text()
-    from benchmarks import spamfm_probe
-
-    probe = spamfm_probe.main(["--workspace", str(tmp_path / "work" / "cross_subject" / "fused-seed0"),
-                               "--split", "cross_subject"])
-    assert probe["accuracy"] == pytest.approx(saved["cross_subject"]["fused"]["accuracy"]["mean"], abs=0.01)
-    assert set(probe["layers"]) == {"conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2"}
-    assert 0 <= probe["accuracy_with_mean_gates"] <= 100
-    log = tmp_path / "work" / "stages.log"
-    before = log.read_text()
-    again = utd_mhad_teachers.main(argv)
-    assert log.read_text() == before  # every finished run reused
-    assert again["cross_subject"] == result["cross_subject"]
-
-
-def test_utd_mhad_final_arms_run_the_verdicts_arms_first_with_controls_of_the_chosen_setting():
-    from benchmarks import utd_mhad
-
-    search = {"chosen": {arm: {"cell": "c", "overrides": [f"{arm}.x=1"]}
-                         for arm in ("sakdn", "soft_target", "dkd", "contrastive")},
-              "chosen_on_validation": "contrastive"}
-    arms = utd_mhad.Study.arms(None, search)
-    assert list(arms) == ["baseline", "contrastive", "contrastive_shuffled", "contrastive_class_mean", "sakdn_best",
-                          "label_smoothing", "sakdn_paper", "soft_target", "dkd"]
-    assert arms["contrastive_shuffled"][1] == ["contrastive.x=1", "distill.pairing=shuffled"]
-    assert arms["contrastive_class_mean"][1] == ["contrastive.x=1", "distill.pairing=class_mean"]
-    assert arms["sakdn_best"] == ("distill", ["sakdn.x=1"], "validation: sakdn/c")
-    search["chosen_on_validation"] = "sakdn"
-    assert list(utd_mhad.Study.arms(None, search))[:4] == ["baseline", "sakdn_best", "sakdn_best_shuffled",
-                                                           "sakdn_best_class_mean"]
-
-
-def test_utd_mhad_statistics_compare_only_the_chosen_arm_with_its_controls():
-    from benchmarks import utd_mhad
-
-    def run(correct: list[int]) -> dict:
-        return {"accuracy": 100 * sum(correct) / 4, "f_measure": 0.0, "validation_accuracy": 0.0, "best_epoch": 1,
-                "seconds": {}, "per_sample": {"sample_id": ["a", "b", "c", "d"], "label": [0, 0, 0, 0],
-                                              "predicted": [0 if c else 1 for c in correct]}}
-    runs = {"baseline": [run([1, 0, 0, 0]), run([1, 1, 0, 0])],
-            "dkd": [run([1, 1, 0, 0]), run([1, 1, 1, 0])],
-            "dkd_shuffled": [run([1, 0, 0, 0]), run([1, 0, 0, 0])], "dkd_class_mean": [run([0, 0, 0, 0]), run([1, 1, 0, 0])],
-            "soft_target": [run([1, 1, 1, 1]), run([1, 1, 1, 1])]}
-    students = utd_mhad.statistics_of(runs, [0, 1], chosen="dkd")
-    # dkd - baseline per seed: +25, +25; dkd - dkd_shuffled: +25, +50
-    assert students["dkd"]["gain_vs_baseline"]["differences"] == [25.0, 25.0]
-    assert students["dkd"]["gain_vs_dkd_shuffled"]["mean"] == 37.5
-    assert set(students["soft_target"]) >= {"gain_vs_baseline"} and "gain_vs_dkd_shuffled" not in students["soft_target"]
-    assert utd_mhad.verdict(students, "dkd") == (
-        "Target (>= 3 points over the baseline, 95 % interval above 0 and above both controls): not met "
-        "(gain +25.00, interval [25.0, 25.0]; above the controls: no).")  # two seeds: intervals too wide
-    for arm, row in students.items():
-        row["setting"] = arm
-    result = {"split": "s", "seeds": [0, 1], "search": {"schedule": {"epochs": 2}}, "students": students,
-              "chosen_on_validation": "dkd", "verdict": "v", "code_commit": "0" * 40, "seconds": {"median_final_run": 1},
-              "this_invocation_seconds": 1.0, "machine": {"cpu": "c", "cores": 2, "gpu": None},
-              "git": {"commit": "0" * 40, "dirty": False}, "command": "c"}
-    table = utd_mhad.markdown(result)
-    assert "| dkd | dkd | 62.50 ± 17.68 |" in table and "dkd against its controls" in table
-    assert "dkd_shuffled: +37.50 [" in table and "dkd_class_mean: +37.50 [" in table
-
-
-@pytest.mark.slow
-def test_utd_mhad_study_runs_its_search_as_dvc_experiments_and_resumes(small_utd_tree, tmp_path):
-    """The study's runner end to end on a tiny tree: a baseline schedule, a two-rung search as
-    queued DVC experiments, paired final runs with statistics and figures; then a second
-    invocation that finds every experiment and final run and reruns nothing."""
-    from benchmarks import utd_mhad
-
-    output = tmp_path / "results" / "utd.json"
-    argv = ["--root", str(small_utd_tree), "--workdir", str(tmp_path / "work"), "--output", str(output),
-            "--seeds", "0", "1", "--selection-seeds", "0", "--schedule-epochs", "1", "--short-epochs", "1",
-            "--arms", "sakdn", "--cells", "a0.1-b1-g1", "a1-b1-g1",
-            "--final-arms", "baseline", "sakdn_best",
-            "-S", "frames.per_video=4", "-S", "frames.size=32", "-S", "gaf.image_size=32",
-            "-S", "teacher.epochs=1", "-S", "teacher.batch_size=4", "-S", "student.epochs=1",
-            "-S", "student.batch_size=4", "-S", "student.num_segments=2", "-S", "student.weights=null"]
-    result = utd_mhad.main(argv)
-    saved = json.loads(output.read_text())
-    search = saved["search"]
-    assert search["schedule"]["epochs"] == 1 and set(search["rung1"]) == {"sakdn/a0.1-b1-g1", "sakdn/a1-b1-g1"}
-    # the best third of each arm (at least one cell) goes on to the second rung
-    best = max(search["rung1"], key=lambda cell: (search["rung1"][cell], cell == "sakdn/a0.1-b1-g1"))
-    assert set(search["rung2"]) == {f"sakdn/{search['chosen']['sakdn']['cell']}"}
-    assert search["rung1"][f"sakdn/{search['chosen']['sakdn']['cell']}"] == search["rung1"][best]
-    table = (output.parent / search["experiments_table"]).read_text()
-    assert "best_val_accuracy" in table and "r1-sakdn-a0p1-b1-g1-e1-s0" in table
-    students = saved["students"]
-    assert saved["status"] == "done" and "finals_so_far" not in saved
-    assert set(students) == {"baseline", "sakdn_best"}  # --final-arms
-    for arm, row in students.items():
-        assert len(row["accuracy"]["runs"]) == 2 and 0 <= row["accuracy"]["mean"] <= 100
-        if arm != "baseline":
-            gain = row["gain_vs_baseline"]
-            runs = [a - b for a, b in zip(row["accuracy"]["runs"], students["baseline"]["accuracy"]["runs"])]
-            assert gain["mean"] == round(sum(runs) / 2, 2) and len(gain["ci95"]) == 2
-            assert 0 <= gain["mcnemar"]["p_value"] <= 1
-    assert saved["chosen_on_validation"] == "sakdn_best"  # the one arm searched
-    assert {"utd_accuracy.png", "utd_validation.png", "utd_grid.png", "utd_gsdm_maps.png"} <= set(saved["figures"])
-    assert all((output.parent / name).stat().st_size > 1000 for name in saved["figures"])
-    assert "| sakdn_best |" in output.with_suffix(".md").read_text()
-    # Seed 0 is a selection seed: the search trained baseline seed 0 (schedule) and sakdn_best
-    # seed 0 (rung 2). The first is trained again and found identical to the experiment's
-    # model; the second is then taken from the search and only evaluated.
-    log = tmp_path / "work" / "study.log"
-    check = saved["finals_from_search"]["check"]
-    assert (check["arm"], check["seed"], check["experiment"], check["identical"]) == (
-        "baseline", 0, "schedule-e1-s0", True)
-    reused = json.loads((tmp_path / "work" / "finals" / "sakdn_best-seed0" / "result.json").read_text())
-    # (rung 1 and rung 2 share params here: both are one epoch long)
-    chosen_cell = utd_mhad.cell_name(f"sakdn-{search['chosen']['sakdn']['cell']}-e1-s0")
-    assert reused["trained_in"] in (f"r1-{chosen_cell}", f"r2-{chosen_cell}")
-    assert set(reused["seconds"]) == {"evaluate"}
-    assert saved["finals_from_search"]["runs"] == 1
-    assert sum(line.startswith("$ -m stages.student") for line in log.read_text().splitlines()) == 3
-    # A second invocation reruns nothing: no new experiment, no new stage.
-
-    def work_done() -> list[str]:  # queued experiments and stages run by the final runs
-        return [line for line in log.read_text().splitlines()
-                if line.startswith("$ dvc exp run --queue") or line.startswith("$ -m stages.")]
-    before = work_done()
-    assert any(line.startswith("$ -m stages.evaluate") for line in before)
-    again = utd_mhad.main(argv)
-    assert work_done() == before
-    assert again["students"] == result["students"]
 
 
 # ---------------------------------------------------------------------------- benchmarks.scale
