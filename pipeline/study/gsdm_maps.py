@@ -81,7 +81,7 @@ def draw_gsdm_maps(arm_folder: Path, baseline_folder: Path, split: str, path: Pa
         if heat is not None:
             heat = F.interpolate(heat[None, None].float(), size=image.shape[:2], mode="bilinear",
                                  align_corners=False)[0, 0]
-            axis.imshow(heat / heat.max().clamp_min(1e-12), cmap="jet", alpha=0.45)
+            axis.imshow((heat / heat.max().clamp_min(1e-12)).numpy(), cmap="jet", alpha=0.45)
         axis.set_xticks([])
         axis.set_yticks([])
 
