@@ -94,7 +94,7 @@ def test_loss_weights_and_method_never_recompute_the_teacher_outputs():
 
 
 def test_speed_settings_retrain_nothing():
-    from benchmarks.workspace import SPEED_SETTINGS
+    from pipeline.study.overrides import SPEED_SETTINGS
 
     for name, stage in resolved_stages().items():
         whole_files = [entry for entry in stage.get("params", []) if isinstance(entry, dict)]
@@ -115,13 +115,6 @@ def test_scripts_hold_no_data_paths():
         assert constant not in library
 
 
-def test_the_seeds_benchmark_runs_every_per_split_stage_in_dag_order():
-    from benchmarks.seeds import STAGES
-
-    definition = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
-    assert STAGES == [name for name, body in definition.items() if "foreach" in body]
-
-
 def test_bytecode_caches_never_change_a_code_folders_hash():
     """A stage's code folders (pipeline/losses, pipeline/models, ...) must hash the same with and
     without Python's __pycache__: each queued `dvc exp run` starts from a fresh copy without it,
@@ -137,7 +130,7 @@ def test_bytecode_caches_never_change_a_code_folders_hash():
 
 
 def test_benchmark_results_are_keyed_without_speed_settings():
-    from benchmarks.workspace import SPEED_SETTINGS, fingerprint, results_params, with_overrides
+    from pipeline.study.overrides import SPEED_SETTINGS, fingerprint, results_params, with_overrides
 
     params = {"seed": 0, "train": {"workers": 0, "cache_in_memory": "auto", "device": "cpu"}, "gaf": {"batch_size": 8}}
     faster = with_overrides(params, ["train.workers=4", "train.cache_in_memory=false", "gaf.batch_size=64"])
