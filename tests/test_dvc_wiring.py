@@ -127,16 +127,3 @@ def test_bytecode_caches_never_change_a_code_folders_hash():
     ignored = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *paths], cwd=REPO, capture_output=True,
                              text=True)
     assert ignored.stdout.split() == paths[:2]  # the bytecode, never the source
-
-
-def test_benchmark_results_are_keyed_without_speed_settings():
-    from pipeline.study.overrides import SPEED_SETTINGS, fingerprint, results_params, with_overrides
-
-    params = {"seed": 0, "train": {"workers": 0, "cache_in_memory": "auto", "device": "cpu"}, "gaf": {"batch_size": 8}}
-    faster = with_overrides(params, ["train.workers=4", "train.cache_in_memory=false", "gaf.batch_size=64"])
-    assert fingerprint(results_params(params)) == fingerprint(results_params(faster))
-    assert results_params(params) == {"seed": 0, "train": {"device": "cpu"}, "gaf": {}}
-    assert params["train"]["workers"] == 0  # the caller's params are left as they were
-    other_device = with_overrides(params, ["train.device=cuda"])
-    assert fingerprint(results_params(params)) != fingerprint(results_params(other_device))
-    assert "train.cache_in_memory" in SPEED_SETTINGS
