@@ -333,12 +333,39 @@ class EpochShuffle(Sampler[int]):
         return (self.size - self.size % self.world_size) // self.world_size
 
 
-def split_table(manifest: pd.DataFrame, splits: pd.DataFrame, protocol: str) -> pd.DataFrame:
-    """The manifest with a ``part`` column (train / val / test) for one protocol."""
+SPLIT_PARTS = ("train", "val", "test")
+
+
+def split_table(manifest: pd.DataFrame, splits: pd.DataFrame, protocol: str,
+                source: str = "the splits table") -> pd.DataFrame:
+    """The manifest with a ``part`` column (train / val / test) for one protocol. Every
+    manifest sample must have exactly one known part in ``splits`` (named ``source`` in
+    errors): a missing, repeated, unknown or extra row would silently change a part."""
     if protocol not in splits.columns:
-        raise InputError(f"split {protocol!r} not in the splits table (has {', '.join(splits.columns[1:])})")
-    table = manifest.merge(splits[["sample_id", protocol]], on="sample_id", validate="one_to_one")
-    return table.rename(columns={protocol: "part"})
+        raise InputError(f"{source}: no split {protocol!r} (has {', '.join(splits.columns[1:])}); "
+                         "rerun the manifest stage")
+    ids = splits["sample_id"].astype(str)
+    repeated = ids[ids.duplicated()]
+    if len(repeated):
+        raise InputError(f"{source}: sample {repeated.iloc[0]} is listed more than once")
+    parts = splits[protocol]
+    unknown = ~parts.isin(SPLIT_PARTS)
+    if unknown.any():
+        row = unknown.to_numpy().nonzero()[0][0]
+        raise InputError(f"{source}: sample {ids.iloc[row]}: {protocol} part {parts.iloc[row]!r} is not one of "
+                         f"{', '.join(SPLIT_PARTS)}")
+    samples = manifest["sample_id"].astype(str)
+    missing = samples[~samples.isin(set(ids))]
+    if len(missing):
+        raise InputError(f"{source}: manifest sample {missing.iloc[0]} has no {protocol} part ({len(missing)} of "
+                         f"{len(samples)} samples missing); rerun the manifest stage")
+    extra = ids[~ids.isin(set(samples))]
+    if len(extra):
+        raise InputError(f"{source}: sample {extra.iloc[0]} is not in the manifest ({len(extra)} such rows: a splits "
+                         "file of another manifest?); rerun the manifest stage")
+    chosen = pd.DataFrame({"sample_id": ids.to_numpy(), "part": parts.to_numpy()})
+    table = manifest.assign(sample_id=samples).merge(chosen, on="sample_id", validate="one_to_one")
+    return table
 
 
 def recordings_of(table: pd.DataFrame, part: str) -> pd.DataFrame:

@@ -16,6 +16,11 @@ from pipeline.signals import SignalError
 log = logging.getLogger(__name__)
 
 METHODS = ("summation", "difference")
+# Rows whose largest |value| is below this cannot overflow a window sum of any realistic
+# length (2**960 * 2**60 samples < the largest float), so they skip the exact rescaling.
+SAFE_MAGNITUDE = 2.0**960
+# Values per block of the field computation: two float32 blocks of 1 MiB stay in L2 cache.
+FIELD_BLOCK_VALUES = 2**18
 
 
 def _binary_exponents(rows: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -51,23 +56,28 @@ def resample(padded: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
 
     Rows with at least ``size`` points use piecewise aggregate approximation with pyts's
     windows (bounds ``linspace(0, T, size + 1)`` truncated to integers); shorter rows use
-    linear interpolation. Overflow-safe: each row is computed in units of a power of two
-    above its largest value (see :func:`_binary_exponents`).
+    linear interpolation. Overflow-safe: a row whose largest value could overflow a window
+    sum (one vectorised check of the row maxima; real sensors never get near) is computed
+    in units of a power of two above that value (see :func:`_binary_exponents`).
     """
     count = padded.shape[0]
     valid = np.arange(padded.shape[1]) < lengths[:, None]
-    exponents = _binary_exponents(padded, valid)
-    padded = np.ldexp(padded, -exponents[:, None])
+    # NaN or inf in a row (padding included) also takes the safe path.
+    huge = ~(np.abs(padded).max(axis=1, initial=0.0) < SAFE_MAGNITUDE)
+    exponents = np.zeros(count, dtype=np.int64)
+    if huge.any():
+        exponents[huge] = _binary_exponents(padded[huge], valid[huge])
+        padded = padded.copy()
+        padded[huge] = np.ldexp(padded[huge], -exponents[huge, None])
     out = np.empty((count, size), dtype=np.float64)
     long_rows = lengths >= size
     if long_rows.any():
-        rows = padded[long_rows]
+        rows = padded[long_rows] if not long_rows.all() else padded
         bounds = np.linspace(0, lengths[long_rows], size + 1, axis=1).astype(np.int64)
-        cumulative = np.concatenate([np.zeros((rows.shape[0], 1)), np.cumsum(rows, axis=1)], axis=1)
-        sums = np.take_along_axis(cumulative, bounds[:, 1:], 1) - np.take_along_axis(
-            cumulative, bounds[:, :-1], 1
-        )
-        out[long_rows] = sums / (bounds[:, 1:] - bounds[:, :-1])
+        cumulative = np.zeros((rows.shape[0], rows.shape[1] + 1))
+        np.cumsum(rows, axis=1, out=cumulative[:, 1:])
+        ends = np.take_along_axis(cumulative, bounds, 1)
+        out[long_rows] = np.diff(ends, axis=1) / np.diff(bounds, axis=1)
     short_rows = ~long_rows
     if short_rows.any():
         rows = padded[short_rows]
@@ -78,11 +88,14 @@ def resample(padded: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
         out[short_rows] = (1 - weight) * np.take_along_axis(rows, left, 1) + weight * np.take_along_axis(
             rows, right, 1
         )
-    # A window mean or an interpolated point lies within the row's range; clip rounding so
-    # that scaling back cannot step past the largest float.
-    low = np.where(valid, padded, np.inf).min(axis=1, keepdims=True)
-    high = np.where(valid, padded, -np.inf).max(axis=1, keepdims=True)
-    return np.ldexp(np.clip(out, low, high), exponents[:, None])
+    if huge.any():
+        # A window mean or an interpolated point lies within the row's range; clip rounding
+        # so that scaling back cannot step past the largest float.
+        scaled, row_valid = padded[huge], valid[huge]
+        low = np.where(row_valid, scaled, np.inf).min(axis=1, keepdims=True)
+        high = np.where(row_valid, scaled, -np.inf).max(axis=1, keepdims=True)
+        out[huge] = np.ldexp(np.clip(out[huge], low, high), exponents[huge, None])
+    return out
 
 
 def scale_to_unit(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,20 +120,30 @@ def scale_to_unit(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def angular_field(scaled: np.ndarray, method: str = "summation", dtype=np.float32) -> np.ndarray:
     """(N, S) values in [-1, 1] -> (N, S, S) summation or difference field.
 
-    Both fields are rank-2 products, ``[cos, sin] @ [cos, -sin]^T`` (summation) and
-    ``[sin, -cos] @ [cos, sin]^T`` (difference), so one batched matmul replaces two outer
-    products and a subtraction. sin is taken in float64: ``sqrt(1 - cos^2)`` in float32 loses
-    ~1e-4 near cos = +-1.
+    Both fields are a difference of two outer products, ``cos_i cos_j - sin_i sin_j``
+    (summation, cos(a + b)) and ``sin_i cos_j - cos_i sin_j`` (difference, sin(a - b)),
+    computed in float32 a cache-sized block of rows at a time and written straight into the
+    output's dtype (float16 for the cache), so no full-size temporary is ever made. sin is
+    taken in float64: ``sqrt(1 - cos^2)`` in float32 loses ~1e-4 near cos = +-1.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     cos = scaled.astype(np.float64, copy=False)
     sin = np.sqrt(np.clip((1 - cos) * (1 + cos), 0, 1))
-    if method == "summation":  # cos(a + b) = cos a cos b - sin a sin b
-        left, right = np.stack([cos, sin], axis=2), np.stack([cos, -sin], axis=1)
-    else:  # sin(a - b) = sin a cos b - cos a sin b
-        left, right = np.stack([sin, -cos], axis=2), np.stack([cos, sin], axis=1)
-    return np.matmul(left.astype(dtype), right.astype(dtype))
+    cos, sin = cos.astype(np.float32), sin.astype(np.float32)
+    # field = a_i b_j - c_i d_j
+    a, b, c, d = (cos, cos, sin, sin) if method == "summation" else (sin, cos, cos, sin)
+    count, size = scaled.shape
+    out = np.empty((count, size, size), dtype=dtype)
+    block = max(1, FIELD_BLOCK_VALUES // max(size * size, 1))
+    left, right = np.empty((2, min(block, count), size, size), dtype=np.float32)
+    for start in range(0, count, block):
+        stop = min(start + block, count)
+        rows = stop - start
+        np.multiply(a[start:stop, :, None], b[start:stop, None, :], out=left[:rows])
+        np.multiply(c[start:stop, :, None], d[start:stop, None, :], out=right[:rows])
+        np.subtract(left[:rows], right[:rows], out=out[start:stop])
+    return out
 
 
 def gaf_images(
@@ -143,17 +166,17 @@ def gaf_images(
         if len(shape) != 2 or shape[1] != 3 or shape[0] == 0:
             raise SignalError(f"{names[index]}: expected a non-empty (T, 3) signal, got shape {shape}")
         lengths[index] = shape[0]
-    # One padded (N, T_max, 3) array, then one row per (signal, axis).
-    padded = np.zeros((len(signals), int(lengths.max()), 3), dtype=np.float64)
+    # One zero-padded row per (signal, axis): (N, 3, T_max) viewed as (3N, T_max).
+    padded = np.zeros((len(signals), 3, int(lengths.max())), dtype=np.float64)
     for index, signal in enumerate(signals):
-        padded[index, : lengths[index]] = signal
-    rows = padded.transpose(0, 2, 1).reshape(len(signals) * 3, -1)
+        padded[index, :, : lengths[index]] = np.asarray(signal).T
+    rows = padded.reshape(len(signals) * 3, -1)
     row_lengths = np.repeat(lengths, 3)
-    for row in np.flatnonzero(np.isinf(rows).any(axis=1)):  # NaN is a gap; inf has no place
-        sample = int(np.flatnonzero(np.isinf(rows[row]))[0])
-        raise SignalError(f"{names[row // 3]}: axis {'xyz'[row % 3]}: sample {sample + 1} is {rows[row, sample]}")
-    gaps = np.isnan(rows)
-    if gaps.any():
+    if not np.isfinite(rows).all():
+        for row in np.flatnonzero(np.isinf(rows).any(axis=1)):  # NaN is a gap; inf has no place
+            sample = int(np.flatnonzero(np.isinf(rows[row]))[0])
+            raise SignalError(f"{names[row // 3]}: axis {'xyz'[row % 3]}: sample {sample + 1} is {rows[row, sample]}")
+        gaps = np.isnan(rows)
         valid_counts = row_lengths - gaps.sum(axis=1)
         for row in np.flatnonzero(valid_counts == 0):
             raise SignalError(f"{names[row // 3]}: axis {'xyz'[row % 3]} has no numeric value")
@@ -162,10 +185,11 @@ def gaf_images(
     scaled, constant = scale_to_unit(resample(rows, row_lengths, image_size))
     for row in np.flatnonzero(constant):
         log.warning("%s: axis %s is constant; scaled to 0 (docs/method.md §1)", names[row // 3], "xyz"[row % 3])
-    fields = angular_field(scaled, method, dtype)
     # Defence in depth: finite input gives finite images; if not, stop before caching NaN.
-    for row in np.flatnonzero(~np.isfinite(fields.reshape(len(fields), -1)).all(axis=1)):
+    # Products of finite values in [-1, 1] are finite, so checking the rows checks the images.
+    for row in np.flatnonzero(~np.isfinite(scaled).all(axis=1)):
         raise SignalError(
             f"{names[row // 3]}: axis {'xyz'[row % 3]}: the GAF image is not finite (numeric overflow)"
         )
+    fields = angular_field(scaled, method, dtype)
     return fields.reshape(len(signals), 3, image_size, image_size)

@@ -57,7 +57,7 @@ def build_gaf_cache(
                 signals = [read_signal(dataset, path, sensor).values for path in batch]
                 lengths.extend(len(signal) for signal in signals)
                 names = [f"{path} ({sensor})" for path in batch]
-                images[start : start + len(batch)] = gaf_images(signals, image_size, method, names)
+                images[start : start + len(batch)] = gaf_images(signals, image_size, method, names, dtype=np.float16)
                 bar.update(len(batch))
             group.create_dataset(
                 "recording_id", data=np.array(paths.index.tolist(), dtype=object), dtype=h5py.string_dtype()

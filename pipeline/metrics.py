@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 
 def classification_metrics(labels, predictions, class_names: list[str]) -> dict:
-    """Accuracy and macro F-measure (over the classes present in ``labels``), in percent,
-    plus per-class accuracy and the confusion matrix (rows: actual, columns: predicted)."""
+    """The number of samples scored, accuracy and macro F-measure (over the classes present in
+    ``labels``) in percent, per-class accuracy and the confusion matrix (rows: actual,
+    columns: predicted)."""
     # Imported here: scikit-learn costs a second at start-up in every stage that imports the
     # experiment module, and only evaluation needs it.
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
@@ -22,6 +23,7 @@ def classification_metrics(labels, predictions, class_names: list[str]) -> dict:
     matrix = confusion_matrix(labels, predictions, labels=np.arange(len(class_names)))
     per_class = {class_names[c]: round(100.0 * matrix[c, c] / matrix[c].sum(), 2) for c in present}
     return {
+        "samples": int(len(labels)),  # how many test samples were scored
         "accuracy": round(100.0 * accuracy_score(labels, predictions), 2),
         "f_measure": round(100.0 * f1_score(labels, predictions, labels=present, average="macro", zero_division=0), 2),
         "per_class_accuracy": per_class,

@@ -19,7 +19,9 @@ STUDENTS = ("baseline", "student")
 def main(args, params):
     check_split(params, args.split)
     models = {"teachers": args.teachers, **{name: getattr(args, name) for name in STUDENTS if getattr(args, name)}}
-    inputs = Inputs(args.manifest, args.splits, args.class_embeddings, gaf=args.gaf, frames=args.frames)
+    # Teachers alone (no student model given) need no video: the frame cache is not read.
+    frames = args.frames if len(models) > 1 else None
+    inputs = Inputs(args.manifest, args.splits, args.class_embeddings, gaf=args.gaf, frames=frames)
     with training_runtime(params) as runtime:
         data = SplitData(args.split, inputs)
         metrics, predictions = evaluate(params, data, dict(models), runtime)
@@ -27,9 +29,11 @@ def main(args, params):
     # class-sorted batches too, labelled as the diagnostic it is (docs/method.md §3).
     summary = {"teachers": {name: {k: m[k] for k in ("accuracy", "f_measure", "class_sorted_accuracy") if k in m}
                             for name, m in metrics["teachers"].items()}}
+    summary["teachers"]["fused"]["samples"] = metrics["teachers"]["fused"]["samples"]  # test recordings scored
     for name in models:
         if name != "teachers":
-            summary[name] = {k: metrics[name][k] for k in ("accuracy", "f_measure", "best_val_accuracy", "best_epoch")
+            summary[name] = {k: metrics[name][k] for k in ("samples", "accuracy", "f_measure", "best_val_accuracy",
+                                                               "best_epoch")
                              if k in metrics[name]}
     metrics["skipped_samples"] = data.skipped_samples  # no frames: not part of the test set
     write_json(args.metrics, summary)

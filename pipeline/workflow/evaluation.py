@@ -11,7 +11,7 @@ from pipeline.data import SensorImages, VideoClips
 from pipeline.metrics import accuracy_of, classification_metrics
 from pipeline.models.students import build_student
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
 from pipeline.workflow.student_training import student_predict
 from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
 
@@ -32,7 +32,8 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     validation accuracy, read from the file, not recomputed). Returns (metrics, predictions)
     with predictions[name] = (labels, predicted)."""
     metrics, predictions = {}, {}
-    predictor = load_teacher_predictor(models.pop("teachers"), runtime)
+    check_gaf_settings(params, data)
+    predictor = load_teacher_predictor(models.pop("teachers"), runtime, data)
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
     recordings = SensorImages(data.inputs.need("gaf"), predictor.teacher.sensors, data.recordings("test"), in_memory)
     predicted = predictor.predict(recordings)
@@ -48,10 +49,12 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
                                                    runtime, class_sorted_order(recordings))["logits"]
         teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
+    if not models:
+        return metrics, predictions  # the teachers alone: no video is read
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
                        in_memory=in_memory, normalize=False)
     for name, path in models.items():
-        saved = load_model_file(path, "student")
+        saved = load_model_file(path, "student", data)
         logits = student_predict(student_from(saved, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
         metrics[name].update(validation_summary(saved))

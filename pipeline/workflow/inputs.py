@@ -2,6 +2,7 @@
 vectors, the caches, and the model files the training stages write."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from pipeline.data import recordings_of, samples_of, split_table
 from pipeline.datasets import read_manifest, sensor_names
+from pipeline.datasets.manifest import OPTIONAL_INTEGER_COLUMNS
 from pipeline.embeddings import read_class_embeddings
 from pipeline.errors import InputError
 from pipeline.frames import cached_sample_ids
@@ -65,10 +67,8 @@ class SplitData:
         manifest = read_manifest(inputs.manifest)
         self.split, self.inputs = split, inputs
         splits = pd.read_csv(inputs.splits)
-        if split not in splits.columns:
-            raise InputError(f"{inputs.splits}: no split {split!r} (has {', '.join(splits.columns[1:])}); "
-                             "rerun the manifest stage")
-        self.table = split_table(manifest, splits, split)
+        self.table = split_table(manifest, splits, split, source=inputs.splits)
+        self.made_for = split_provenance(self.table, split)
         self.skipped_samples: list[str] = []
         if inputs.frames is not None:
             cached = set(cached_sample_ids(inputs.frames))
@@ -91,9 +91,55 @@ class SplitData:
         return samples_of(self.table, part)
 
 
-def load_model_file(path: str | Path, kind: str) -> dict:
-    """A model file written by a training stage, or one line saying what is wrong with it."""
+def split_provenance(table: pd.DataFrame, split: str) -> dict:
+    """What a model file or cache was made for: the split's name, its held-out units (per
+    manifest unit column, the values found only in the test part) and a digest of the whole
+    sample -> part assignment, so that a file of another split, or of the same split drawn
+    differently, is recognised."""
+    test = table["part"] == "test"
+    held_out = {}
+    for column in OPTIONAL_INTEGER_COLUMNS:
+        values = table[column].dropna()
+        tested, trained = set(values[test].tolist()), set(values[~test].tolist())
+        if tested and not tested & trained:
+            held_out[column] = sorted(int(value) for value in tested)
+    lines = table.sort_values("sample_id")[["sample_id", "part"]].astype(str).agg("\t".join, axis=1)
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
+    return {"split": split, "held_out": held_out, "assignment": digest}
+
+
+def describe_provenance(made_for: dict) -> str:
+    units = "; ".join(f"{column} {', '.join(map(str, values))}" for column, values in made_for["held_out"].items())
+    return f"split {made_for['split']!r} (held out: {units or 'no whole unit'}; assignment {made_for['assignment']})"
+
+
+def check_made_for(made_for: dict | None, data: SplitData, path: str | Path) -> None:
+    """A file made for another split, or for another assignment of this one, is an error
+    naming both files; so is a file that records none."""
+    if made_for is None:
+        raise InputError(f"{path}: records no split (written by an older version); delete it and run `dvc repro`")
+    if made_for != data.made_for:
+        raise InputError(f"{path}: made for {describe_provenance(made_for)}, but {data.inputs.splits} gives "
+                         f"{describe_provenance(data.made_for)}; rebuild it for this split (`dvc repro`)")
+
+
+def check_gaf_settings(params: dict, data: SplitData) -> None:
+    """The GAF cache must hold images of the size and field params.yaml asks for."""
+    path = data.inputs.need("gaf")
+    with h5py.File(path, "r") as cache:
+        size, method = cache.attrs.get("image_size"), cache.attrs.get("method")
+    wanted = params["gaf"]
+    if size is None or int(size) != wanted["image_size"] or method != wanted["method"]:
+        raise InputError(f"{path}: GAF images of size {size} ({method}), but params.yaml has gaf.image_size "
+                         f"{wanted['image_size']} ({wanted['method']}); rerun the gaf stage (`dvc repro`)")
+
+
+def load_model_file(path: str | Path, kind: str, data: SplitData | None = None) -> dict:
+    """A model file written by a training stage, or one line saying what is wrong with it.
+    With ``data``, the file must have been made for that split (``check_made_for``)."""
     saved = load_torch_file(path, "model file", "delete it and run `dvc repro` to rebuild it")
     if saved.get("kind") != kind:
         raise InputError(f"{path}: holds a {saved.get('kind', 'unknown')!r} model, expected {kind!r}")
+    if data is not None:
+        check_made_for(saved.get("made_for"), data, path)
     return saved

@@ -16,7 +16,7 @@ from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.models.weights import resolve_weights
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
-from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.inputs import SplitData, check_made_for, load_model_file
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
 BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
@@ -76,12 +76,13 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
     channels = ([], [])
     if method == "fitnet":
-        saved = load_model_file(teacher_path, "teachers")
+        saved = load_model_file(teacher_path, "teachers", data)
         channels = tap_channels(student, saved["config"], pairs)
     cache = None
     if method != "baseline":
         cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"], seed,
                                    features=False)
+        check_made_for(cache.made_for, data, teacher_outputs)
         params = with_resolved_temperature(params, cache)
     context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
     if params["distill"]["label_smoothing"]["epsilon"] == "auto" and cache is not None:
@@ -138,6 +139,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
     return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
+            "made_for": data.made_for,
             "loss": loss.formula()}
 
 

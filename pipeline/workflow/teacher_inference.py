@@ -14,7 +14,7 @@ from pipeline.errors import InputError, ParamsError
 from pipeline.losses.gsdm_channel import teacher_group_maps
 from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import load_model_file
+from pipeline.workflow.inputs import SplitData, load_model_file
 
 
 def teacher_sensors(params: dict, available: list[str]) -> list[str]:
@@ -224,9 +224,10 @@ def _concatenate_predictions(parts: list[dict], taps: tuple[str, ...]) -> dict:
         for s in parts[0]["branches"]}}
 
 
-def load_teacher_predictor(path: str | Path, runtime: Runtime) -> TeacherPredictor:
-    """The teachers of a model file with the reference set saved beside them."""
-    saved = load_model_file(path, "teachers")
+def load_teacher_predictor(path: str | Path, runtime: Runtime, data: SplitData | None = None) -> TeacherPredictor:
+    """The teachers of a model file with the reference set saved beside them (made for
+    ``data``'s split, when given)."""
+    saved = load_model_file(path, "teachers", data)
     if "reference" not in saved:
         raise InputError(f"{path}: written before teachers kept a reference set; delete it and run `dvc repro`")
     return teacher_predictor(saved, runtime)

@@ -3,6 +3,7 @@ by the distilled student by recording id, with the pairing controls. Writer and 
 one HDF5 layout, so both live here."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -18,7 +19,7 @@ from pipeline.io import atomic_output
 from pipeline.losses.literature import mean_non_target_mass
 from pipeline.metrics import accuracy_of, fit_temperature, teacher_diagnostics
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
 from pipeline.workflow.teacher_inference import load_teacher_predictor, teacher_predictor
 
 # Whose teacher outputs a training video is paired with (docs/method.md §6b): the method and its controls.
@@ -38,7 +39,8 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     each training recording's outputs come from the fold teacher that never saw it. Fits the
     soft-target temperature on the training recordings' (cross-fitted) logits (what
     ``temperature: auto`` uses) and returns the teachers' diagnostics in-fold and cross-fitted."""
-    predictor = load_teacher_predictor(teacher_path, runtime)
+    check_gaf_settings(params, data)
+    predictor = load_teacher_predictor(teacher_path, runtime, data)
     sensors = predictor.teacher.sensors
     recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
     in_memory = params["train"]["cache_in_memory"]
@@ -69,7 +71,7 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
         cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
                              dtype=h5py.string_dtype())
         cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(sensors), folds=folds,
-                           fitted_temperature=temperature)
+                           fitted_temperature=temperature, made_for=json.dumps(data.made_for, sort_keys=True))
         for sensor, branch in predicted["branches"].items():
             group = cache.create_group(sensor)
             group["logits"], group["fc2"] = branch["logits"].numpy(), branch["fc2"].numpy()
@@ -104,7 +106,7 @@ def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, 
     """Replace, in ``predicted`` (and GSDM's channel ``gsdm_maps`` when there are some), each
     training recording's outputs by those of the fold teacher that never saw it. Returns the
     number of folds (0: nothing replaced)."""
-    saved = load_model_file(fold_teachers_path, "fold_teachers")
+    saved = load_model_file(fold_teachers_path, "fold_teachers", data)
     if saved["folds"] == 0:
         return 0
     training_ids = data.recordings("train")["recording_id"].tolist()
@@ -160,6 +162,7 @@ class TeacherOutputCache:
         with h5py.File(path, "r") as cache:
             self.sensors = list(cache.attrs["sensors"])
             self.batch_size = int(cache.attrs["batch_size"])
+            self.made_for = json.loads(cache.attrs["made_for"]) if "made_for" in cache.attrs else None
             self.fitted_temperature = float(cache.attrs["fitted_temperature"]) if "fitted_temperature" in cache.attrs \
                 else None
             self.row = {rid.decode(): i for i, rid in enumerate(cache["recording_id"][()])}

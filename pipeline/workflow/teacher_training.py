@@ -14,7 +14,7 @@ from pipeline.data import SensorImages, random_time_crop, random_time_warp
 from pipeline.metrics import accuracy_of
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
-from pipeline.workflow.inputs import SplitData
+from pipeline.workflow.inputs import SplitData, check_gaf_settings
 from pipeline.workflow.teacher_inference import TeacherPredictor, draw_reference_set, teacher_config, teacher_sensors
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     teacher = MultiSensorTeacher(**config).to(runtime.device, memory_format=torch.channels_last)
     trainer = nn.parallel.DistributedDataParallel(teacher) if runtime.distributed else teacher
     gaf = data.inputs.need("gaf")
+    check_gaf_settings(params, data)
     in_memory = params["train"]["cache_in_memory"]
     train = SensorImages(gaf, sensors, training, in_memory)
     # Validation recordings the teachers train on measure training accuracy, not generalisation:
@@ -87,7 +88,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
                  runtime=runtime, progress=progress)
     return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
-            "reference": {"recording_ids": reference_ids, "images": reference}}
+            "made_for": data.made_for, "reference": {"recording_ids": reference_ids, "images": reference}}
 
 
 def assign_folds(recordings: pd.DataFrame, folds: int, seed: int) -> dict[str, int]:
@@ -112,7 +113,8 @@ def train_fold_teachers(params: dict, data: SplitData, runtime: Runtime, checkpo
     split's training recordings (docs/method.md §6b), each resumable from
     ``checkpoints/fold_<j>.pt``. K = 0: no teachers (the file says so)."""
     folds = params["teacher_outputs"]["folds"]
-    saved = {"kind": "fold_teachers", "folds": folds, "split": data.split, "assignment": {}, "teachers": []}
+    saved = {"kind": "fold_teachers", "folds": folds, "split": data.split, "made_for": data.made_for,
+             "assignment": {}, "teachers": []}
     if folds == 0:
         return saved
     training = data.recordings("train")
