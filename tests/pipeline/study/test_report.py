@@ -6,7 +6,7 @@ import json
 from pipeline.study.report import markdown, run_seconds, write_results
 from pipeline.study.spec import load_spec
 from pipeline.study.statistics import statistics_of
-from tests.study.test_statistics import run
+from tests.pipeline.study.test_statistics import run
 
 SPEC = """\
 preset: presets/utd_mhad_depth.yaml
