@@ -4,6 +4,7 @@ naming the file, and never saves a wrong model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -94,3 +95,47 @@ def test_skipped_videos_are_left_out_of_training_and_reported(project, tmp_path)
     assert len(per_sample["sample_id"]) == test_samples - 1 and broken["sample_id"] not in per_sample["sample_id"]
     correct = sum(p == y for p, y in zip(per_sample["predicted"], per_sample["label"]))
     assert abs(100 * correct / (test_samples - 1) - details["baseline"]["accuracy"]) < 0.01
+
+
+def test_unknown_params_key_stops_the_stage_with_its_name(project, tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text((project / "params.yaml").read_text() + "\nfrmaes: {}\n")
+    result = run(stage_command(project, "embed", params=str(bad)), project, check=False)
+    assert result.returncode == 1
+    assert "unknown key frmaes" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_broken_video_names_the_file_and_leaves_no_cache(project, tmp_path):
+    copy = copy_project(project, tmp_path / "copy")
+    manifest = pd.read_csv(copy / "data" / "manifest.csv")
+    broken = Path(manifest["video"][3])
+    (copy / broken).write_bytes(b"garbage" * 50)
+    (copy / "data" / "frames.h5").unlink()
+    result = run(stage_command(copy, "frames", None, "--no-progress"), copy, check=False)
+    assert result.returncode == 1
+    assert f"{broken}: decord cannot read this video" in result.stderr
+    assert not any(p.name.startswith(".frames.h5") or p.name == "frames.h5" for p in (copy / "data").iterdir())
+
+
+def test_non_numeric_sensor_row_names_the_file_and_line(project, tmp_path):
+    copy = copy_project(project, tmp_path / "copy")
+    manifest = pd.read_csv(copy / "data" / "manifest.csv")
+    csv = copy / manifest["sensor_wrist_gyro"][0]
+    lines = csv.read_text().splitlines()
+    lines[5] = "0.1,1.0,abc,2.0"
+    csv.write_text("\n".join(lines) + "\n")
+    (copy / "data" / "gaf.h5").unlink()
+    result = run(stage_command(copy, "gaf", None, "--no-progress"), copy, check=False)
+    assert result.returncode == 1
+    assert f"{manifest['sensor_wrist_gyro'][0]}: line 6: y value 'abc' is not a number" in result.stderr
+    assert not any(p.name.startswith(".gaf.h5") or p.name == "gaf.h5" for p in (copy / "data").iterdir())
+
+
+def test_class_name_without_known_word_fails_embed(project, tmp_path):
+    copy = copy_project(project, tmp_path / "copy")
+    (copy / "data" / "classes.txt").write_text("right hand wave\nqqzx zzqy\n")
+    (copy / "data" / "class_embeddings.h5").unlink()
+    result = run(stage_command(copy, "embed"), copy, check=False)
+    assert result.returncode == 1
+    assert "class 'qqzx zzqy': none of its words" in result.stderr
+    assert not (copy / "data" / "class_embeddings.h5").exists()

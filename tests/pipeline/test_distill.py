@@ -1,5 +1,5 @@
 """The Distiller on a tiny teacher/student pair: gradients, frozen teachers, caching, every
-registered loss, and a short overfit of the full SAKDN loss."""
+registered loss, a short overfit of the full SAKDN loss, and sakdn_loss without a layer-pair default."""
 import pytest
 import torch
 
@@ -221,3 +221,14 @@ def test_gsdm_under_bfloat16_autocast_matches_float32():
         _, mixed, _ = distiller(clips, labels, teacher_inputs=sensors)
     assert mixed.dtype == torch.float32
     assert abs(mixed.item() - full.item()) < 0.25 * full.item() + 1e-4  # bf16 features, fp32 importance
+
+
+def test_sakdn_loss_has_no_layer_pair_default():
+    import inspect
+
+    from pipeline.distill import sakdn_loss
+
+    assert inspect.signature(sakdn_loss).parameters["gsdm_pairs"].default is inspect.Parameter.empty
+    loss = sakdn_loss(0.1, 1.0, 1.0, 4.0, [("conv3", "stage3")], "argmax")
+    assert loss.weights == {"ce": 1.0, "soft_target": 0.1, "gsdm": 1.0, "semantic": 1.0}
+    assert loss.terms["gsdm"].pairs == [("conv3", "stage3")] and loss.terms["gsdm"].readout == "argmax"

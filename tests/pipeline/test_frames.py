@@ -1,7 +1,20 @@
+"""pipeline/frames.py: uniform frame sampling, the frame cache, unreadable and truncated
+videos, and killing a frames build: SIGTERM unwinds it (no temporary file, no decode worker
+left); after SIGKILL the workers still die with their parent and the next build removes the
+temporary the killed one left."""
+from __future__ import annotations
+
+import os
 import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import h5py
 import numpy as np
+import psutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +27,9 @@ from pipeline.frames import (
     resize_frames,
     uniform_indices,
 )
-from tests.conftest import decode_with_pyav, shared_path, write_video
+from pipeline.io import temporary_path
+from tests.conftest import REPO, decode_with_pyav, shared_path, write_video
+from tests.pipeline.helpers import gone, kill_leftovers, wait_for
 
 
 def test_uniform_indices_by_hand():
@@ -258,64 +273,73 @@ def test_cached_sample_ids_of_a_missing_or_foreign_file(tmp_path):
         cached_sample_ids(tmp_path / "text.h5")
 
 
-# ------------------------------------------------------------------ UTD-MHAD depth clips
-def save_depth(path, depth_hwf):
-    from scipy.io import savemat
-
-    savemat(str(path), {"d_depth": depth_hwf})
-    return path
-
-
-def depth_clip(dtype=np.uint16):
-    depth = np.zeros((24, 32, 5), dtype=dtype)  # H x W x F as UTD-MHAD stores it
-    depth[8:20, 10:22] = 2000 + np.arange(5)  # a subject 2 m away
-    return depth
+# ------------------------------------------------------------------ killing a build
+BUILD = textwrap.dedent("""
+    import sys
+    from pipeline.frames import FrameSpec, build_frame_cache
+    video, output = sys.argv[1], sys.argv[2]
+    build_frame_cache([str(i) for i in range(2000)], [video] * 2000, output, FrameSpec(16, 32),
+                      workers=2, progress=False)
+    print("finished")
+""")
 
 
-def test_depth_clips_of_integer_millimetres_read_silently(tmp_path, caplog):
-    from pipeline.datasets.utd_mhad import read_depth
-
-    for dtype in (np.uint16, np.float64, np.int32):  # integer-valued floats are fine
-        depth = read_depth(save_depth(tmp_path / f"a1_s1_t1_{np.dtype(dtype).name}_depth.mat", depth_clip(dtype)))
-        assert depth.dtype == np.uint16 and depth.shape == (5, 24, 32)
-        assert depth[3, 10, 12] == 2003 and depth[3, 0, 0] == 0
-    assert caplog.records == []
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    frames = np.random.default_rng(0).integers(0, 255, (60, 120, 160, 3), dtype=np.uint8)
+    return write_video(tmp_path_factory.mktemp("video") / "noise.avi", frames)
 
 
-@pytest.mark.parametrize("problem, expected", [
-    ("zero", "all zero"),
-    ("fraction", "not integer millimetres"),
-    ("negative", "negative values"),
-])
-def test_suspicious_depth_clips_are_reported_naming_the_file(tmp_path, caplog, problem, expected):
-    from pipeline.datasets.utd_mhad import read_depth
+def start_build(video: Path, output: Path) -> tuple[subprocess.Popen, list[int]]:
+    """A 2-worker build of 2000 decodes (tens of seconds), once both workers are decoding."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    build = subprocess.Popen([sys.executable, "-c", BUILD, str(video), str(output)], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    depth = depth_clip(np.float64)
-    if problem == "zero":
-        depth[:] = 0
-    elif problem == "fraction":
-        depth[8:20, 10:22] += 0.6  # 2000.6 -> 2001 (rounded, the old cast truncated to 2000)
-    else:
-        depth[0, 0] = -5
-    path = save_depth(tmp_path / "a1_s1_t1_depth.mat", depth)
-    with caplog.at_level("WARNING"):
-        clip = read_depth(path)
-    assert [record.levelname for record in caplog.records] == ["WARNING"]
-    assert str(path) in caplog.text and expected in caplog.text
-    assert clip.dtype == np.uint16
-    if problem == "fraction":
-        assert clip[0, 10, 12] == 2001 and clip[4, 10, 12] == 2005
-    if problem == "negative":
-        assert clip[:, 0, 0].tolist() == [0] * 5 and clip[0, 10, 12] == 2000  # no reading, not 65531
+    def workers():
+        try:
+            children = psutil.Process(build.pid).children()
+            spawned = [child for child in children if "spawn_main" in " ".join(child.cmdline())]
+            busy = [child for child in spawned if child.cpu_times().user > 1.0]  # past start-up
+        except psutil.NoSuchProcess:
+            return None
+        return [child.pid for child in spawned] if len(spawned) == 2 and len(busy) == 2 else None
+
+    try:
+        pids = wait_for(workers, 60, "two busy decode workers")
+        assert build.poll() is None and temporary_path(output, build.pid).exists()
+    except BaseException:
+        build.kill()
+        raise
+    return build, pids
 
 
-@pytest.mark.shared
-def test_real_depth_clips_read_without_warnings(caplog):
-    from pipeline.datasets.utd_mhad import read_depth
+def test_sigterm_stops_the_build_and_leaves_nothing(video, tmp_path):
+    output = tmp_path / "out" / "frames.h5"
+    build, workers = start_build(video, output)
+    build.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = build.communicate(timeout=15)
+    finally:
+        build.kill()
+        survivors = [pid for pid in workers if not gone(pid)]
+        kill_leftovers(survivors)
+    assert survivors == []
+    assert build.returncode == 128 + signal.SIGTERM and "finished" not in stdout
+    assert "SIGTERM" in stderr and "Traceback" not in stderr
+    assert list(output.parent.iterdir()) == []  # neither the cache nor its temporary
 
-    clips = sorted(shared_path("utd_mhad", "Depth").glob("*_depth.mat"))[::43][:20]  # spread over the 861
-    with caplog.at_level("WARNING"):
-        for path in clips:
-            depth = read_depth(path)
-            assert depth.dtype == np.uint16 and depth.shape[1:] == (240, 320) and depth.any()
-    assert len(clips) == 20 and caplog.records == []
+
+def test_sigkilled_build_leaves_no_worker_and_the_next_run_cleans_up(video, tmp_path):
+    output = tmp_path / "frames.h5"
+    build, workers = start_build(video, output)
+    build.kill()
+    build.wait(timeout=10)
+    try:
+        wait_for(lambda: all(gone(pid) for pid in workers), 5, "the workers to die with their parent")
+    finally:
+        kill_leftovers(workers)
+    stale = temporary_path(output, build.pid)
+    assert stale.exists()  # SIGKILL leaves no chance to clean up...
+    build_frame_cache(["a"], [video], output, FrameSpec(2, 8), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames.h5"]  # ...the next build does

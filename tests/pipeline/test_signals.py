@@ -1,9 +1,10 @@
+"""pipeline/signals.py: the x,y,z CSV reader and the check of timestamps that go back."""
+import logging
+
 import numpy as np
 import pytest
 
-from pipeline.datasets.utd_mhad import read_signal as read_utd_signal
-from pipeline.signals import SignalError, read_xyz_csv
-from tests.conftest import shared_path
+from pipeline.signals import SignalError, check_timestamps, read_xyz_csv
 
 
 def write(tmp_path, text, name="wrist_acc.csv"):
@@ -56,24 +57,16 @@ def test_missing_file(tmp_path):
         read_xyz_csv(tmp_path / "nothere.csv")
 
 
-@pytest.mark.shared
-def test_utd_mhad_inertial_reader():
-    path = shared_path("utd_mhad", "Inertial", "a1_s1_t1_inertial.mat")
-    acc, gyro = read_utd_signal(path, "acc"), read_utd_signal(path, "gyro")
-    assert acc.values.shape == gyro.values.shape and 107 <= len(acc.values) <= 326
-    # a wrist accelerometer at rest reads about 1 g; the gyroscope is in deg/s
-    assert 0.7 < np.linalg.norm(acc.values[:5], axis=1).mean() < 1.3
-    assert np.abs(gyro.values).max() > 10
-    with pytest.raises(SignalError, match="not 'mag'"):
-        read_utd_signal(path, "mag")
-
-
-def test_utd_reader_rejects_other_files(tmp_path):
-    from scipy.io import savemat
-
-    savemat(tmp_path / "x.mat", {"d_depth": np.zeros((2, 2))})
-    with pytest.raises(SignalError, match="x.mat: no variable 'd_iner'"):
-        read_utd_signal(tmp_path / "x.mat", "acc")
-    (tmp_path / "junk.mat").write_text("not matlab")
-    with pytest.raises(SignalError, match="junk.mat: not a readable MATLAB file"):
-        read_utd_signal(tmp_path / "junk.mat", "acc")
+# ---------------------------------------------------------------- timestamps going back
+def test_check_timestamps_measures_the_step_from_the_latest_time(caplog):
+    with caplog.at_level(logging.WARNING):
+        check_timestamps("clip.csv", np.array([0.0, 0.1, 0.2, 0.17, 0.14, 0.3]), [2, 3, 4, 5, 6, 7], 0.05)
+    # 0.17 is 0.03 behind 0.2 (within 0.05), 0.14 is 0.06 behind: the first beyond the jitter
+    assert caplog.messages == [
+        "clip.csv: line 6: timestamp steps back 0.06 s (to 0.14 s after 0.2 s), more than the 0.05 s "
+        "jitter documented for this dataset; samples kept in file order"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        check_timestamps("flat.csv", np.array([0.0, 0.0, 0.1, 0.1]), [1, 2, 3, 4], 0.0)  # repeats are not back
+    assert caplog.messages == []

@@ -1,15 +1,15 @@
-"""Bad sensor input (issue 9): non-finite values, truncated or long rows, encodings and
-timestamps that go back, through every dataset's reader. Each error names the file, the
-line (or .mat row) and the axis; each warning names the file, the line and the step."""
+"""pipeline.datasets (the adapters' registry): an unknown dataset or an empty root, and bad
+sensor input through every dataset's reader (read_signal): non-finite values, truncated or
+long rows, encodings and timestamps that go back. Each error names the file, the line and
+the axis; each warning names the file, the line and the step."""
 import logging
 
 import numpy as np
 import pytest
-from scipy.io import savemat
 
-from pipeline.datasets import read_signal
+from pipeline.datasets import DatasetError, build_manifest, read_signal
 from pipeline.datasets import mmact
-from pipeline.signals import SignalError, check_timestamps
+from pipeline.signals import SignalError
 from tests.conftest import shared_path
 
 MMACT_T0 = "20181016_13:37:28"
@@ -53,23 +53,6 @@ def test_empty_cell_is_still_a_gap(tmp_path):
     signal = read_signal("synthetic", write(tmp_path, "gap.csv", "t,x,y,z\n0,1,2,3\n1.0,,2.0,3.0\n2,7,8,9\n"), "acc")
     np.testing.assert_array_equal(signal.values, [[1, 2, 3], [np.nan, 2, 3], [7, 8, 9]])
     np.testing.assert_array_equal(signal.timestamps, [0, 1, 2])
-
-
-# ---------------------------------------------------------------- non-finite values (.mat)
-@pytest.mark.parametrize(
-    "row, column, value, where",
-    [(2, 3, np.inf, r"d_iner row 3, column 4 \(gyro x\): value inf"),
-     (0, 2, np.nan, r"d_iner row 1, column 3 \(acc z\): value nan"),
-     (9, 5, -np.inf, r"d_iner row 10, column 6 \(gyro z\): value -inf")],
-)
-def test_utd_mat_non_finite_names_row_and_column(tmp_path, row, column, value, where):
-    inertial = np.arange(60.0).reshape(10, 6)
-    inertial[row, column] = value
-    path = tmp_path / "a1_s1_t1_inertial.mat"
-    savemat(path, {"d_iner": inertial})
-    for sensor in ("acc", "gyro"):  # a damaged file is rejected whichever half is asked for
-        with pytest.raises(SignalError, match=rf"a1_s1_t1_inertial.mat: {where} is not finite"):
-            read_signal("utd_mhad", path, sensor)
 
 
 # ---------------------------------------------------------------- rows with too few / many fields
@@ -120,20 +103,6 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path, dataset, text):
 
 
 # ---------------------------------------------------------------- timestamps going back
-def test_check_timestamps_measures_the_step_from_the_latest_time(caplog):
-    with caplog.at_level(logging.WARNING):
-        check_timestamps("clip.csv", np.array([0.0, 0.1, 0.2, 0.17, 0.14, 0.3]), [2, 3, 4, 5, 6, 7], 0.05)
-    # 0.17 is 0.03 behind 0.2 (within 0.05), 0.14 is 0.06 behind: the first beyond the jitter
-    assert caplog.messages == [
-        "clip.csv: line 6: timestamp steps back 0.06 s (to 0.14 s after 0.2 s), more than the 0.05 s "
-        "jitter documented for this dataset; samples kept in file order"
-    ]
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        check_timestamps("flat.csv", np.array([0.0, 0.0, 0.1, 0.1]), [1, 2, 3, 4], 0.0)  # repeats are not back
-    assert caplog.messages == []
-
-
 def test_synthetic_timestamps_going_back_warn_and_keep_file_order(tmp_path, caplog):
     path = write(tmp_path, "wrist_acc.csv", "t,x,y,z\n0,1,1,1\n1,2,2,2\n0.5,3,3,3\n0.25,4,4,4\n2,5,5,5\n")
     with caplog.at_level(logging.WARNING):
@@ -174,3 +143,13 @@ def test_real_mmact_clip_steps_back_45_ms_at_most_and_reads_quietly(caplog):
     behind = np.maximum.accumulate(signal.timestamps) - signal.timestamps
     assert behind.max() == pytest.approx(0.045, abs=1e-9)
     assert int(np.argmax(behind)) + 1 == 461  # file line 461: 45 ms behind the line before
+
+
+# ---------------------------------------------------------------- unknown datasets
+def test_unknown_dataset_and_empty_root(tmp_path):
+    with pytest.raises(DatasetError, match="unknown dataset 'kinetics'"):
+        build_manifest("kinetics", tmp_path)
+    with pytest.raises(DatasetError, match="no MMAct files found"):
+        build_manifest("mmact", tmp_path)
+    with pytest.raises(DatasetError, match="no Berkeley-MHAD files found"):
+        build_manifest("berkeley_mhad", tmp_path)

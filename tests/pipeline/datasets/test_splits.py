@@ -1,9 +1,6 @@
 """Split protocols and the validation subset carved along each split's own axis
 (docs/method.md §0b): on a toy manifest, on the synthetic dataset's layout (subjects, views,
 scenes, sessions) and on the real UTD-MHAD manifest when ../shared is there."""
-import argparse
-import json
-
 import pandas as pd
 import pytest
 
@@ -223,31 +220,6 @@ def test_synthetic_layout_validation_is_seeded():
     subjects = {tuple(make_splits_with_report(manifest, "synthetic", ["cross_subject"], 0.2, seed)[1]
                       ["cross_subject"]["values"]) for seed in range(6)}
     assert len(subjects) > 1
-
-
-def test_manifest_stage_reports_validation(tmp_path, capsys):
-    from pipeline.params import validate_params
-    from pipeline.synthetic.actions import CLASS_NAMES
-    from stages.manifest import main
-
-    root = tmp_path / "synthetic"
-    (root / "videos").mkdir(parents=True)
-    manifest = synthetic_manifest()
-    manifest.to_csv(root / "metadata.csv", index=False)
-    (root / "classes.txt").write_text("".join(f"{name}\n" for name in CLASS_NAMES))
-    for video in manifest["video"]:
-        (root / video).touch()  # the adapter checks that videos exist; nothing reads them here
-    params = validate_params({"dataset": "synthetic", "data": {"root": str(root)},
-                              "splits": {"protocols": list(SYNTHETIC_TESTS)}})
-    args = argparse.Namespace(manifest=tmp_path / "manifest.csv", classes=tmp_path / "classes.txt",
-                              splits=tmp_path / "splits.csv", report=tmp_path / "report.json")
-    main(args, params)
-    report = json.loads((tmp_path / "report.json").read_text())["validation"]
-    assert list(report) == list(SYNTHETIC_TESTS)
-    assert report["cross_subject"]["axis"] == "subject" and len(report["cross_subject"]["values"]) == 1
-    assert report["cross_session"]["fallback"] is True
-    lines = [line for line in capsys.readouterr().out.splitlines() if "validation:" in line]
-    assert len(lines) == 4 and "fallback" in lines[3] and lines[0].startswith("  cross_subject: train ")
 
 
 # ------------------------------------------------------------------ the real UTD-MHAD manifest

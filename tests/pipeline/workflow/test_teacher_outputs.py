@@ -1,10 +1,12 @@
-"""Which teacher outputs a training video is paired with: the method and its controls
-(docs/method.md §6b), checked by recording id."""
+"""The teacher-output cache (pipeline/workflow/teacher_outputs.py): the outputs looked up by
+recording, and which teacher outputs a training video is paired with: the method and its
+controls (docs/method.md §6b), checked by recording id."""
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from pipeline.errors import InputError
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
 # Six training recordings of two classes, two more outside training.
@@ -113,15 +115,27 @@ def test_non_target_mass_of_the_fused_teacher(tmp_path):
     assert cache.non_target_mass(4.0) == pytest.approx(0.5)
 
 
-def test_term_gradient_norms_by_hand():
-    from pipeline.workflow.student_training import term_gradient_norms
+def test_teacher_output_cache_names_its_file(tmp_path):
+    with pytest.raises(InputError, match="outputs.h5: teacher outputs not found"):
+        TeacherOutputCache(tmp_path / "outputs.h5")
 
-    weight = torch.ones(2, 2, requires_grad=True)
-    other = torch.ones(3, requires_grad=True)
-    terms = {"ce": (weight * 2).sum(), "semantic": other.sum(), "fixed": torch.tensor(5.0)}
-    norms = term_gradient_norms(terms, {"ce": 3.0, "semantic": 1.0, "fixed": 1.0}, weight)
-    assert norms["grad_ce"].item() == pytest.approx(3 * 2 * 2)  # d(3 * 2 sum w)/dw = 6 per entry, 4 entries
-    assert norms["grad_semantic"].item() == 0.0  # does not reach the parameter
-    assert norms["grad_fixed"].item() == 0.0
-    terms["ce"].backward()  # the graph survives for the step's own backward
-    assert weight.grad is not None
+
+def test_teacher_outputs_are_looked_up_by_each_clips_own_recording(tmp_path):
+    """Pairing (docs/method.md §0): a batch gets the rows of its clips' recordings, in the
+    batch's order, whatever order the cache holds them in."""
+    path = tmp_path / "outputs.h5"
+    ids = ["r1", "r2", "r3"]
+    with h5py.File(path, "w") as cache:
+        cache.create_dataset("recording_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        cache.attrs.update(batch_size=2, taps=["conv3"], sensors=["acc"])
+        cache["acc/logits"] = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]], dtype=np.float32)
+        cache["acc/fc2"] = np.array([[10.0], [20.0], [30.0]], dtype=np.float32)
+        cache["acc/features/conv3"] = np.arange(3, dtype=np.float32).reshape(3, 1, 1, 1)
+        cache["acc/ablated/logits"] = np.zeros((2, 2), dtype=np.float32)
+        cache["acc/ablated/fc2"] = np.zeros((2, 1), dtype=np.float32)
+    (acc,) = TeacherOutputCache(path).batch(["r3", "r1"])
+    assert acc["logits"][:, 0].tolist() == [3.0, 1.0]
+    assert acc["fc2"][:, 0].tolist() == [30.0, 10.0]
+    assert acc["features"]["conv3"].flatten().tolist() == [2.0, 0.0]
+    with pytest.raises(InputError, match="no cached teacher output for recording 'r9'"):
+        TeacherOutputCache(path).batch(["r9", "r1"])
