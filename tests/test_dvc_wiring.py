@@ -77,7 +77,7 @@ def test_every_path_a_stage_reads_or_writes_is_declared(name):
     assert f"stages/{argv[2].split('.')[1]}.py" in deps
 
 
-def test_stages_read_the_files_the_issue_named():
+def test_teacher_outputs_and_evaluate_declare_the_inputs_they_read():
     stages = resolved_stages()
     for name in ("teacher_outputs", "evaluate"):
         deps = declared(stages[name]["deps"])

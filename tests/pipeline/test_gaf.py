@@ -138,7 +138,7 @@ def test_angular_field_rejects_unknown_method():
         angular_field(np.zeros((1, 3)), "product")
 
 
-# ---------------------------------------------------------------- huge finite values (issue 9)
+# ---------------------------------------------------------------- huge finite values
 def test_kernels_do_not_overflow_on_huge_values_by_hand():
     # 1e308 + 1e308 overflows: cumulative sums, spans and interpolation slopes must not form it
     np.testing.assert_array_equal(resample(np.array([[1e308, 1e308, -1e308, -1e308]]), np.array([4]), 2), [[1e308, -1e308]])

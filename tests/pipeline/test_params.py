@@ -299,7 +299,7 @@ def test_layer_pairs_are_checked_against_the_chosen_backbone(backbone):
         validate_params({"student": student, "distill": {"layer_pairs": [["fc1", taps[-1]]]}})
 
 
-def test_layer_pairs_example_from_the_issue():
+def test_a_resnet_tap_with_mobilenet_names_the_mobilenet_taps():
     with pytest.raises(ParamsError, match=r"distill.layer_pairs: student tap 'layer4' is not a tap of "
                                           r"student.backbone mobilenet_v2 \(its taps: stage1, stage2, stage3, "
                                           r"stage4, stage5\)"):
