@@ -9,6 +9,8 @@ import shlex
 import pytest
 from ruamel.yaml import YAML
 
+from pipeline.workflow.student_training import BASELINE_PARAMS, DISTILL_PARAMS
+from pipeline.workflow.teacher_training import FOLD_PARAMS, TEACHER_PARAMS
 from tests.conftest import REPO
 
 # Command options that name what a stage writes; every other path option is read.
@@ -75,7 +77,7 @@ def test_every_path_a_stage_reads_or_writes_is_declared(name):
     assert f"stages/{argv[2].split('.')[1]}.py" in deps
 
 
-def test_stages_read_the_files_the_issue_named():
+def test_teacher_outputs_and_evaluate_declare_the_inputs_they_read():
     stages = resolved_stages()
     for name in ("teacher_outputs", "evaluate"):
         deps = declared(stages[name]["deps"])
@@ -127,3 +129,17 @@ def test_bytecode_caches_never_change_a_code_folders_hash():
     ignored = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", *paths], cwd=REPO, capture_output=True,
                              text=True)
     assert ignored.stdout.split() == paths[:2]  # the bytecode, never the source
+
+
+def dvc_stage_params(stage: str) -> tuple[str, ...]:
+    stages = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
+    return tuple(stages[stage]["do"]["params"])
+
+
+@pytest.mark.parametrize("stage,keys", [("teachers", TEACHER_PARAMS), ("fold_teachers", FOLD_PARAMS),
+                                        ("baseline", BASELINE_PARAMS), ("distill", DISTILL_PARAMS)])
+def test_fingerprinted_params_are_the_ones_dvc_tracks(stage, keys):
+    # A key DVC reruns the stage for but the checkpoint ignores would resume a stale run;
+    # the opposite would restart training for nothing.
+    assert sorted(dvc_stage_params(stage)) == sorted(keys)
+    assert "train.threads" not in keys and "train.workers" not in keys

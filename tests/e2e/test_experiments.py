@@ -1,0 +1,54 @@
+"""DVC experiments on the reproduced tiny project: a queue of experiments with set params, shown
+by `dvc exp show`."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run
+
+
+def experiment_metrics(project: Path) -> dict:
+    """name -> params and metrics of each experiment in `dvc exp show --json`."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    found = {}
+    for commit in shown:
+        for experiment in commit.get("experiments") or []:
+            for revision in experiment.get("revs", []):
+                data = revision.get("data") or {}
+                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+                found[revision.get("name") or data.get("name")] = {"params": params, "metrics": data.get("metrics", {})}
+    return found
+
+
+@pytest.mark.slow
+def test_experiments_with_set_params_and_a_queue(project):
+    # A queue of two: the distillation levers of docs/method.md §5 and §6b set as a user would on
+    # one, a second value of gamma on the other.
+    run(["dvc", "exp", "run", "--queue", "-n", "levers", "-S", "gamma=0", "-S", "alpha=0.1",
+         "-S", "distill.importance=channel", "-S", "distill.align=temporal", "-S", "teacher_outputs.folds=2",
+         "-S", "temperature=auto"], project)
+    run(["dvc", "exp", "run", "--queue", "-n", "gamma-half", "-S", "gamma=0.5"], project)
+    run(["dvc", "queue", "start"], project)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run(["dvc", "queue", "status"], project).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Failed" not in status, status
+    experiments = experiment_metrics(project)
+    levers = experiments["levers"]["params"]
+    assert levers["alpha"] == 0.1 and levers["temperature"] == "auto" and levers["teacher_outputs"]["folds"] == 2
+    assert levers["distill"]["align"] == "temporal" and levers["distill"]["importance"] == "channel"
+    gammas = sorted(e["params"]["gamma"] for e in experiments.values() if e["params"].get("gamma") in (0, 0.5))
+    assert gammas == [0, 0.5]
+    for experiment in experiments.values():
+        metrics = experiment["metrics"]["metrics/cross_subject.json"]["data"]
+        assert 0 <= metrics["student"]["accuracy"] <= 100
+    shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], project).stdout
+    assert "student.accuracy" in shown and "cross_subject.student.accuracy" not in shown
+    assert "student.best_val_accuracy" in shown  # what a grid of experiments is ranked by
