@@ -1,5 +1,9 @@
 """Shared fixtures: the real data in ../shared (tests that need it skip cleanly when it is
-absent, as on a user's machine) and tiny generated videos."""
+absent, as on a user's machine), tiny generated videos and the tiny reproduced DVC project.
+
+`make test` runs the suite in parallel (pytest-xdist, one process per core): the reproduced
+project is built once, by whichever worker needs it first, and shared read-only; tests that
+change a project work on their own clone of it."""
 from __future__ import annotations
 
 import os
@@ -10,11 +14,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
+from hypothesis import settings
 
 from pipeline.study.tiny import TINY, deep_update  # shared with benchmarks.gpu
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+
+# Timing is not a property under test: a loaded machine (parallel workers) must not fail one.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
+
+
+def pytest_configure(config):
+    """Parallel workers each get one thread (torch, BLAS, the stages they start): two
+    workers of two threads each on two cores slow everything down."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[variable] = "1"
 
 
 def shared_path(*parts: str) -> Path:
@@ -104,9 +122,29 @@ def reproduced_project(root: Path, params_update: dict) -> Path:
 
 
 @pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    """The project with tiny params, after one whole `dvc repro`."""
-    return reproduced_project(tmp_path_factory.mktemp("project"), TINY)
+def project(tmp_path_factory, worker_id) -> Path:
+    """The project with tiny params, after one whole `dvc repro`. Shared by every test and,
+    under pytest-xdist, by every worker: never change it (use ``clone_project``)."""
+    if worker_id == "master":
+        return reproduced_project(tmp_path_factory.mktemp("project"), TINY)
+    shared = tmp_path_factory.getbasetemp().parent  # common to the run's workers
+    root, done = shared / "project", shared / "project.reproduced"
+    with FileLock(str(shared / "project.lock")):
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)  # a worker that failed building it
+            root.mkdir()
+            reproduced_project(root, TINY)
+            done.touch()
+    return root
+
+
+def clone_project(project: Path, destination: Path) -> Path:
+    """A full copy of the reproduced project (git history, DVC cache, outputs) to run `dvc`
+    in; DVC's runtime state (.dvc/tmp: locks, queue) stays behind."""
+    def runtime_state(folder, names):
+        return ["tmp"] if Path(folder).name == ".dvc" else []
+
+    return Path(shutil.copytree(project, destination, symlinks=True, ignore=runtime_state))
 
 
 def stage_command(project: Path, stage: str, item: str | None = None, *extra: str, params: str = "params.yaml",

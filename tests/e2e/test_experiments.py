@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run
+from tests.conftest import clone_project, run
 
 
 def experiment_metrics(project: Path) -> dict:
@@ -25,22 +25,23 @@ def experiment_metrics(project: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_experiments_with_set_params_and_a_queue(project):
+def test_experiments_with_set_params_and_a_queue(project, tmp_path):
+    clone = clone_project(project, tmp_path / "clone")
     # A queue of two: the distillation levers of docs/method.md §5 and §6b set as a user would on
     # one, a second value of gamma on the other.
     run(["dvc", "exp", "run", "--queue", "-n", "levers", "-S", "gamma=0", "-S", "alpha=0.1",
          "-S", "distill.importance=channel", "-S", "distill.align=temporal", "-S", "teacher_outputs.folds=2",
-         "-S", "temperature=auto"], project)
-    run(["dvc", "exp", "run", "--queue", "-n", "gamma-half", "-S", "gamma=0.5"], project)
-    run(["dvc", "queue", "start"], project)
+         "-S", "temperature=auto"], clone)
+    run(["dvc", "exp", "run", "--queue", "-n", "gamma-half", "-S", "gamma=0.5"], clone)
+    run(["dvc", "queue", "start"], clone)
     deadline = time.time() + 600
     while time.time() < deadline:
-        status = run(["dvc", "queue", "status"], project).stdout
+        status = run(["dvc", "queue", "status"], clone).stdout
         if "Queued" not in status and "Running" not in status:
             break
-        time.sleep(3)
+        time.sleep(5)  # each status check is a dvc process: poll gently
     assert "Failed" not in status, status
-    experiments = experiment_metrics(project)
+    experiments = experiment_metrics(clone)
     levers = experiments["levers"]["params"]
     assert levers["alpha"] == 0.1 and levers["temperature"] == "auto" and levers["teacher_outputs"]["folds"] == 2
     assert levers["distill"]["align"] == "temporal" and levers["distill"]["importance"] == "channel"
@@ -49,6 +50,6 @@ def test_experiments_with_set_params_and_a_queue(project):
     for experiment in experiments.values():
         metrics = experiment["metrics"]["metrics/cross_subject.json"]["data"]
         assert 0 <= metrics["student"]["accuracy"] <= 100
-    shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], project).stdout
+    shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], clone).stdout
     assert "student.accuracy" in shown and "cross_subject.student.accuracy" not in shown
     assert "student.best_val_accuracy" in shown  # what a grid of experiments is ranked by

@@ -4,12 +4,11 @@ and a valid file reruns nothing."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run, write_params
+from tests.conftest import clone_project, run, write_params
 
 
 def stages_run(output: str) -> list[str]:
@@ -19,7 +18,7 @@ def stages_run(output: str) -> list[str]:
 @pytest.fixture
 def clone(project, tmp_path) -> Path:
     """A full copy of the reproduced tiny project: git history, DVC cache and outputs."""
-    return Path(shutil.copytree(project, tmp_path / "clone", symlinks=True))
+    return clone_project(project, tmp_path / "clone")
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import TINY, copy_project, run, stage_command
+from tests.conftest import TINY, clone_project, copy_project, run, stage_command
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +46,8 @@ def test_repro_builds_every_preprocessing_output(project):
         assert embeddings["embeddings"].shape == (3, 50)
 
 
+# The only tests that run dvc in the shared project itself: one worker, one at a time.
+@pytest.mark.xdist_group("shared-project-dvc")
 def test_second_repro_does_nothing_and_status_is_clean(project):
     again = run(["dvc", "repro"], project)
     assert "Running stage" not in again.stdout
@@ -54,7 +56,8 @@ def test_second_repro_does_nothing_and_status_is_clean(project):
     assert "up to date" in status.stdout
 
 
-def test_changing_one_param_invalidates_only_its_stage(project):
+def test_changing_one_param_invalidates_only_its_stage(project, tmp_path):
+    project = clone_project(project, tmp_path / "clone")
     params = project / "params.yaml"
     original = params.read_text()
     try:
@@ -98,6 +101,7 @@ def test_teachers_validate_only_on_recordings_they_do_not_train_on(project, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("shared-project-dvc")
 def test_metrics_show_compares_models_per_split(project):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
     files = next(iter(shown.values()))["data"]

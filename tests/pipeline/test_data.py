@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pipeline.data import (
     IN_MEMORY_LIMIT, EpochShuffle, LazyFile, SensorImages, VideoClips, keep_in_memory, normalize_clips,
-    random_time_crop, random_time_warp, read_rows, segment_indices,
+    random_time_crop, random_time_warp, read_rows, segment_indices, split_table,
 )
 from pipeline.gaf import gaf_images
 from pipeline.training import loader, start_runtime
@@ -245,3 +245,10 @@ def test_segment_positions_are_the_sampled_frames_centres(tmp_path):
     random.set_epoch(2)
     expected = (random.chosen_frames(1).float() + 0.5) / 8
     torch.testing.assert_close(random.segment_positions([1])[0], expected)
+
+
+def test_split_table_gives_every_manifest_sample_its_part():
+    manifest = pd.DataFrame({"sample_id": ["a", "b", "c"], "label": [0, 1, 0]})
+    splits = pd.DataFrame({"sample_id": ["c", "a", "b"], "p": ["test", "train", "val"]})
+    table = split_table(manifest, splits, "p")
+    assert table["part"].tolist() == ["train", "val", "test"] and table["label"].tolist() == [0, 1, 0]

@@ -40,3 +40,7 @@ def test_teacher_diagnostics_by_hand():
     # A higher temperature flattens: lower true-class probability, higher entropy.
     hot = teacher_diagnostics(logits, labels, temperature=4.0, bins=2)
     assert hot["entropy"] > d["entropy"]
+
+
+def test_metrics_count_the_samples_they_scored():
+    assert classification_metrics([0, 1, 1], [0, 1, 0], ["a", "b"])["samples"] == 3
