@@ -4,7 +4,8 @@ Converts every recording's accelerometer and gyroscope (3 axes each) at S=64 and
 ``pipeline.gaf.gaf_images`` and with ``pyts.image.GramianAngularField`` in the same run,
 checks they agree, and prints a JSON object as its last line. pyts gets its best case: one
 call per group of equal-length series (it cannot batch different lengths), after a warm-up
-call so numba's compile time and pyts's ~30 s import are excluded. Recordings shorter than S
+call so numba's compile time and pyts's ~30 s import are excluded. Ours is timed as the
+gaf stage runs it (a thread per core) and on one thread. Recordings shorter than S
 are left out for both, since pyts refuses them. Per size, ``matches_pyts`` says whether both
 gave images of the same shape, equal within 1e-5 (``np.allclose``, absolute); the summary's
 ``matches_pyts`` is true when every size does.
@@ -13,6 +14,7 @@ gave images of the same shape, equal within 1e-5 (``np.allclose``, absolute); th
 """
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -76,11 +78,13 @@ def main(argv: list[str] | None = None) -> dict:
     pyts_import_seconds = time.perf_counter() - start
 
     results, ours_total, pyts_total = {}, 0.0, 0.0
+    threads = len(os.sched_getaffinity(0))  # what gaf_images uses by default
     for size in args.sizes:
         usable = [signal for signal in signals if len(signal) >= size]
         transformer = GramianAngularField(image_size=size, method="summation")
         transformer.fit_transform(np.zeros((1, size)) + np.arange(size))  # numba compile, excluded
         ours_seconds = median_time(lambda: gaf_images(usable, size), args.repeats)
+        one_thread_seconds = median_time(lambda: gaf_images(usable, size, threads=1), args.repeats)
         pyts_seconds = median_time(lambda: pyts_gaf(usable, size, transformer), args.repeats)
         ours = gaf_images(usable, size)
         reference = np.stack(pyts_gaf(usable, size, transformer))
@@ -92,13 +96,17 @@ def main(argv: list[str] | None = None) -> dict:
             "ours_seconds": round(ours_seconds, 4),
             "pyts_seconds": round(pyts_seconds, 4),
             "speedup": round(pyts_seconds / ours_seconds, 2),
+            "threads": threads,
+            "ours_one_thread_seconds": round(one_thread_seconds, 4),
+            "speedup_one_thread": round(pyts_seconds / one_thread_seconds, 2),
             "max_abs_difference": float(np.abs(ours - reference).max()) if ours.shape == reference.shape else None,
         }
         ours_total += ours_seconds
         pyts_total += pyts_seconds
         difference = results[f"S{size}"]["max_abs_difference"]
         print(f"S={size}: {len(usable)} sensor signals, ours {ours_seconds:.3f} s, pyts {pyts_seconds:.3f} s, "
-              f"x{pyts_seconds / ours_seconds:.1f}, max |diff| "
+              f"x{pyts_seconds / ours_seconds:.1f} (one thread {one_thread_seconds:.3f} s, "
+              f"x{pyts_seconds / one_thread_seconds:.1f}), max |diff| "
               + (f"{difference:.2e}" if difference is not None else f"n/a (shapes {ours.shape} vs {reference.shape})"))
     summary = {
         "benchmark": "gaf",

@@ -1,12 +1,15 @@
 """Gramian Angular Field images of tri-axial signals, vectorised over a batch (docs/method.md §1).
 
 The kernels work on a padded batch of variable-length series, so one call converts
-hundreds of recordings without a Python loop per series. ``pyts.image.GramianAngularField``
+hundreds of recordings without a Python loop per series; a large batch is cut into one
+contiguous part per core, converted in threads (NumPy releases the GIL in its kernels). ``pyts.image.GramianAngularField``
 is the test oracle (identical windows, scaling and field), not a dependency of this module.
 """
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -19,6 +22,8 @@ METHODS = ("summation", "difference")
 # Rows whose largest |value| is below this cannot overflow a window sum of any realistic
 # length (2**960 * 2**60 samples < the largest float), so they skip the exact rescaling.
 SAFE_MAGNITUDE = 2.0**960
+# Fewer signals than this per thread are not worth a thread.
+MIN_SIGNALS_PER_THREAD = 64
 # Values per block of the field computation: two float32 blocks of 1 MiB stay in L2 cache.
 FIELD_BLOCK_VALUES = 2**18
 
@@ -117,13 +122,14 @@ def scale_to_unit(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scaled, constant
 
 
-def angular_field(scaled: np.ndarray, method: str = "summation", dtype=np.float32) -> np.ndarray:
+def angular_field(scaled: np.ndarray, method: str = "summation", dtype=np.float32,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """(N, S) values in [-1, 1] -> (N, S, S) summation or difference field.
 
     Both fields are a difference of two outer products, ``cos_i cos_j - sin_i sin_j``
     (summation, cos(a + b)) and ``sin_i cos_j - cos_i sin_j`` (difference, sin(a - b)),
     computed in float32 a cache-sized block of rows at a time and written straight into the
-    output's dtype (float16 for the cache), so no full-size temporary is ever made. sin is
+    output's dtype (float16 for the cache; or into ``out``), so no full-size temporary is ever made. sin is
     taken in float64: ``sqrt(1 - cos^2)`` in float32 loses ~1e-4 near cos = +-1.
     """
     if method not in METHODS:
@@ -134,7 +140,7 @@ def angular_field(scaled: np.ndarray, method: str = "summation", dtype=np.float3
     # field = a_i b_j - c_i d_j
     a, b, c, d = (cos, cos, sin, sin) if method == "summation" else (sin, cos, cos, sin)
     count, size = scaled.shape
-    out = np.empty((count, size, size), dtype=dtype)
+    out = np.empty((count, size, size), dtype=dtype) if out is None else out
     block = max(1, FIELD_BLOCK_VALUES // max(size * size, 1))
     left, right = np.empty((2, min(block, count), size, size), dtype=np.float32)
     for start in range(0, count, block):
@@ -152,14 +158,36 @@ def gaf_images(
     method: str = "summation",
     names: Sequence[str] | None = None,
     dtype=np.float32,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Convert tri-axial signals, each (T_i, 3) with optional NaN gaps, into (N, 3, S, S)
-    GAF images, one channel per axis. ``names`` label signals in errors and warnings."""
+    GAF images, one channel per axis. ``names`` label signals in errors and warnings.
+    ``threads``: parts converted in parallel (None: one per usable core; a part holds at
+    least ``MIN_SIGNALS_PER_THREAD`` signals)."""
     if image_size < 1:
         raise ValueError(f"image_size must be >= 1, got {image_size}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    out = np.empty((len(signals), 3, image_size, image_size), dtype=dtype)
     if len(signals) == 0:
-        return np.empty((0, 3, image_size, image_size), dtype=dtype)
+        return out
     names = list(names) if names is not None else [f"signal {i}" for i in range(len(signals))]
+    threads = len(os.sched_getaffinity(0)) if threads is None else threads
+    parts = max(1, min(threads, len(signals) // MIN_SIGNALS_PER_THREAD))
+    bounds = np.linspace(0, len(signals), parts + 1).astype(int)
+    if parts == 1:
+        _convert(signals, names, out, method)
+        return out
+    with ThreadPoolExecutor(parts, thread_name_prefix="gaf") as pool:
+        done = [pool.submit(_convert, signals[a:b], names[a:b], out[a:b], method) for a, b in zip(bounds, bounds[1:])]
+        for part in done:  # in order: the first bad signal's error is the one raised
+            part.result()
+    return out
+
+
+def _convert(signals: Sequence[np.ndarray], names: list[str], out: np.ndarray, method: str) -> None:
+    """gaf_images for one part, written into ``out`` (n, 3, S, S)."""
+    image_size = out.shape[-1]
     lengths = np.empty(len(signals), dtype=np.int64)
     for index, signal in enumerate(signals):
         shape = np.shape(signal)
@@ -191,5 +219,4 @@ def gaf_images(
         raise SignalError(
             f"{names[row // 3]}: axis {'xyz'[row % 3]}: the GAF image is not finite (numeric overflow)"
         )
-    fields = angular_field(scaled, method, dtype)
-    return fields.reshape(len(signals), 3, image_size, image_size)
+    angular_field(scaled, method, out=out.reshape(len(signals) * 3, image_size, image_size))

@@ -27,6 +27,25 @@ settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
 
 
+# Longest first, so that two workers finish together: the shared project's own tests (the
+# first worker to start one builds the project, ~100 s), the end-to-end runs with projects
+# of their own (which another worker runs meanwhile), then the other tests of the shared
+# project, the longest first, and the unit tests last to fill the gaps.
+RUN_FIRST = ["tests/e2e/test_study.py", "tests/e2e/test_learning.py", "tests/e2e/test_experiments.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    def order(item):
+        if item.get_closest_marker("xdist_group"):
+            return (0,)
+        path = item.nodeid.split("::")[0]
+        if path in RUN_FIRST:
+            return (1, RUN_FIRST.index(path))
+        return (2,) if "project" in getattr(item, "fixturenames", ()) else (3,)
+
+    items.sort(key=order)  # stable: collection order within each rank
+
+
 def pytest_configure(config):
     """Parallel workers each get one thread (torch, BLAS, the stages they start): two
     workers of two threads each on two cores slow everything down."""

@@ -203,3 +203,21 @@ def test_non_finite_result_is_an_error_naming_the_signal(monkeypatch):
     signals = [three_axis(np.arange(6.0)), three_axis(np.arange(6.0))]
     with pytest.raises(SignalError, match=r"rec_b: axis y: the GAF image is not finite"):
         gaf_images(signals, 3, names=["rec_a", "rec_b"])
+
+
+def test_threaded_conversion_equals_one_thread_and_writes_the_dtype_asked_for():
+    rng = np.random.default_rng(0)
+    signals = [rng.normal(size=(int(rng.integers(20, 90)), 3)) for _ in range(300)]
+    one = gaf_images(signals, 16, threads=1)
+    assert np.array_equal(gaf_images(signals, 16, threads=3), one)  # three parts of 100 signals
+    half = gaf_images(signals, 16, dtype=np.float16, threads=2)
+    assert half.dtype == np.float16 and np.array_equal(half, one.astype(np.float16))
+
+
+def test_the_first_bad_signal_is_reported_whichever_thread_meets_it():
+    signals = [three_axis(np.arange(40.0)) for _ in range(300)]
+    signals[10] = three_axis(np.r_[np.arange(39.0), np.inf])
+    signals[290] = three_axis(np.r_[np.inf, np.arange(39.0)])
+    for threads in (1, 3):
+        with pytest.raises(SignalError, match="signal 10: axis x: sample 40 is inf"):
+            gaf_images(signals, 8, threads=threads)
