@@ -331,7 +331,9 @@ def build_frame_cache(
     on_error: str = "raise",
     progress: bool = True,
 ) -> dict:
-    """Decode every video into ``output`` (HDF5). Returns a report with the skipped videos.
+    """Decode every video into ``output`` (HDF5). Returns a report with the skipped videos,
+    the ``short`` ones (fewer frames than ``spec.per_video``: repeated) and the ``blank`` ones
+    (cached all black).
 
     ``on_error='raise'`` stops at the first unreadable video with an error naming it;
     ``'skip'`` leaves it out of the cache and lists it in the report.
@@ -343,6 +345,8 @@ def build_frame_cache(
     count, shape = len(videos), (spec.per_video, spec.size, spec.size, 3)
     tasks = [(str(video), spec) for video in videos]
     skipped: list[dict] = []
+    short: list[dict] = []  # fewer frames than per_video: some are repeated
+    blank: list[dict] = []  # every cached frame black (e.g. a depth clip without any reading)
     with exit_on_sigterm("frame cache"), atomic_output(output) as temporary:
         with h5py.File(temporary, "w") as cache:
             frames = cache.create_dataset("frames", shape=(count, *shape), dtype=np.uint8)
@@ -362,17 +366,29 @@ def build_frame_cache(
                     row = len(kept)
                     frames[row], frame_indices[row], num_frames[row] = result
                     kept.append(sample_id)
+                    if result[2] < spec.per_video:
+                        short.append({"sample_id": sample_id, "video": task[0], "frames": int(result[2])})
+                    if not result[0].any():
+                        blank.append({"sample_id": sample_id, "video": task[0]})
             if not kept:
                 raise FrameError(f"no video could be decoded (first error: {skipped[0]['error']})")
             cache.create_dataset("sample_id", data=np.array(kept, dtype=object), dtype=h5py.string_dtype())
             cache.attrs.update(per_video=spec.per_video, size=spec.size, crop=spec.crop)
         if len(kept) < count:
             _truncate(temporary, len(kept))
+    if short:
+        log.warning("%d videos have fewer frames than frames.per_video=%d (their frames are repeated), e.g. %s "
+                    "(%d frames); listed in the report", len(short), spec.per_video, short[0]["video"],
+                    short[0]["frames"])
+    if blank:
+        log.warning("%d videos are cached all black, e.g. %s; listed in the report", len(blank), blank[0]["video"])
     return {
         "videos": count,
         "cached": count - len(skipped),
         "skipped": skipped,
         "skipped_sample_ids": [entry["sample_id"] for entry in skipped],
+        "short": short,
+        "blank": blank,
     }
 
 

@@ -41,14 +41,38 @@ def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return 100.0 * (logits.argmax(1) == labels).float().mean().item()
 
 
-def fit_temperature(logits: list[torch.Tensor], labels: torch.Tensor) -> float:
+# The soft-target temperature is searched on a log grid of 200 points per decade from 0.05 to
+# 50, widened a decade at a time (down to 0.001, up to 1000) while the best is on its edge.
+TEMPERATURE_GRID = (0.05, 50.0)
+TEMPERATURE_LIMITS = (0.001, 1000.0)
+POINTS_PER_DECADE = 200
+
+
+def temperature_fit(logits: list[torch.Tensor], labels: torch.Tensor) -> dict:
     """The T minimising the mean negative log-likelihood of ``softmax(logits / T)`` over the
-    teachers (a 1-D search on a log grid from 0.05 to 50, 601 points)."""
-    grid = torch.logspace(math.log10(0.05), math.log10(50.0), 601, dtype=torch.float64)
-    nll = torch.stack([
-        torch.stack([F.cross_entropy(value.double() / t, labels) for t in grid]) for value in logits
-    ]).mean(0)
-    return float(grid[int(nll.argmin())])
+    teachers: ``{"temperature", "grid": [low, high], "at_grid_edge"}``. At the edge of the
+    widest grid the NLL still falls beyond it (e.g. teachers that separate their training
+    recordings perfectly want T -> 0): the value is then a bound, not a fit."""
+    low, high = TEMPERATURE_GRID
+    while True:
+        decades = math.log10(high) - math.log10(low)
+        grid = torch.logspace(math.log10(low), math.log10(high), round(decades * POINTS_PER_DECADE) + 1,
+                              dtype=torch.float64)
+        nll = torch.stack([
+            torch.stack([F.cross_entropy(value.double() / t, labels) for t in grid]) for value in logits
+        ]).mean(0)
+        best = int(nll.argmin())
+        if best == 0 and low > TEMPERATURE_LIMITS[0]:
+            low = max(low / 10, TEMPERATURE_LIMITS[0])
+        elif best == len(grid) - 1 and high < TEMPERATURE_LIMITS[1]:
+            high = min(high * 10, TEMPERATURE_LIMITS[1])
+        else:
+            return {"temperature": float(grid[best]), "grid": [low, high], "at_grid_edge": best in (0, len(grid) - 1)}
+
+
+def fit_temperature(logits: list[torch.Tensor], labels: torch.Tensor) -> float:
+    """``temperature_fit``'s temperature."""
+    return temperature_fit(logits, labels)["temperature"]
 
 
 def teacher_diagnostics(logits: torch.Tensor, labels: torch.Tensor, temperature: float, bins: int = 15) -> dict:

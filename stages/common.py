@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
 from pipeline.errors import PipelineError
 from pipeline.params import load_params
+from pipeline.processes import die_with_parent
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:
@@ -36,6 +38,9 @@ def run_stage(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespac
     """Parse arguments, load and validate params, run ``body(args, params)``."""
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if started_by_dvc(os.getppid()):
+        # `kill -TERM` of dvc leaves its stage running, to write outputs dvc.lock never records.
+        die_with_parent(os.getppid())
     try:
         params = load_params(args.params)
         body(args, params)
@@ -44,6 +49,18 @@ def run_stage(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespac
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def started_by_dvc(pid: int) -> bool:
+    """Whether process ``pid`` is DVC (``dvc repro``, ``dvc exp run``, a queue worker): a stage
+    started by hand, or left running on purpose (nohup), must not die with its parent."""
+    import psutil
+
+    try:
+        command = psutil.Process(pid).cmdline()[:3]
+    except (psutil.Error, OSError):
+        return False
+    return any(Path(part).name == "dvc" for part in command)
 
 
 def training_parser(description: str) -> argparse.ArgumentParser:

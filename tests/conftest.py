@@ -135,7 +135,10 @@ def reproduced_project(root: Path, params_update: dict) -> Path:
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny project"], root)
     run(["dvc", "repro"], root, timeout=1200)
+    # As docs/reference.md tells users: queued experiments start from a git copy, so the
+    # persistent checkpoints are committed too, or every experiment retrains the teachers.
     run(["git", "add", "-A"], root)
+    run(["git", "add", "-f", "checkpoints"], root)
     run(["git", "commit", "-qm", "reproduced"], root)
     return root
 

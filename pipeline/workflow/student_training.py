@@ -2,6 +2,7 @@
 with their recordings' cached teacher outputs; the epoch is chosen on validation."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -18,6 +19,8 @@ from pipeline.models.weights import resolve_weights
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
 from pipeline.workflow.inputs import SplitData, check_made_for, load_model_file
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
+
+log = logging.getLogger(__name__)
 
 BASELINE_PARAMS = ("seed", "student", "train.device", "train.bf16")
 
@@ -151,6 +154,9 @@ def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
     if cache.fitted_temperature is None:
         raise InputError(f"{cache.path}: written before teacher outputs had a fitted temperature "
                          "(temperature: auto); rerun the teacher_outputs stage")
+    if cache.temperature_at_grid_edge:
+        log.warning("%s: temperature: auto uses %.4g, a bound at the edge of its search grid rather than a fit "
+                    "(see teacher_outputs.json)", cache.path, cache.fitted_temperature)
     return {**params, "temperature": cache.fitted_temperature}
 
 

@@ -3,6 +3,7 @@ by the distilled student by recording id, with the pairing controls. Writer and 
 one HDF5 layout, so both live here."""
 from __future__ import annotations
 
+import logging
 import json
 from pathlib import Path
 
@@ -17,10 +18,12 @@ from pipeline.distill import TEACHER_BLACK
 from pipeline.errors import InputError
 from pipeline.io import atomic_output
 from pipeline.losses.literature import mean_non_target_mass
-from pipeline.metrics import accuracy_of, fit_temperature, teacher_diagnostics
+from pipeline.metrics import accuracy_of, teacher_diagnostics, temperature_fit
 from pipeline.training import Runtime
 from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
 from pipeline.workflow.teacher_inference import load_teacher_predictor, teacher_predictor
+
+log = logging.getLogger(__name__)
 
 # Whose teacher outputs a training video is paired with (docs/method.md §6b): the method and its controls.
 PAIRINGS = ("recording", "shuffled", "class_shuffled", "class_mean")
@@ -63,7 +66,13 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
         folds = cross_fit(predicted, gsdm_maps, fold_teachers_path, data, recordings, position, taps, runtime, readout,
                           in_memory)
     cross_fitted = {name: logits[training_rows] for name, logits in branch_logits(predicted).items()}
-    temperature = fit_temperature([cross_fitted[s] for s in sensors], training_labels)
+    fit = temperature_fit([cross_fitted[s] for s in sensors], training_labels)
+    temperature = fit["temperature"]
+    if fit["at_grid_edge"]:
+        log.warning("split %s: the fitted soft-target temperature %.4g is at the edge of its widest search grid "
+                    "(%g..%g): the teachers' likelihood still improves beyond it, so it is a bound, not a fit; "
+                    "temperature: auto would use it as is (set a number to choose)", data.split, temperature,
+                    *fit["grid"])
     batch = params["student"]["batch_size"]
     black = {s: torch.full((batch, *dataset.image_shape(s)), TEACHER_BLACK) for s in sensors}
     ablated = predictor.predict_images(black)["branches"]
@@ -71,7 +80,8 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
         cache.create_dataset("recording_id", data=np.array(recordings["recording_id"].tolist(), dtype=object),
                              dtype=h5py.string_dtype())
         cache.attrs.update(batch_size=batch, taps=list(taps), sensors=list(sensors), folds=folds,
-                           fitted_temperature=temperature, made_for=json.dumps(data.made_for, sort_keys=True))
+                           fitted_temperature=temperature,
+                           temperature_at_grid_edge=fit["at_grid_edge"], made_for=json.dumps(data.made_for, sort_keys=True))
         for sensor, branch in predicted["branches"].items():
             group = cache.create_group(sensor)
             group["logits"], group["fc2"] = branch["logits"].numpy(), branch["fc2"].numpy()
@@ -91,6 +101,7 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     return {"recordings": len(recordings), "taps": list(taps), "ablated_batch_size": batch,
             "fused_accuracy_all_parts": accuracy_of(predicted["logits"], dataset.labels), "folds": folds,
             "temperature": {"fitted": round(temperature, 4), "fitted_on": "cross_fitted" if folds else "in_fold",
+                            "grid": fit["grid"], "at_grid_edge": fit["at_grid_edge"],
                             "used": temperature if params["temperature"] == "auto" else params["temperature"]},
             "training_recordings": len(training_ids), "diagnostics": diagnostics}
 
@@ -165,6 +176,7 @@ class TeacherOutputCache:
             self.made_for = json.loads(cache.attrs["made_for"]) if "made_for" in cache.attrs else None
             self.fitted_temperature = float(cache.attrs["fitted_temperature"]) if "fitted_temperature" in cache.attrs \
                 else None
+            self.temperature_at_grid_edge = bool(cache.attrs.get("temperature_at_grid_edge", False))
             self.row = {rid.decode(): i for i, rid in enumerate(cache["recording_id"][()])}
             self.values = {}
             for sensor in self.sensors:

@@ -60,7 +60,7 @@ def test_resize_crops_the_centre_square():
 def test_cache_holds_the_uniform_frames(ramp_video, tmp_path):
     output = tmp_path / "frames.h5"
     report = build_frame_cache(["ramp"], [ramp_video], output, FrameSpec(5, 16), workers=1, progress=False)
-    assert report == {"videos": 1, "cached": 1, "skipped": [], "skipped_sample_ids": []}
+    assert report == {"videos": 1, "cached": 1, "skipped": [], "skipped_sample_ids": [], "short": [], "blank": []}
     with h5py.File(output) as cache:
         assert cache["frames"].shape == (1, 5, 16, 16, 3) and cache["frames"].dtype == np.uint8
         assert cache["frames"].id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
@@ -94,6 +94,17 @@ def test_unreadable_video_is_an_error_and_leaves_nothing(ramp_video, tmp_path):
         build_frame_cache(["ok", "bad"], [ramp_video, unreadable(tmp_path)], output, FrameSpec(4, 8),
                           progress=False)
     assert list(output.parent.iterdir()) == []  # neither the cache nor a temporary file
+
+
+def test_short_and_black_videos_are_cached_and_listed_in_the_report(ramp_video, tmp_path, caplog):
+    black = write_video(tmp_path / "black.avi", np.zeros((30, 48, 64, 3), dtype=np.uint8))
+    report = build_frame_cache(["ramp", "black"], [ramp_video, black], tmp_path / "frames.h5", FrameSpec(25, 16),
+                               progress=False)
+    assert report["cached"] == 2
+    assert report["short"] == [{"sample_id": "ramp", "video": str(ramp_video), "frames": 20}]
+    assert report["blank"] == [{"sample_id": "black", "video": str(black)}]
+    assert "1 videos have fewer frames than frames.per_video=25" in caplog.text
+    assert "1 videos are cached all black" in caplog.text
 
 
 def test_unreadable_video_can_be_skipped_and_reported(ramp_video, tmp_path):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pipeline.metrics import classification_metrics, fit_temperature, teacher_diagnostics
+from pipeline.metrics import classification_metrics, fit_temperature, teacher_diagnostics, temperature_fit
 
 
 def test_classification_metrics_by_hand():
@@ -44,3 +44,17 @@ def test_teacher_diagnostics_by_hand():
 
 def test_metrics_count_the_samples_they_scored():
     assert classification_metrics([0, 1, 1], [0, 1, 0], ["a", "b"])["samples"] == 3
+
+
+def test_a_temperature_beyond_the_grid_widens_it_and_one_beyond_every_grid_is_flagged():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(4000, 5, generator=generator)
+    labels = torch.multinomial(torch.softmax(logits / 0.02, dim=1), 1, generator=generator).flatten()
+    fit = temperature_fit([logits], labels)  # below 0.05: one decade lower, found inside it
+    assert fit["grid"] == [0.005, 50.0] and not fit["at_grid_edge"]
+    assert fit["temperature"] == pytest.approx(0.02, rel=0.1)
+    inside = temperature_fit([3 * logits], torch.multinomial(torch.softmax(3 * logits / 2.0, 1), 1,
+                                                            generator=generator).flatten())
+    assert inside["grid"] == [0.05, 50.0] and not inside["at_grid_edge"]
+    separable = temperature_fit([10 * torch.eye(5).repeat(4, 1)], torch.arange(5).repeat(4))
+    assert separable == {"temperature": pytest.approx(0.001), "grid": [0.001, 50.0], "at_grid_edge": True}

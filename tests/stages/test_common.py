@@ -3,6 +3,7 @@ training runtime stops when a stage fails."""
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 import torch
@@ -58,3 +59,48 @@ def test_training_runtime_is_stopped_when_the_stage_fails(monkeypatch):
         with training_runtime(validate_params({"train": {"device": "cpu"}})):
             raise InputError("boom")
     assert len(stopped) == 1
+
+
+STAGE = """
+import sys, time
+from stages.common import run_stage, stage_parser
+def body(args, params):
+    print("stage running", flush=True)
+    time.sleep(60)
+run_stage(stage_parser("a stage that takes a while"), body)
+"""
+LAUNCHER = """
+import subprocess, sys, time
+stage = subprocess.Popen([sys.executable, "-c", sys.argv[1], "--params", sys.argv[2]])
+print(stage.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("launcher_name,dies", [("dvc", True), ("my_script", False)])
+def test_a_stage_dies_with_the_dvc_that_started_it_and_only_with_dvc(tmp_path, launcher_name, dies):
+    import os
+    import signal
+    import subprocess
+
+    from tests.pipeline.helpers import gone, kill_leftovers, wait_for
+
+    launcher = tmp_path / launcher_name  # the process name the stage sees: `python .../dvc ...`
+    launcher.write_text(LAUNCHER)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    parent = subprocess.Popen([sys.executable, str(launcher), STAGE, str(REPO / "params.yaml")], cwd=REPO,
+                              env=env, stdout=subprocess.PIPE, text=True)
+    stage = None
+    try:
+        stage = int(parent.stdout.readline())
+        wait_for(lambda: "stage running" in (parent.stdout.readline() or ""), 60, "the stage to start")
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=10)
+        if dies:
+            wait_for(lambda: gone(stage), 10, "the stage to die with dvc")
+        else:
+            time.sleep(1)
+            assert not gone(stage)  # started by hand or by a script: left running
+    finally:
+        parent.kill()
+        kill_leftovers([stage] if stage else [])
