@@ -28,11 +28,12 @@ def test_gaf_benchmark_checks_its_images_against_pyts(tmp_path, monkeypatch):
     for size in result["sizes"].values():
         assert size["matches_pyts"] is True and size["max_abs_difference"] < 1e-5
         assert positive_and_finite(size["ours_seconds"]) and positive_and_finite(size["pyts_seconds"])
+        assert positive_and_finite(size["ours_one_thread_seconds"]) and size["threads"] >= 1
     assert positive_and_finite(result["speedup_vs_pyts"])
 
     # The flag can fail: a GAF with its sign flipped no longer matches pyts.
     correct = gaf.gaf_images
-    monkeypatch.setattr(gaf, "gaf_images", lambda signals, size: -correct(signals, size))
+    monkeypatch.setattr(gaf, "gaf_images", lambda signals, size, **options: -correct(signals, size, **options))
     broken = gaf.main(argv)
     assert broken["matches_pyts"] is False
     assert not any(size["matches_pyts"] for size in broken["sizes"].values())
