@@ -31,12 +31,14 @@ settings.load_profile("suite")
 # first worker to start one builds the project, ~100 s), the end-to-end runs with projects
 # of their own (which another worker runs meanwhile), then the other tests of the shared
 # project, the longest first, and the unit tests last to fill the gaps.
+SHARED_PROJECT_GROUP = "shared-project-dvc"  # the tests that run dvc in the shared project itself
 RUN_FIRST = ["tests/e2e/test_study.py", "tests/e2e/test_learning.py", "tests/e2e/test_experiments.py"]
 
 
 def pytest_collection_modifyitems(config, items):
     def order(item):
-        if item.get_closest_marker("xdist_group"):
+        group = item.get_closest_marker("xdist_group")
+        if group and group.args[0] == SHARED_PROJECT_GROUP:
             return (0,)
         path = item.nodeid.split("::")[0]
         if path in RUN_FIRST:

@@ -5,6 +5,9 @@ from scipy.io import savemat
 
 from tests.benchmarks.helpers import positive_and_finite
 
+# One worker imports pyts (~30 s, numba compiling) for every test that needs it.
+pytestmark = pytest.mark.xdist_group("pyts")
+
 
 def test_gaf_benchmark_checks_its_images_against_pyts(tmp_path, monkeypatch):
     """One test only: the benchmark imports pyts (~30 s)."""
