@@ -1,6 +1,7 @@
 """A tiny smoke version of benchmarks/gaf.py: its images are checked against pyts, and the
 check can fail."""
 import numpy as np
+import pytest
 from scipy.io import savemat
 
 from tests.benchmarks.helpers import positive_and_finite
