@@ -27,23 +27,21 @@ settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
 
 
-# Longest first, so that two workers finish together: the shared project's own tests (the
-# first worker to start one builds the project, ~100 s), the end-to-end runs with projects
-# of their own (which another worker runs meanwhile), then the other tests of the shared
-# project, the longest first, and the unit tests last to fill the gaps.
-SHARED_PROJECT_GROUP = "shared-project-dvc"  # the tests that run dvc in the shared project itself
-RUN_FIRST = ["tests/e2e/test_study.py", "tests/e2e/test_learning.py", "tests/e2e/test_experiments.py"]
+# Longest first, so that two workers finish together (xdist hands out whole files, in this
+# order): the shared project's own tests (the first builds the project, ~100 s, and they run
+# dvc in it, so one worker runs them one at a time), the end-to-end runs with projects of
+# their own, which another worker runs meanwhile, then the other tests of the shared project
+# and the unit tests last, to fill the gaps.
+RUN_FIRST = ["tests/e2e/test_repro.py", "tests/e2e/test_study.py", "tests/e2e/test_learning.py",
+             "tests/e2e/test_experiments.py"]
 
 
 def pytest_collection_modifyitems(config, items):
     def order(item):
-        group = item.get_closest_marker("xdist_group")
-        if group and group.args[0] == SHARED_PROJECT_GROUP:
-            return (0,)
         path = item.nodeid.split("::")[0]
         if path in RUN_FIRST:
-            return (1, RUN_FIRST.index(path))
-        return (2,) if "project" in getattr(item, "fixturenames", ()) else (3,)
+            return (0, RUN_FIRST.index(path))
+        return (1,) if "project" in getattr(item, "fixturenames", ()) else (2,)
 
     items.sort(key=order)  # stable: collection order within each rank
 
@@ -51,6 +49,9 @@ def pytest_collection_modifyitems(config, items):
 def pytest_configure(config):
     """Parallel workers each get one thread (torch, BLAS, the stages they start): two
     workers of two threads each on two cores slow everything down."""
+    # pyts, the GAF oracle, compiles ~30 s of numba code at import; on the tests' small inputs
+    # the same code interpreted is faster.
+    os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[variable] = "1"

@@ -1,13 +1,9 @@
 """A tiny smoke version of benchmarks/gaf.py: its images are checked against pyts, and the
 check can fail."""
 import numpy as np
-import pytest
 from scipy.io import savemat
 
 from tests.benchmarks.helpers import positive_and_finite
-
-# One worker imports pyts (~30 s, numba compiling) for every test that needs it.
-pytestmark = pytest.mark.xdist_group("pyts")
 
 
 def test_gaf_benchmark_checks_its_images_against_pyts(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import SHARED_PROJECT_GROUP, TINY, clone_project, copy_project, run, stage_command
+from tests.conftest import TINY, clone_project, copy_project, run, stage_command
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +46,7 @@ def test_repro_builds_every_preprocessing_output(project):
         assert embeddings["embeddings"].shape == (3, 50)
 
 
-# The only tests that run dvc in the shared project itself: one worker, one at a time.
-@pytest.mark.xdist_group(SHARED_PROJECT_GROUP)
+# This file's tests are the only ones that run dvc in the shared project itself.
 def test_second_repro_does_nothing_and_status_is_clean(project):
     again = run(["dvc", "repro"], project)
     assert "Running stage" not in again.stdout
@@ -101,7 +100,6 @@ def test_teachers_validate_only_on_recordings_they_do_not_train_on(project, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group(SHARED_PROJECT_GROUP)
 def test_metrics_show_compares_models_per_split(project):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], project).stdout)
     files = next(iter(shown.values()))["data"]

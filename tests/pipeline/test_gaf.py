@@ -11,9 +11,6 @@ from pipeline.gaf import angular_field, fill_gaps, gaf_images, resample, scale_t
 from pipeline.signals import SignalError
 from tests.conftest import shared_path
 
-# One worker imports pyts (~30 s, numba compiling) for every test that needs it.
-pytestmark = pytest.mark.xdist_group("pyts")
-
 
 @pytest.fixture(scope="module")
 def pyts_gaf():
