@@ -1,8 +1,8 @@
 """Gramian Angular Field images of tri-axial signals, vectorised over a batch (docs/method.md §1).
 
 The kernels work on a padded batch of variable-length series, so one call converts
-hundreds of recordings without a Python loop per series; a large batch is cut into one
-contiguous part per core, converted in threads (NumPy releases the GIL in its kernels). ``pyts.image.GramianAngularField``
+hundreds of recordings without a Python loop per series; the field, most of the work, is
+computed by one thread per core on a large batch (NumPy releases the GIL in its kernels). ``pyts.image.GramianAngularField``
 is the test oracle (identical windows, scaling and field), not a dependency of this module.
 """
 from __future__ import annotations
@@ -66,10 +66,11 @@ def resample(padded: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:
     in units of a power of two above that value (see :func:`_binary_exponents`).
     """
     count = padded.shape[0]
-    valid = np.arange(padded.shape[1]) < lengths[:, None]
-    # NaN or inf in a row (padding included) also takes the safe path.
-    huge = ~(np.abs(padded).max(axis=1, initial=0.0) < SAFE_MAGNITUDE)
+    # NaN or inf in a row (padding included) also takes the safe path. Two reductions, no
+    # |padded| temporary.
+    huge = ~((padded.max(axis=1, initial=0.0) < SAFE_MAGNITUDE) & (padded.min(axis=1, initial=0.0) > -SAFE_MAGNITUDE))
     exponents = np.zeros(count, dtype=np.int64)
+    valid = np.arange(padded.shape[1]) < lengths[:, None] if huge.any() else None
     if huge.any():
         exponents[huge] = _binary_exponents(padded[huge], valid[huge])
         padded = padded.copy()
@@ -123,13 +124,14 @@ def scale_to_unit(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def angular_field(scaled: np.ndarray, method: str = "summation", dtype=np.float32,
-                  out: np.ndarray | None = None) -> np.ndarray:
+                  out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
     """(N, S) values in [-1, 1] -> (N, S, S) summation or difference field.
 
     Both fields are a difference of two outer products, ``cos_i cos_j - sin_i sin_j``
     (summation, cos(a + b)) and ``sin_i cos_j - cos_i sin_j`` (difference, sin(a - b)),
     computed in float32 a cache-sized block of rows at a time and written straight into the
-    output's dtype (float16 for the cache; or into ``out``), so no full-size temporary is ever made. sin is
+    output's dtype (float16 for the cache; or into ``out``), so no full-size temporary is ever
+    made; ``threads`` fill parts of the rows at once (NumPy releases the GIL). sin is
     taken in float64: ``sqrt(1 - cos^2)`` in float32 loses ~1e-4 near cos = +-1.
     """
     if method not in METHODS:
@@ -142,13 +144,24 @@ def angular_field(scaled: np.ndarray, method: str = "summation", dtype=np.float3
     count, size = scaled.shape
     out = np.empty((count, size, size), dtype=dtype) if out is None else out
     block = max(1, FIELD_BLOCK_VALUES // max(size * size, 1))
-    left, right = np.empty((2, min(block, count), size, size), dtype=np.float32)
-    for start in range(0, count, block):
-        stop = min(start + block, count)
-        rows = stop - start
-        np.multiply(a[start:stop, :, None], b[start:stop, None, :], out=left[:rows])
-        np.multiply(c[start:stop, :, None], d[start:stop, None, :], out=right[:rows])
-        np.subtract(left[:rows], right[:rows], out=out[start:stop])
+
+    def fill(start: int, stop: int) -> None:
+        left, right = np.empty((2, min(block, stop - start), size, size), dtype=np.float32)
+        for first in range(start, stop, block):
+            last = min(first + block, stop)
+            rows = last - first
+            np.multiply(a[first:last, :, None], b[first:last, None, :], out=left[:rows])
+            np.multiply(c[first:last, :, None], d[first:last, None, :], out=right[:rows])
+            np.subtract(left[:rows], right[:rows], out=out[first:last])
+
+    parts = max(1, min(threads, count // (MIN_SIGNALS_PER_THREAD * 3)))
+    if parts == 1:
+        fill(0, count)
+    else:  # the field is most of the work and of the memory written: one part per core
+        bounds = np.linspace(0, count, parts + 1).astype(int)
+        with ThreadPoolExecutor(parts, thread_name_prefix="gaf") as pool:
+            for part in [pool.submit(fill, start, stop) for start, stop in zip(bounds, bounds[1:])]:
+                part.result()
     return out
 
 
@@ -162,7 +175,7 @@ def gaf_images(
 ) -> np.ndarray:
     """Convert tri-axial signals, each (T_i, 3) with optional NaN gaps, into (N, 3, S, S)
     GAF images, one channel per axis. ``names`` label signals in errors and warnings.
-    ``threads``: parts converted in parallel (None: one per usable core; a part holds at
+    ``threads``: threads computing the field (None: one per usable core; each takes at
     least ``MIN_SIGNALS_PER_THREAD`` signals)."""
     if image_size < 1:
         raise ValueError(f"image_size must be >= 1, got {image_size}")
@@ -173,20 +186,12 @@ def gaf_images(
         return out
     names = list(names) if names is not None else [f"signal {i}" for i in range(len(signals))]
     threads = len(os.sched_getaffinity(0)) if threads is None else threads
-    parts = max(1, min(threads, len(signals) // MIN_SIGNALS_PER_THREAD))
-    bounds = np.linspace(0, len(signals), parts + 1).astype(int)
-    if parts == 1:
-        _convert(signals, names, out, method)
-        return out
-    with ThreadPoolExecutor(parts, thread_name_prefix="gaf") as pool:
-        done = [pool.submit(_convert, signals[a:b], names[a:b], out[a:b], method) for a, b in zip(bounds, bounds[1:])]
-        for part in done:  # in order: the first bad signal's error is the one raised
-            part.result()
+    _convert(signals, names, out, method, threads)
     return out
 
 
-def _convert(signals: Sequence[np.ndarray], names: list[str], out: np.ndarray, method: str) -> None:
-    """gaf_images for one part, written into ``out`` (n, 3, S, S)."""
+def _convert(signals: Sequence[np.ndarray], names: list[str], out: np.ndarray, method: str, threads: int) -> None:
+    """gaf_images written into ``out`` (n, 3, S, S)."""
     image_size = out.shape[-1]
     lengths = np.empty(len(signals), dtype=np.int64)
     for index, signal in enumerate(signals):
@@ -219,4 +224,4 @@ def _convert(signals: Sequence[np.ndarray], names: list[str], out: np.ndarray, m
         raise SignalError(
             f"{names[row // 3]}: axis {'xyz'[row % 3]}: the GAF image is not finite (numeric overflow)"
         )
-    angular_field(scaled, method, out=out.reshape(len(signals) * 3, image_size, image_size))
+    angular_field(scaled, method, out=out.reshape(len(signals) * 3, image_size, image_size), threads=threads)

@@ -209,7 +209,7 @@ def test_threaded_conversion_equals_one_thread_and_writes_the_dtype_asked_for():
     rng = np.random.default_rng(0)
     signals = [rng.normal(size=(int(rng.integers(20, 90)), 3)) for _ in range(300)]
     one = gaf_images(signals, 16, threads=1)
-    assert np.array_equal(gaf_images(signals, 16, threads=3), one)  # three parts of 100 signals
+    assert np.array_equal(gaf_images(signals, 16, threads=3), one)  # the field in three parts
     half = gaf_images(signals, 16, dtype=np.float16, threads=2)
     assert half.dtype == np.float16 and np.array_equal(half, one.astype(np.float16))
 
