@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
     log = args.work / f"{commit[:10]}.log"
     log.unlink(missing_ok=True)
     result = {"benchmark": "repro", "commit": commit,
-              **timed_run(root, log, ["dvc", "repro"]), "command": "dvc repro (after make setup)"}
+              **timed_run(root, log, ["dvc", "repro"]), "timed": "dvc repro (after make setup)"}
     if args.then_seeds:
         from ruamel.yaml import YAML
 
@@ -143,7 +143,7 @@ def main(argv=None) -> dict:
         result["over_seeds"] = {"seeds": [int(s) for s in runs], **over_seeds(runs)}
     if args.then_all_protocols:
         result["all_protocols"] = {**timed_run(root, log, all_protocols_command(root)),
-                                   "command": "make repro-all (its dvc exp run), after the timed dvc repro"}
+                                   "timed": "make repro-all (its dvc exp run), after the timed dvc repro"}
     shutil.rmtree(root, ignore_errors=True)
     return common.finish(result, "benchmarks.repro", argv, args.output,
                          printed=[key for key in (*common.provenance("benchmarks.repro", argv), *result)
