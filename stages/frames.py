@@ -3,7 +3,7 @@ clips) into frames.per_video uniformly spaced frames of frames.size pixels, cach
 HDF5 file, with a JSON report (skipped videos) and a contact sheet of a few samples (a DVC
 plot)."""
 from pipeline.datasets import read_manifest
-from pipeline.frames import FrameSpec, build_frame_cache, contact_sheet
+from pipeline.frames import FrameError, FrameSpec, build_frame_cache, contact_sheet
 from pipeline.io import write_json
 from stages.common import add_paths, run_stage, stage_parser
 
@@ -11,7 +11,12 @@ from stages.common import add_paths, run_stage, stage_parser
 def main(args, params):
     settings, depth = params["frames"], params["frames"]["depth"]
     manifest = read_manifest(args.manifest)
-    with_video = manifest[manifest["video"].fillna("").astype(str) != ""]  # require: any keeps some without
+    # require: any keeps samples without video (an empty field, read as NaN)
+    with_video = manifest[manifest["video"].notna() & (manifest["video"].astype(str) != "")]
+    if with_video.empty:
+        raise FrameError(f"{args.manifest}: no sample has a video (data.vision: {params['data']['vision']}, "
+                         f"data.require: {params['data']['require']}): the students need one; the teachers alone "
+                         "can be evaluated with `python -m stages.evaluate` without --baseline and --student")
     spec = FrameSpec(
         settings["per_video"], settings["size"], settings["crop"], dataset=params["dataset"],
         depth_near=depth["near"], depth_far=depth["far"], depth_subject_crop=depth["subject_crop"],
