@@ -2,8 +2,9 @@
 
 The kernels work on a padded batch of variable-length series, so one call converts
 hundreds of recordings without a Python loop per series; the field, most of the work, is
-computed by one thread per core on a large batch (NumPy releases the GIL in its kernels). ``pyts.image.GramianAngularField``
-is the test oracle (identical windows, scaling and field), not a dependency of this module.
+computed by one thread per core on a large batch (NumPy releases the GIL in its kernels).
+``pyts.image.GramianAngularField`` is the test oracle (identical windows, scaling and
+field), not a dependency of this module.
 """
 from __future__ import annotations
 
@@ -186,13 +187,6 @@ def gaf_images(
         return out
     names = list(names) if names is not None else [f"signal {i}" for i in range(len(signals))]
     threads = len(os.sched_getaffinity(0)) if threads is None else threads
-    _convert(signals, names, out, method, threads)
-    return out
-
-
-def _convert(signals: Sequence[np.ndarray], names: list[str], out: np.ndarray, method: str, threads: int) -> None:
-    """gaf_images written into ``out`` (n, 3, S, S)."""
-    image_size = out.shape[-1]
     lengths = np.empty(len(signals), dtype=np.int64)
     for index, signal in enumerate(signals):
         shape = np.shape(signal)
@@ -225,3 +219,4 @@ def _convert(signals: Sequence[np.ndarray], names: list[str], out: np.ndarray, m
             f"{names[row // 3]}: axis {'xyz'[row % 3]}: the GAF image is not finite (numeric overflow)"
         )
     angular_field(scaled, method, out=out.reshape(len(signals) * 3, image_size, image_size), threads=threads)
+    return out

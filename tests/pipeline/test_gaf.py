@@ -214,7 +214,7 @@ def test_threaded_conversion_equals_one_thread_and_writes_the_dtype_asked_for():
     assert half.dtype == np.float16 and np.array_equal(half, one.astype(np.float16))
 
 
-def test_the_first_bad_signal_is_reported_whichever_thread_meets_it():
+def test_the_first_bad_signal_is_reported_whatever_the_thread_count():
     signals = [three_axis(np.arange(40.0)) for _ in range(300)]
     signals[10] = three_axis(np.r_[np.arange(39.0), np.inf])
     signals[290] = three_axis(np.r_[np.inf, np.arange(39.0)])
