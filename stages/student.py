@@ -17,7 +17,7 @@ def main(args, params):
     with training_runtime(params) as runtime:
         saved = train_student(params, SplitData(args.split, inputs), method, runtime, args.checkpoint,
                               teacher_outputs=args.teacher_outputs, teacher_path=args.teachers,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, baseline_path=args.baseline)
         if runtime.is_main:
             save_trained(args.model, args.curves, saved)
             print(f"{args.method}[{args.split}] ({saved['loss']}): best epoch {saved['best_epoch']}")
@@ -30,6 +30,8 @@ def parser():
               checkpoint="resumable checkpoint (kept across runs)", curves="dvclive folder for the training curves")
     parser.add_argument("--teacher-outputs", metavar="PATH", help="cached teacher outputs (distill only)")
     parser.add_argument("--teachers", metavar="PATH", help="the teachers' model file (distill only)")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="the baseline student's model file (distill only; read under distill.targets: baseline)")
     return parser
 
 

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from pipeline.data import SensorImages, VideoClips
 from pipeline.metrics import accuracy_of, classification_metrics
-from pipeline.models.students import build_student
 from pipeline.training import Runtime
 from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
-from pipeline.workflow.student_training import student_predict
+from pipeline.workflow.student_inference import student_from, student_predict
 from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
 
 
 def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
     return student_from(load_model_file(path, "student"), runtime)
-
-
-def student_from(saved: dict, runtime: Runtime) -> nn.Module:
-    student = build_student(**saved["config"])
-    student.load_state_dict(saved["state"])
-    return student.to(runtime.device, memory_format=torch.channels_last).eval()
 
 
 def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Runtime) -> tuple[dict, dict]:

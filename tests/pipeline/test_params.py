@@ -35,6 +35,16 @@ def test_defaults_fill_a_partial_file():
         ({"gaf": {"image_size": 16}}, "gaf.image_size: 16 is too small for the teacher"),
         ({"distill": {"layer_pairs": [["conv4", "layer9"]]}}, "distill.layer_pairs: student tap 'layer9'"),
         ({"student": {"backbone": "vgg"}}, "student.backbone: 'vgg' is not one of"),
+        ({"splits": {"labeled_fraction": 0}}, "splits.labeled_fraction: 0.0 is below the minimum 0.001"),
+        ({"splits": {"labeled_fraction": 0.25}, "distill": {"pairing": "class_mean"}},
+         "distill.pairing: class_mean pairs by class, which unlabeled recordings do not have"),
+        ({"distill": {"targets": "baseline"}}, "distill.targets: baseline gives logits only, which distill.method "
+                                               "sakdn cannot use alone"),
+        ({"distill": {"targets": "baseline", "method": "soft_target", "contrastive": {"weight": 0.1}}},
+         "distill.targets: baseline gives logits only, which distill.method soft_target \\+ contrastive"),
+        ({"distill": {"targets": "baseline", "method": "soft_target", "pairing": "shuffled"}},
+         "distill.pairing: shuffled pairs teacher outputs, which distill.targets: baseline does not use"),
+        ({"distill": {"targets": "sensors"}}, "distill.targets: 'sensors' is not one of"),
     ],
 )
 def test_bad_values_name_the_key(raw, message):
