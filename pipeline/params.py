@@ -214,7 +214,8 @@ SCHEMA: dict[str, Any] = {
     },
     "student": {
         "backbone": Field(str, "mobilenet_v2", choices=BACKBONES),
-        "head": Field(str, "tsn", choices=HEADS, help="tsm: ResNet backbones only; trn: num_segments >= 2"),
+        "head": Field(str, "tsn", choices=HEADS, help="tsm: temporal shift of 1/8 of the channels each way in every "
+                                                        "residual block; trn: num_segments >= 2"),
         "num_segments": Field(int, 4, 1, 64),
         "dropout": Field(float, 0.5, 0.0, 0.99),
         "weights": Field(str, "imagenet", nullable=True, help="null (scratch), imagenet (packaged), or a state-dict file"),
@@ -408,8 +409,8 @@ def _check_student(params: dict) -> None:
     student = params["student"]
     backbone, head = student["backbone"], student["head"]
     if head == "tsm" and backbone not in TSM_BACKBONES:
-        raise ParamsError(f"student.head: tsm shifts channels inside ResNet residual blocks, which student.backbone "
-                          f"{backbone} does not have (use one of {', '.join(TSM_BACKBONES)})")
+        raise ParamsError(f"student.head: tsm has no temporal shift for student.backbone {backbone} "
+                          f"(use one of {', '.join(TSM_BACKBONES)})")
     if head in MULTI_FRAME_HEADS and student["num_segments"] < 2:
         raise ParamsError(f"student.num_segments: the {head} head relates frames, so it needs at least 2, "
                           f"got {student['num_segments']}")
