@@ -41,6 +41,10 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
                                                    runtime, class_sorted_order(recordings))["logits"]
         teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
+    # How many training recordings kept their label (splits.labeled_fraction): the teachers and
+    # the baseline learnt from those, a distilled student from all of them.
+    metrics["training"] = {"labeled_recordings": len(data.recordings("train")),
+                           "unlabeled_recordings": len(data.recordings("unlabeled"))}
     if not models:
         return metrics, predictions  # the teachers alone: no video is read
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
@@ -50,6 +54,8 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
         logits = student_predict(student_from(saved, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
         metrics[name].update(validation_summary(saved))
+        if "training_clips" in saved:
+            metrics[name]["training_clips"] = saved["training_clips"]
         # Per test sample, so two models can be compared recording by recording (McNemar).
         metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),
                                        "predicted": logits.argmax(1).tolist()}
