@@ -52,6 +52,7 @@ def main(args, params):
         f"{name} {summary[name]['accuracy']:.2f}%" for name in trained])
         + "".join(f"; {' and '.join(names)} skipped ({reason})" for reason, names in skipped_for.items()))
 
+
 def parser():
     parser = training_parser(__doc__)
     add_paths(parser, frames="frame cache (frames stage)", gaf="GAF image cache (gaf stage)",

@@ -51,8 +51,9 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
     with predictions[name] = (labels, predicted). The ``skipped`` students' files
     (``skipped_students``) give ``{"skipped": reason}`` and no prediction."""
     metrics, predictions = {}, {}
-    for name, path in (skipped or {}).items():
-        metrics[name] = {"skipped": load_model_file(path, "student", data, allow_skipped=True)["reason"]}
+    # read (and checked against the split) before the teachers run
+    reasons = {name: load_model_file(path, "student", data, allow_skipped=True)["reason"]
+               for name, path in (skipped or {}).items()}
     check_gaf_settings(params, data)
     predictor = load_teacher_predictor(models.pop("teachers"), runtime, data)
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
@@ -70,6 +71,7 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
                                                    runtime, class_sorted_order(recordings))["logits"]
         teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
+    metrics.update({name: {"skipped": reason} for name, reason in reasons.items()})
     if not models:
         return metrics, predictions  # the teachers alone (and skipped students): no video is read
     from pipeline.workflow.student_training import student_predict  # as student_from: for students only
