@@ -6,11 +6,12 @@ import torch
 from torch import nn
 
 from pipeline.data import VideoClips, normalize_clips
-from pipeline.models.students import build_student
 from pipeline.training import Runtime, loader
 
 
 def student_from(saved: dict, runtime: Runtime) -> nn.Module:
+    from pipeline.models.students import build_student  # torchvision: seconds to import, for students only
+
     student = build_student(**saved["config"])
     student.load_state_dict(saved["state"])
     return student.to(runtime.device, memory_format=torch.channels_last).eval()
