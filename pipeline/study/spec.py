@@ -37,11 +37,47 @@ Keys (relative paths are relative to the repository root, the folder holding dvc
 An arm's ``stage`` is ``distill`` (default: a student distilled from the teachers) or
 ``baseline`` (the video network alone). Every override is checked against the params schema
 when the spec is loaded: a typo is an error naming the spec, the arm and the key.
+
+Choices made on validation before the search (each is added to every later run's params and
+recorded in the results' ``chosen_on_validation``)::
+
+    teachers:                            # teacher candidates: name -> overrides; each trains the
+      spamfm: []                         # teachers stage, the best fused validation accuracy wins
+      no_spamfm: ['teacher.spamfm_layers=[]']   # (before any student trains)
+    heads: [tsn, trn, tsm]               # student.head candidates: the schedule trains the reference
+                                         # arm with each head at each epoch count; the best mean wins
+
+A control that must share a searched arm's chosen setting is a fixed arm on top of it::
+
+      self_training:
+        cell_of: soft_target             # the overrides of soft_target's chosen cell, then these
+        overrides: [distill.targets=baseline]   # (a final run of it links the same seed's baseline)
+
+The label-fraction study runs the one-split study above once per labelled fraction
+(``splits.labeled_fraction``), each with its own work folder and seeds, and reports them together
+(``pipeline/study/fractions.py``)::
+
+    fractions:                           # labelled fraction -> its settings (seeds required
+      0.1: {seeds: [0, 1, 2]}            # unless the top level has seeds)
+      1.0: {seeds: [0, 1, 2], controls: [shuffled, class_mean], selection_seeds: [0], schedule: [24]}
+    arms:
+      label_smoothing: {overrides: [...], fractions: [1.0]}   # an arm run at these fractions only
+    class_pairs:                         # pairs of classes the per-class figure compares, per arm
+      - [right hand draw circle clockwise, right hand draw circle counter clockwise]
+    cost:                                # what --plan estimates the time with (seconds, 1 process)
+      clip_seconds: 0.025                # one training clip for one epoch
+      training_clips: 324                # training clips at fraction 1 (after validation)
+      validation_clips: 108              # scored after every epoch (a forward pass: a third of a clip)
+      run_seconds: 10                    # a training run's start-up
+      distill_factor: 1.05               # a distilled clip against a baseline clip
+      evaluate_seconds: 16               # the evaluate stage
+      teachers_seconds: 60               # the teachers stage and their outputs
+      setup_seconds: 150                 # a project: preprocessing, teachers, their outputs, a baseline
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.study.errors import StudyError
@@ -49,11 +85,15 @@ from pipeline.study.overrides import OverrideError, with_overrides
 from pipeline.study.workspace import REPO
 
 STAGES = ("distill", "baseline")
-TOP_KEYS = {"preset": True, "data_root": False, "split": True, "params": False, "seeds": True,
+TOP_KEYS = {"preset": True, "data_root": False, "split": True, "params": False, "seeds": False,
             "selection_seeds": False, "schedule": False, "search": False, "reference": False, "controls": False,
-            "target_gain": False, "title": False, "description": False, "arms": True}
-ARM_KEYS = ("stage", "overrides", "setting", "final", "base", "grid", "grid_name", "cells")
+            "target_gain": False, "title": False, "description": False, "arms": True, "heads": False,
+            "teachers": False, "fractions": False, "class_pairs": False, "cost": False}
+ARM_KEYS = ("stage", "overrides", "setting", "final", "base", "grid", "grid_name", "cells", "cell_of", "fractions")
 SEARCH_KEYS = {"short_epochs": True, "reduction": False}
+FRACTION_KEYS = ("seeds", "selection_seeds", "schedule", "controls")
+COST_KEYS = {"clip_seconds": True, "training_clips": True, "validation_clips": False, "run_seconds": False,
+             "distill_factor": False, "evaluate_seconds": False, "teachers_seconds": False, "setup_seconds": False}
 
 
 @dataclass
@@ -67,10 +107,21 @@ class Arm:
     grid: dict[str, list] = field(default_factory=dict)
     grid_name: str = ""
     grid_points: dict[str, tuple] = field(default_factory=dict)  # grid cell name -> its values, in grid order
+    cell_of: str = ""  # a fixed arm on top of this searched arm's chosen cell
+    fractions: list[float] | None = None  # the labelled fractions it runs at (None: every one)
 
     @property
     def searched(self) -> bool:
         return bool(self.cells)
+
+
+@dataclass
+class Fraction:
+    """One labelled fraction's settings; None: the spec's."""
+    seeds: list[int]
+    selection_seeds: list[int] | None = None
+    schedule: list[int] | None = None
+    controls: list[str] | None = None
 
 
 @dataclass
@@ -92,6 +143,12 @@ class Spec:
     title: str
     description: str
     arms: dict[str, Arm]
+    heads: list[str] = field(default_factory=list)
+    teachers: dict[str, list[str]] = field(default_factory=dict)
+    fractions: dict[float, Fraction] = field(default_factory=dict)
+    class_pairs: list[tuple[str, str]] = field(default_factory=list)
+    cost: dict | None = None
+    labeled_fraction: float | None = None  # a fraction's own study: the fraction it runs at
 
     @property
     def searched_arms(self) -> dict[str, Arm]:
@@ -110,6 +167,25 @@ class Spec:
         root = data_root or self.data_root
         extra = [f"data.root={Path(root).resolve()}"] if root is not None else []
         return with_overrides(preset, [*extra, f"splits.protocols=[{self.split}]", *self.params])
+
+    def at_fraction(self, fraction: float) -> Spec:
+        """The one-split study of one labelled fraction: the fraction in its params, its seeds,
+        schedule and controls, the arms that run at it; named ``<study>_f<fraction>``."""
+        settings = self.fractions[fraction]
+        seeds = settings.seeds or self.seeds
+        return replace(
+            self, name=f"{self.name}_f{fraction_label(fraction)}",
+            params=[*self.params, f"splits.labeled_fraction={fraction}"], seeds=seeds,
+            selection_seeds=settings.selection_seeds or self.selection_seeds or seeds[:1],
+            schedule=settings.schedule if settings.schedule is not None else self.schedule,
+            controls=settings.controls if settings.controls is not None else self.controls,
+            arms={name: arm for name, arm in self.arms.items() if arm.fractions is None or fraction in arm.fractions},
+            fractions={}, labeled_fraction=fraction)
+
+
+def fraction_label(fraction: float) -> str:
+    """How a fraction is written in names and results keys: 0.1, 0.25, 1.0."""
+    return str(float(fraction))
 
 
 def _resolve(path: str) -> Path:
@@ -197,7 +273,76 @@ def _arm(name: str, raw, path: Path) -> Arm:
         raise StudyError(f"{path}: {where}.{'base' if base else 'final'} is for searched arms "
                          f"(arms with cells or a grid)")
     arm.final = _text(raw.get("final", name), f"{where}.final", path)
+    if "cell_of" in raw:
+        arm.cell_of = _text(raw["cell_of"], f"{where}.cell_of", path)
+        if arm.searched or stage != "distill":
+            raise StudyError(f"{path}: {where}.cell_of is for fixed distill arms (a control on top of a searched "
+                             f"arm's chosen cell)")
+    if "fractions" in raw:
+        arm.fractions = _fractions_list(raw["fractions"], f"{where}.fractions", path)
     return arm
+
+
+def _fraction(value, key: str, path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise StudyError(f"{path}: {key} must be a labelled fraction in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _fractions_list(value, key: str, path: Path) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise StudyError(f"{path}: {key} must be a non-empty list of labelled fractions, got {value!r}")
+    return [_fraction(v, key, path) for v in value]
+
+
+def _fractions(raw, has_seeds: bool, path: Path) -> dict[float, Fraction]:
+    """The ``fractions`` mapping: fraction -> its seeds, selection seeds, schedule, controls."""
+    if not isinstance(raw, dict) or not raw:
+        raise StudyError(f"{path}: fractions must map labelled fractions to their settings, got {raw!r}")
+    found = {}
+    for value, body in raw.items():
+        fraction = _fraction(value, f"fractions.{value}", path)
+        where = f"fractions.{value}"
+        body = _check_keys(body if body is not None else {}, FRACTION_KEYS, where, path)
+        if "seeds" not in body and not has_seeds:
+            raise StudyError(f"{path}: missing key {where}.seeds (there are no top-level seeds)")
+        if fraction in found:
+            raise StudyError(f"{path}: {where} lists the fraction {fraction:g} twice")
+        found[fraction] = Fraction(
+            seeds=_ints(body["seeds"], f"{where}.seeds", path) if "seeds" in body else [],
+            selection_seeds=_ints(body["selection_seeds"], f"{where}.selection_seeds", path)
+            if "selection_seeds" in body else None,
+            schedule=_ints(body["schedule"], f"{where}.schedule", path, 1) if "schedule" in body else None,
+            controls=[_text(c, f"{where}.controls", path) for c in (body.get("controls") or [])]
+            if "controls" in body else None)
+    return dict(sorted(found.items()))
+
+
+def _teachers(raw, path: Path) -> dict[str, list[str]]:
+    if not isinstance(raw, dict) or not raw:
+        raise StudyError(f"{path}: teachers must map candidate names to overrides, got {raw!r}")
+    return {str(name): _overrides(overrides, f"teachers.{name}", path) for name, overrides in raw.items()}
+
+
+def _heads(raw, path: Path) -> list[str]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(h, str) for h in raw) or len(set(raw)) < len(raw):
+        raise StudyError(f"{path}: heads must be a non-empty list of distinct student heads, got {raw!r}")
+    return raw
+
+
+def _class_pairs(raw, path: Path) -> list[tuple[str, str]]:
+    if not isinstance(raw, list) or not all(isinstance(pair, list) and len(pair) == 2
+                                            and all(isinstance(c, str) for c in pair) for pair in raw):
+        raise StudyError(f"{path}: class_pairs must be a list of [class, class] pairs, got {raw!r}")
+    return [tuple(pair) for pair in raw]
+
+
+def _cost(raw, path: Path) -> dict:
+    raw = _check_keys(raw, COST_KEYS, "cost", path)
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise StudyError(f"{path}: cost.{key} must be a number >= 0, got {value!r}")
+    return dict(raw)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -212,6 +357,11 @@ def load_spec(path: str | Path) -> Spec:
     except Exception as error:  # ruamel raises many error types; all mean bad YAML
         raise StudyError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
     raw = _check_keys(raw, TOP_KEYS, "", path)
+    if "seeds" not in raw and "fractions" not in raw:
+        raise StudyError(f"{path}: missing key seeds")
+    fractions = _fractions(raw["fractions"], "seeds" in raw, path) if "fractions" in raw else {}
+    seeds = _ints(raw["seeds"], "seeds", path) if "seeds" in raw else []
+    first_seeds = seeds or next(iter(fractions.values())).seeds
     preset = _resolve(_text(raw["preset"], "preset", path))
     if not preset.is_file():
         raise StudyError(f"{path}: preset: {preset} is not a file")
@@ -223,9 +373,7 @@ def load_spec(path: str | Path) -> Spec:
         path=path, name=path.stem, preset=preset,
         data_root=_resolve(_text(raw["data_root"], "data_root", path)) if raw.get("data_root") is not None else None,
         split=_text(raw["split"], "split", path), params=_overrides(raw.get("params"), "params", path),
-        seeds=_ints(raw["seeds"], "seeds", path),
-        selection_seeds=_ints(raw.get("selection_seeds", [raw["seeds"][0]] if raw["seeds"] else []),
-                              "selection_seeds", path),
+        seeds=seeds, selection_seeds=_ints(raw.get("selection_seeds", first_seeds[:1]), "selection_seeds", path),
         schedule=_ints(raw["schedule"], "schedule", path, minimum=1) if "schedule" in raw else [],
         short_epochs=_ints([search["short_epochs"]], "search.short_epochs", path, 1)[0] if search else None,
         reduction=_ints([search.get("reduction", 3)], "search.reduction", path, 1)[0] if search else 3,
@@ -234,6 +382,10 @@ def load_spec(path: str | Path) -> Spec:
         target_gain=raw.get("target_gain"), title=_text(raw.get("title", ""), "title", path),
         description=_text(raw.get("description", ""), "description", path),
         arms={str(name): _arm(str(name), body, path) for name, body in arms.items()},
+        heads=_heads(raw["heads"], path) if "heads" in raw else [],
+        teachers=_teachers(raw["teachers"], path) if "teachers" in raw else {},
+        fractions=fractions, class_pairs=_class_pairs(raw.get("class_pairs") or [], path),
+        cost=_cost(raw["cost"], path) if "cost" in raw else None,
     )
     if spec.target_gain is not None and not isinstance(spec.target_gain, (int, float)):
         raise StudyError(f"{path}: target_gain must be a number, got {spec.target_gain!r}")
@@ -249,29 +401,92 @@ def load_spec(path: str | Path) -> Spec:
         raise StudyError(f"{path}: two arms share the final name {shared!r}")
     if spec.controls and not spec.searched_arms:
         raise StudyError(f"{path}: controls are of the arm chosen on validation, and no arm is searched")
-    check_params(spec)
+    check_arms_at_fractions(spec)
+    check_class_pairs(spec)
+    if spec.fractions:
+        for fraction in spec.fractions:
+            check_params(spec.at_fraction(fraction), f"fractions.{fraction_label(fraction)}: ")
+    else:
+        check_params(spec)
     return spec
 
 
-def check_params(spec: Spec) -> None:
+def check_arms_at_fractions(spec: Spec) -> None:
+    """Arms restricted to fractions name the spec's; a control runs where its searched arm does;
+    the reference runs at every fraction."""
+    path, everywhere = spec.path, list(spec.fractions)
+    for arm in spec.arms.values():
+        where = f"arms.{arm.name}"
+        if arm.fractions is not None:
+            if not spec.fractions:
+                raise StudyError(f"{path}: {where}.fractions needs the top-level fractions key")
+            unknown = [f for f in arm.fractions if f not in spec.fractions]
+            if unknown:
+                raise StudyError(f"{path}: {where}.fractions: {unknown[0]:g} is not one of the fractions "
+                                 f"({', '.join(map(fraction_label, spec.fractions))})")
+        if arm.cell_of:
+            other = spec.arms.get(arm.cell_of)
+            if other is None or not other.searched:
+                raise StudyError(f"{path}: {where}.cell_of {arm.cell_of!r} must name a searched arm "
+                                 f"({', '.join(spec.searched_arms) or 'none'})")
+            missing = [f for f in (arm.fractions or everywhere) if other.fractions is not None
+                       and f not in other.fractions]
+            if missing:
+                raise StudyError(f"{path}: {where} runs at fraction {missing[0]:g}, where {other.name} "
+                                 f"(its cell_of) does not")
+    if spec.arms[spec.reference].fractions not in (None, everywhere):
+        raise StudyError(f"{path}: arms.{spec.reference}.fractions: the reference runs at every fraction")
+    for fraction in spec.fractions:
+        if spec.at_fraction(fraction).controls and not spec.at_fraction(fraction).searched_arms:
+            raise StudyError(f"{path}: fractions.{fraction_label(fraction)}: controls are of the arm chosen on "
+                             f"validation, and no arm is searched at this fraction")
+
+
+def check_class_pairs(spec: Spec) -> None:
+    """Class pairs name the dataset's classes (when its class list needs no data folder)."""
+    if not spec.class_pairs:
+        return
+    from pipeline.datasets import class_names
+
+    params = spec.base_params()
+    try:
+        classes = class_names(params["dataset"], params["data"]["root"])
+    except Exception:  # a dataset whose classes are read from its data: checked when the runs are
+        return
+    for pair in spec.class_pairs:
+        for name in pair:
+            if name not in classes:
+                raise StudyError(f"{spec.path}: class_pairs: {name!r} is not a class of {params['dataset']}")
+
+
+def check_params(spec: Spec, at: str = "") -> None:
     """Every run's params against the schema: the preset with the spec's params, each arm's (or
-    cell's) overrides, each control's pairing. A bad key or value names the arm."""
+    cell's) overrides, each control's pairing, each teacher and head candidate. A bad key or
+    value names the arm (``at``: the fraction, for a fraction's study)."""
     from pipeline.params import ParamsError, validate_params
 
-    base = spec.base_params()
     try:
+        base = spec.base_params()
         validate_params(base)
     except (ParamsError, OverrideError) as error:
-        raise StudyError(f"{spec.path}: preset {spec.preset.name} with params: {error}") from None
-    variants = {f"arms.{arm.name}": arm.overrides for arm in spec.fixed_arms.values()}
+        raise StudyError(f"{spec.path}: {at}preset {spec.preset.name} with params: {error}") from None
+    variants = {f"arms.{arm.name}": arm.overrides for arm in spec.fixed_arms.values() if not arm.cell_of}
     variants.update({f"arms.{arm.name} cell {cell}": overrides
                      for arm in spec.searched_arms.values() for cell, overrides in arm.cells.items()})
+    variants.update({f"arms.{arm.name} on {arm.cell_of} cell {cell}": [*overrides, *arm.overrides]
+                     for arm in spec.fixed_arms.values() if arm.cell_of
+                     for cell, overrides in spec.arms[arm.cell_of].cells.items()})
     if spec.searched_arms:
         first = next(iter(spec.searched_arms.values()))
         cell = next(iter(first.cells.values()))
         variants.update({f"controls {pairing}": [*cell, f"distill.pairing={pairing}"] for pairing in spec.controls})
+    variants.update({f"teachers.{name}": overrides for name, overrides in spec.teachers.items()})
+    variants.update({f"heads {head}": [f"student.head={head}"] for head in spec.heads})
     for where, overrides in variants.items():
         try:
-            validate_params(with_overrides(base, overrides))
+            params = validate_params(with_overrides(base, overrides))
         except (ParamsError, OverrideError) as error:
-            raise StudyError(f"{spec.path}: {where}: {error}") from None
+            raise StudyError(f"{spec.path}: {at}{where}: {error}") from None
+        if params["distill"].get("targets") == "baseline" and spec.arms[spec.reference].stage != "baseline":
+            raise StudyError(f"{spec.path}: {at}{where}: distill.targets baseline reads the reference's model, and "
+                             f"the reference {spec.reference} is not a baseline arm")
