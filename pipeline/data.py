@@ -333,12 +333,12 @@ class EpochShuffle(Sampler[int]):
         return (self.size - self.size % self.world_size) // self.world_size
 
 
-SPLIT_PARTS = ("train", "val", "test")
+SPLIT_PARTS = ("train", "val", "test", "unlabeled")  # unlabeled: training recordings without their label
 
 
 def split_table(manifest: pd.DataFrame, splits: pd.DataFrame, protocol: str,
                 source: str = "the splits table") -> pd.DataFrame:
-    """The manifest with a ``part`` column (train / val / test) for one protocol. Every
+    """The manifest with a ``part`` column (train / val / test / unlabeled) for one protocol. Every
     manifest sample must have exactly one known part in ``splits`` (named ``source`` in
     errors): a missing, repeated, unknown or extra row would silently change a part."""
     if protocol not in splits.columns:

@@ -120,9 +120,12 @@ class Distiller(nn.Module):
     # -- one step ---------------------------------------------------------------------------
     def forward(self, clips: Tensor, labels: Tensor, teacher_outputs: list[dict] | None = None,
                 teacher_inputs: dict[str, Tensor] | None = None,
-                segment_positions: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+                segment_positions: Tensor | None = None,
+                labeled: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """``segment_positions`` (N, T): where each sampled frame lies in its video, as a
-        fraction of its length (GSDM's temporal alignment needs it)."""
+        fraction of its length (GSDM's temporal alignment needs it). ``labeled`` (N,) bool:
+        which clips have a real label (None: all); the others' ``labels`` are pseudo-labels,
+        which terms on the label (cross-entropy) leave out."""
         if teacher_outputs is None:
             if teacher_inputs is None:
                 raise ValueError("pass teacher_outputs (cached) or teacher_inputs")
@@ -140,6 +143,8 @@ class Distiller(nn.Module):
         targets = {"labels": labels, "class_embeddings": self.class_embeddings}
         if segment_positions is not None:
             targets["segment_positions"] = segment_positions
+        if labeled is not None:
+            targets["labeled"] = labeled
         total, terms = self.loss(student, teacher_outputs, targets)
         return student["logits"], total, terms
 

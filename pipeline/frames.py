@@ -3,7 +3,8 @@
 The cache holds ``frames`` (N, F, S, S, 3) uint8 in a contiguous dataset (h5py reads one
 sample of a contiguous dataset at tens of thousands per second; fancy indexing of chunked
 ones is ~200x slower), ``sample_id`` (N,), ``frame_indices`` (N, F) and ``num_frames`` (N,).
-Training later draws TSN segments from these F frames.
+Training later draws TSN segments from these F frames. A manifest without any video (sensors
+only) gets a cache of zero samples (attribute ``no_video``): the students are then skipped.
 """
 from __future__ import annotations
 
@@ -390,6 +391,34 @@ def build_frame_cache(
         "short": short,
         "blank": blank,
     }
+
+
+def write_empty_frame_cache(output: str | Path, spec: FrameSpec) -> None:
+    """The frame cache of a manifest without any video (sensors only): every dataset of a
+    cache, with zero samples, so the stages that need frames can tell "no video" from a
+    missing or damaged cache (``frame_cache_has_video``)."""
+    shape = (0, spec.per_video, spec.size, spec.size, 3)
+    with atomic_output(output) as temporary, h5py.File(temporary, "w") as cache:
+        cache.create_dataset("frames", shape=shape, dtype=np.uint8)
+        cache.create_dataset("frame_indices", shape=(0, spec.per_video), dtype=np.int32)
+        cache.create_dataset("num_frames", shape=(0,), dtype=np.int32)
+        cache.create_dataset("sample_id", shape=(0,), dtype=h5py.string_dtype())
+        cache.attrs.update(per_video=spec.per_video, size=spec.size, crop=spec.crop, no_video=True)
+
+
+def frame_cache_has_video(path: str | Path) -> bool:
+    """False for the empty cache of a manifest without video (``write_empty_frame_cache``)."""
+    return len(cached_sample_ids(path)) > 0
+
+
+def no_video_preview(output: str | Path, note: str) -> None:
+    """The preview plot of a cache without video: a small image saying so (DVC declares it)."""
+    from PIL import ImageDraw, ImageFont
+
+    image = Image.new("RGB", (480, 48), "white")
+    ImageDraw.Draw(image).text((12, 14), note, fill="black", font=ImageFont.load_default(size=16))
+    with atomic_output(output) as temporary:
+        image.save(temporary, format="PNG")
 
 
 def cached_sample_ids(path: str | Path) -> list[str]:

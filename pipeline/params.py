@@ -99,6 +99,11 @@ def _positive_even(value: int) -> str | None:
     return None if value % 2 == 0 else "must be even (video encoders need even sizes)"
 
 
+# distill.targets: the teachers' outputs (the method) or a control's (docs/method.md §6c).
+DISTILL_TARGETS = ("teachers", "teacher_labels", "baseline")
+# Objectives that need nothing of the teachers but logits (what the baseline's outputs are).
+LOGIT_METHODS = ("soft_target", "dkd", "logits")
+
 VIEW_SCHEMA = {
     "azimuth": Field(float, 0.0, -360.0, 360.0, help="camera azimuth in degrees, 0 = in front"),
     "distance": Field(float, 4.0, 1.0, 50.0, help="camera distance in metres"),
@@ -155,6 +160,9 @@ SCHEMA: dict[str, Any] = {
         # The first run's one protocol (`make repro-all` adds the synthetic data's other three).
         "protocols": Field(list, ["cross_subject"], item=Field(str)),
         "val_fraction": Field(float, 0.2, 0.0, 0.9),
+        "labeled_fraction": Field(float, 1.0, 0.001, 1.0,
+                                  help="of each class's training recordings (after validation) that keep their "
+                                       "label; the rest are unlabeled: seen by the distilled student, never labelled"),
     },
     "frames": {
         "per_video": Field(int, 16, 1, 512),
@@ -206,7 +214,8 @@ SCHEMA: dict[str, Any] = {
     },
     "student": {
         "backbone": Field(str, "mobilenet_v2", choices=BACKBONES),
-        "head": Field(str, "tsn", choices=HEADS, help="tsm: ResNet backbones only; trn: num_segments >= 2"),
+        "head": Field(str, "tsn", choices=HEADS, help="tsm: temporal shift of 1/8 of the channels each way in every "
+                                                        "residual block; trn: num_segments >= 2"),
         "num_segments": Field(int, 4, 1, 64),
         "dropout": Field(float, 0.5, 0.0, 0.99),
         "weights": Field(str, "imagenet", nullable=True, help="null (scratch), imagenet (packaged), or a state-dict file"),
@@ -232,6 +241,10 @@ SCHEMA: dict[str, Any] = {
         "pairing": Field(str, "recording", choices=_pairings,
                          help="whose teacher outputs a training video gets: recording (the method), or a control: "
                               "shuffled (another recording's), class_shuffled (another of its class), class_mean"),
+        "targets": Field(str, "teachers", choices=DISTILL_TARGETS,
+                         help="what the student is distilled from: teachers (their outputs: the method), or a "
+                              "control: teacher_labels (the teachers' argmax as a one-hot distribution), baseline "
+                              "(the frozen baseline student's outputs: self-training, video only)"),
         # Terms added to any objective with a weight > 0 (and a method of their own).
         "dkd": {
             "weight": Field(float, 0.0, 0.0, 1000.0, help="weight of DKD added to the objective (0 = off)"),
@@ -367,7 +380,27 @@ def validate_params(raw: dict) -> dict:
     if problem:
         raise ParamsError(f"splits.protocols: {problem}")
     _check_student(params)
+    _check_distill_targets(params)
     return params
+
+
+def _check_distill_targets(params: dict) -> None:
+    """Controls that cannot be built: class-wise pairings need every training label; the
+    baseline's outputs are logits only, so only logit losses can use them."""
+    distill = params["distill"]
+    if params["splits"]["labeled_fraction"] < 1 and distill["pairing"] in ("class_shuffled", "class_mean"):
+        raise ParamsError(f"distill.pairing: {distill['pairing']} pairs by class, which unlabeled recordings do not "
+                          f"have (splits.labeled_fraction {params['splits']['labeled_fraction']:g}); use recording "
+                          "or shuffled")
+    if distill["targets"] == "baseline":
+        if distill["pairing"] != "recording":
+            raise ParamsError(f"distill.pairing: {distill['pairing']} pairs teacher outputs, which distill.targets: "
+                              "baseline does not use (it labels each clip with the baseline's own outputs)")
+        extra = [name for name in ("dkd", "contrastive") if distill[name]["weight"] > 0 and name != distill["method"]]
+        if distill["method"] not in LOGIT_METHODS or "contrastive" in extra:
+            raise ParamsError(f"distill.targets: baseline gives logits only, which distill.method "
+                              f"{distill['method']}{' + ' + ', '.join(extra) if extra else ''} cannot use alone "
+                              f"(use one of {', '.join(LOGIT_METHODS)})")
 
 
 def _check_student(params: dict) -> None:
@@ -376,8 +409,8 @@ def _check_student(params: dict) -> None:
     student = params["student"]
     backbone, head = student["backbone"], student["head"]
     if head == "tsm" and backbone not in TSM_BACKBONES:
-        raise ParamsError(f"student.head: tsm shifts channels inside ResNet residual blocks, which student.backbone "
-                          f"{backbone} does not have (use one of {', '.join(TSM_BACKBONES)})")
+        raise ParamsError(f"student.head: tsm has no temporal shift for student.backbone {backbone} "
+                          f"(use one of {', '.join(TSM_BACKBONES)})")
     if head in MULTI_FRAME_HEADS and student["num_segments"] < 2:
         raise ParamsError(f"student.num_segments: the {head} head relates frames, so it needs at least 2, "
                           f"got {student['num_segments']}")

@@ -132,3 +132,22 @@ def save_trained(model_path: str | Path, curves: str | Path, saved: dict) -> Non
     with atomic_output(model_path) as temporary:
         torch.save(saved, temporary)
     write_curves(curves, saved["history"], saved.get("best_epoch"))
+
+
+def save_skipped(model_path: str | Path, checkpoint: str | Path, curves: str | Path, saved: dict) -> None:
+    """A skipped training stage's outputs, each saying so: the model file (``skipped_model``),
+    a dvclive folder with an empty curve and a summary holding the reason, and the checkpoint
+    only when there is none (a kept one may hold real progress)."""
+    import torch
+
+    from pipeline.io import atomic_output, write_json
+
+    if not Path(checkpoint).exists():
+        with atomic_output(checkpoint) as temporary:
+            torch.save({"fingerprint": None, "skipped": True, "reason": saved["reason"]}, temporary)
+    with atomic_output(curves) as temporary:
+        (temporary / "plots" / "metrics").mkdir(parents=True)
+        (temporary / "plots" / "metrics" / "val_accuracy.tsv").write_text("step\tval_accuracy\n")
+        write_json(temporary / "metrics.json", {"skipped": saved["reason"]})
+    with atomic_output(model_path) as temporary:
+        torch.save(saved, temporary)

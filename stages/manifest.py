@@ -1,7 +1,8 @@
 """Stage `manifest`: read the dataset's native layout (data.root) into the manifest (one row
 per video sample), the class list (label order), the splits table (train/val/test per
 protocol) and a report: what was dropped for lacking a modality, and per protocol the
-validation carved along the split's axis (docs/method.md §0b)."""
+validation carved along the split's axis (docs/method.md §0b) and how many training recordings
+keep their label (splits.labeled_fraction)."""
 from pipeline.datasets import build_manifest, check_labels, class_names, missing_modalities, select_complete
 from pipeline.datasets.splits import describe_validation, make_splits_with_report
 from pipeline.io import atomic_output, write_json, write_text
@@ -16,7 +17,8 @@ def main(args, params):
     classes = class_names(dataset, data["root"])
     check_labels(manifest, classes, source)
     splits, validation = make_splits_with_report(
-        manifest, dataset, params["splits"]["protocols"], params["splits"]["val_fraction"], params["seed"]
+        manifest, dataset, params["splits"]["protocols"], params["splits"]["val_fraction"], params["seed"],
+        params["splits"]["labeled_fraction"],
     )
     with atomic_output(args.manifest) as temporary:
         manifest.to_csv(temporary, index=False)
@@ -34,8 +36,14 @@ def main(args, params):
           + (f"; {len(everything) - len(manifest)} dropped for lacking a modality" if len(everything) > len(manifest) else ""))
     for protocol in params["splits"]["protocols"]:
         counts = splits[protocol].value_counts()
-        print(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in ("train", "val", "test"))
+        parts = ("train", "unlabeled", "val", "test") if "unlabeled" in counts else ("train", "val", "test")
+        print(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in parts)
               + f"; validation: {describe_validation(validation[protocol])}")
+        report = validation[protocol]
+        if report["unlabeled_recordings"]:
+            print(f"    labels kept for {report['labeled_recordings']} of "
+                  f"{report['labeled_recordings'] + report['unlabeled_recordings']} training recordings "
+                  f"(splits.labeled_fraction {params['splits']['labeled_fraction']:g})")
 
 
 def parser():

@@ -24,6 +24,9 @@ import pandas as pd
 from pipeline.errors import InputError
 
 TRAIN, VAL, TEST = "train", "val", "test"
+# Training recordings whose label is withheld (``splits.labeled_fraction`` < 1): their clips and
+# sensors are seen, their labels never.
+UNLABELED = "unlabeled"
 
 # Candidate validation subsets: every combination of units when there are at most
 # MAX_ENUMERATED, else RANDOM_CANDIDATES seeded random subsets.
@@ -231,8 +234,41 @@ def describe_validation(report: dict) -> str:
     return f"{name} {values} (of {report['training_units']} training units) -> {counts}"
 
 
+def withhold_labels(manifest: pd.DataFrame, assignment: pd.Series, fraction: float, seed: int) -> pd.Series:
+    """Keep the labels of ``fraction`` of each class's training recordings (at least one per
+    class) and mark the rest's training samples ``unlabeled``. The subsets are nested: each
+    class's recordings are ranked by one seeded draw that does not depend on ``fraction``, and
+    the first ``round(fraction x n)`` keep their label, so a smaller fraction's labelled set lies
+    inside a larger one's. Validation and test are untouched (validation is carved before)."""
+    assignment = assignment.copy()
+    if fraction >= 1:
+        return assignment
+    training = manifest[assignment == TRAIN].drop_duplicates("recording_id")[["recording_id", "label"]]
+    unlabeled = []
+    for label, group in training.groupby("label", sort=True):
+        ids = np.sort(group["recording_id"].astype(str).to_numpy())
+        # One stream per (seed, class): the ranking of a class does not depend on the others.
+        ranked = ids[np.random.default_rng([seed, int(label)]).permutation(len(ids))]
+        keep = max(1, int(round(fraction * len(ids))))
+        unlabeled.extend(ranked[keep:].tolist())
+    withheld = manifest["recording_id"].astype(str).isin(unlabeled) & (assignment == TRAIN)
+    assignment[withheld] = UNLABELED
+    return assignment
+
+
+def labeled_counts(manifest: pd.DataFrame, assignment: pd.Series) -> dict:
+    """How many training recordings (and samples) keep their label, and how many do not."""
+    counts = {}
+    for name, part in (("labeled", TRAIN), ("unlabeled", UNLABELED)):
+        rows = manifest[assignment == part]
+        counts[f"{name}_recordings"] = int(rows["recording_id"].nunique())
+        counts[f"{name}_samples"] = int(len(rows))
+    return counts
+
+
 def make_splits_with_report(
-    manifest: pd.DataFrame, dataset: str, protocols: list[str], val_fraction: float, seed: int
+    manifest: pd.DataFrame, dataset: str, protocols: list[str], val_fraction: float, seed: int,
+    labeled_fraction: float = 1.0,
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
     """``make_splits``' table and, per protocol, what validation was carved::
 
@@ -241,6 +277,9 @@ def make_splits_with_report(
          "classes": 27, "training_classes": 27, "classes_without_validation": [],
          "recordings_also_in_train": 0}
 
+    plus the counts of ``labeled_counts`` (``labeled_fraction`` < 1 withholds the labels of
+    the other training recordings: ``withhold_labels``, after validation is carved, so
+    validation is labelled and the same at every fraction).
     ``unit`` lists the columns naming a unit (``["subject", "trial"]`` for a split by trials,
     whose ``values`` are then [subject, trial] pairs; ``["recording_id"]`` on fallback, with
     no ``values``); ``reason`` says why there is no or fallback validation.
@@ -255,12 +294,15 @@ def make_splits_with_report(
         if callable(test_values):  # a rule over the values present, e.g. "the last view"
             test_values = test_values(sorted(manifest[column].dropna().unique().tolist()))
         assignment = hold_out(manifest, column, test_values)
-        table[name], reports[name] = carve_validation(manifest, assignment, column, val_fraction, seed)
+        carved, reports[name] = carve_validation(manifest, assignment, column, val_fraction, seed)
+        table[name] = withhold_labels(manifest, carved, labeled_fraction, seed)
+        reports[name].update(labeled_fraction=labeled_fraction, **labeled_counts(manifest, table[name]))
     return table, reports
 
 
 def make_splits(
-    manifest: pd.DataFrame, dataset: str, protocols: list[str], val_fraction: float, seed: int
+    manifest: pd.DataFrame, dataset: str, protocols: list[str], val_fraction: float, seed: int,
+    labeled_fraction: float = 1.0,
 ) -> pd.DataFrame:
-    """One column per protocol with 'train' / 'val' / 'test' for every sample."""
-    return make_splits_with_report(manifest, dataset, protocols, val_fraction, seed)[0]
+    """One column per protocol with 'train' / 'val' / 'test' (and 'unlabeled') for every sample."""
+    return make_splits_with_report(manifest, dataset, protocols, val_fraction, seed, labeled_fraction)[0]

@@ -2,9 +2,11 @@
 
 Its native layout is ``classes.txt``, ``metadata.csv`` (one row per video sample, paths
 relative to the root), ``sensors/<recording>/<sensor>.csv`` and ``videos/<sample>.avi``.
+Missing videos are an error, or with ``require='any'`` samples without video (sensors only).
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pandas as pd
 from pipeline.datasets.manifest import select_complete
 from pipeline.errors import DatasetError
 from pipeline.signals import Signal, read_xyz_csv
+
+log = logging.getLogger(__name__)
 
 # Held out for test: the last quarter of subjects, the most distant (last) view, the
 # occluded (last) scene, the last session.
@@ -43,9 +47,15 @@ def build_manifest(root: Path, vision: str = "rgb", require: str = "all") -> pd.
     manifest = pd.read_csv(_expect(root / "metadata.csv", root), keep_default_na=False)
     for column in ["video"] + [c for c in manifest.columns if c.startswith("sensor_")]:
         manifest[column] = [str(root / relative) for relative in manifest[column]]
-    missing = [path for path in manifest["video"] if not Path(path).is_file()]
-    if missing:
-        raise DatasetError(f"{root}: {len(missing)} videos listed in metadata.csv are missing, e.g. {missing[0]}")
+    missing = [not Path(path).is_file() for path in manifest["video"]]
+    if any(missing):
+        example = manifest["video"][missing.index(True)]
+        if require == "all":  # a generated dataset lacking files is a damaged copy
+            raise DatasetError(f"{root}: {sum(missing)} videos listed in metadata.csv are missing, e.g. {example} "
+                               "(data.require: any keeps their samples, sensors only)")
+        log.warning("%s: %d videos listed in metadata.csv are missing, e.g. %s; their samples are kept without "
+                    "video (data.require: any)", root, sum(missing), example)
+        manifest.loc[missing, "video"] = ""
     return select_complete(manifest, require, f"synthetic at {root}")
 
 

@@ -37,3 +37,14 @@ def tap(output: dict, name: str, who: str) -> Tensor:
     if name not in features:
         raise KeyError(f"{who} has no feature tap {name!r} (has {', '.join(features)})")
     return features[name]
+
+
+def labeled_only(logits: Tensor, targets: dict) -> tuple[Tensor, Tensor]:
+    """The rows of ``logits`` and ``targets['labels']`` whose label is real: without
+    ``targets['labeled']`` (a bool mask) every row; with it, only the labelled clips, because an
+    unlabeled clip's ``labels`` entry is the teachers' pseudo-label, which only teacher terms use."""
+    labels = targets["labels"]
+    mask = targets.get("labeled")
+    if mask is None:
+        return logits, labels
+    return logits[mask], labels[mask]

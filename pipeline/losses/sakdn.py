@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.losses.common import check_pairs, pool_to_common, tap
+from pipeline.losses.common import check_pairs, labeled_only, pool_to_common, tap
 from pipeline.losses.registry import Loss, layer_pairs, param, register_loss
 
 READOUTS = ("soft", "argmax")
@@ -19,8 +19,13 @@ ALIGNS = ("spatial", "temporal")
 
 @register_loss("ce")
 class CrossEntropy(Loss):
+    """Cross-entropy on the labelled clips of the batch (0, with a gradient, when it has none)."""
+
     def forward(self, student: dict, teachers: list[dict], targets: dict) -> Tensor:
-        return F.cross_entropy(student["logits"], targets["labels"])
+        logits, labels = labeled_only(student["logits"], targets)
+        if len(labels) == 0:
+            return student["logits"].sum() * 0
+        return F.cross_entropy(logits, labels)
 
 
 def soft_target_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:

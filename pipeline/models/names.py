@@ -10,8 +10,9 @@ RESNET_TAPS = ("stem", "layer1", "layer2", "layer3", "layer4")
 MOBILENET_V2_TAPS = ("stage1", "stage2", "stage3", "stage4", "stage5")
 # The feature taps each backbone's trunk returns, shallow to deep.
 BACKBONE_TAPS = {"resnet18": RESNET_TAPS, "resnet50": RESNET_TAPS, "mobilenet_v2": MOBILENET_V2_TAPS}
-# TSM shifts channels before conv1 of every residual block: only ResNets have those blocks.
-TSM_BACKBONES = tuple(backbone for backbone in BACKBONES if backbone.startswith("resnet"))
+# Backbones whose trunk knows where TSM's shift goes (its residual blocks); listed, not derived,
+# because a new backbone needs its own insertion.
+TSM_BACKBONES = ("resnet18", "resnet50", "mobilenet_v2")
 # Heads that relate frames to each other and so need at least 2 segments.
 MULTI_FRAME_HEADS = ("trn",)
 

@@ -9,7 +9,8 @@ temporal head turns the per-frame vectors into class logits:
   consensus over the T frames.
 * ``trn`` -- multi-scale Temporal Relation Network (Zhou et al. 2018) over the fc1 vectors.
 * ``tsm`` -- Temporal Shift Module (Lin et al. 2019): part of the channels is shifted along
-  time inside every ResNet residual block; TSN consensus on top.
+  time at the start of the residual branch of every residual block (every ResNet block,
+  every MobileNetV2 inverted residual with a shortcut); TSN consensus on top.
 
 The feature maps at five depths of the backbone (stride 4/4/8/16/32 for ResNet, 2/4/8/16/32
 for MobileNetV2) are returned too, shallow to deep, for feature-level distillation.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 from pipeline.errors import InputError
 
 # The names (backbones, heads, feature taps) live in a torch-free module that params reads too.
-from pipeline.models.names import BACKBONES, HEADS, MOBILENET_V2_TAPS, RESNET_TAPS  # noqa: F401
+from pipeline.models.names import BACKBONES, HEADS, MOBILENET_V2_TAPS, RESNET_TAPS, TSM_BACKBONES  # noqa: F401
 
 # Exclusive end index in ``mobilenet_v2().features`` of each stage: the last block before the
 # resolution halves, so the stages end at strides 2, 4, 8, 16 and 32 (features[0], [2], [4],
@@ -63,6 +65,11 @@ class ResNetTrunk(nn.Module):
         return [block for layer in (self.layer1, self.layer2, self.layer3, self.layer4)
                 for block in layer]
 
+    def insert_temporal_shift(self, num_segments: int, shift_fraction: float) -> None:
+        """Residual shift (Lin et al.'s ``blockres``): before ``conv1`` of every block."""
+        for block in self.residual_blocks():
+            block.conv1 = TemporalShift(block.conv1, num_segments, shift_fraction)
+
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """``[B, 3, H, W]`` -> ``{tap: [B, C_l, H_l, W_l]}``; the last tap is the final map."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
@@ -94,6 +101,20 @@ class MobileNetV2Trunk(nn.Module):
         self.out_channels: int = network.last_channel
         if len(self.features) != MOBILENET_V2_STAGE_ENDS[-1]:
             raise ValueError(f"unexpected MobileNetV2 layout: {len(self.features)} feature blocks")
+
+    def residual_blocks(self) -> list[nn.Module]:
+        """The inverted residual blocks with a shortcut (stride 1, as many channels out as in),
+        shallow to deep: where TSM inserts its shift. 10 in torchvision's MobileNetV2."""
+        return [block for block in self.features
+                if isinstance(block, torchvision.models.mobilenetv2.InvertedResidual)
+                and block.use_res_connect]
+
+    def insert_temporal_shift(self, num_segments: int, shift_fraction: float) -> None:
+        """Residual shift as in Lin et al.'s MobileNetV2: before the expansion conv
+        (``conv[0]``) of every block with a shortcut, so the shortcut carries the unshifted
+        frame. The shifting Sequential keeps the children's names: the state dict is unchanged."""
+        for block in self.residual_blocks():
+            block.conv[0] = TemporalShiftSequential(block.conv[0], num_segments, shift_fraction)
 
     def forward(self, images: Tensor) -> dict[str, Tensor]:
         """``[B, 3, H, W]`` -> ``{tap: [B, C_l, H_l, W_l]}``; the last tap is the final map."""
@@ -178,13 +199,22 @@ def temporal_shift(frames: Tensor, shift_fraction: float) -> Tensor:
     return torch.cat([from_next, from_previous, frames[:, :, 2 * fold:]], dim=2)
 
 
-class TemporalShift(nn.Module):
-    """Wraps a residual block's ``conv1``: temporal shift of its input, then the conv.
+def temporal_shift_folded(x: Tensor, num_segments: int, shift_fraction: float) -> Tensor:
+    """``temporal_shift`` of frames folded into the batch (``[N*T, C, H, W]``, clip-major, as
+    the backbone sees them): unfold with ``num_segments``, shift, fold back. Keeps a
+    ``channels_last`` input channels_last (the cat would not)."""
+    frames = x.unflatten(0, (-1, num_segments))
+    shifted = temporal_shift(frames, shift_fraction).flatten(0, 1)
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        shifted = shifted.contiguous(memory_format=torch.channels_last)
+    return shifted
 
-    The backbone sees frames folded into the batch (``[N*T, C, H, W]``, clip-major), so the
-    wrapper unfolds them to ``[N, T, C, H, W]`` with its ``num_segments``, shifts, and folds
-    back. Placing it on the residual branch only ("residual shift") keeps the shortcut's
-    spatial information intact, the variant Lin et al. recommend.
+
+class TemporalShift(nn.Module):
+    """Wraps a ResNet block's ``conv1``: temporal shift of its input, then the conv.
+
+    Placing it on the residual branch only ("residual shift") keeps the shortcut's spatial
+    information intact, the variant Lin et al. recommend.
     """
 
     def __init__(self, conv: nn.Module, num_segments: int, shift_fraction: float) -> None:
@@ -194,11 +224,27 @@ class TemporalShift(nn.Module):
         self.shift_fraction = shift_fraction
 
     def forward(self, x: Tensor) -> Tensor:
-        frames = x.unflatten(0, (-1, self.num_segments))
-        shifted = temporal_shift(frames, self.shift_fraction).flatten(0, 1)
-        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-            shifted = shifted.contiguous(memory_format=torch.channels_last)
-        return self.conv(shifted)
+        return self.conv(temporal_shift_folded(x, self.num_segments, self.shift_fraction))
+
+    def extra_repr(self) -> str:
+        return f"num_segments={self.num_segments}, shift_fraction={self.shift_fraction}"
+
+
+class TemporalShiftSequential(nn.Sequential):
+    """A Sequential (MobileNetV2's expansion Conv-BN-ReLU6) run on the temporally shifted input.
+
+    It takes over the wrapped Sequential's children under their own names instead of nesting
+    it, so the state dict keys stay torchvision's (``features.3.conv.0.0.weight``): the tsn
+    and tsm students' weights and checkpoints are interchangeable.
+    """
+
+    def __init__(self, layers: nn.Sequential, num_segments: int, shift_fraction: float) -> None:
+        super().__init__(OrderedDict(layers.named_children()))
+        self.num_segments = num_segments
+        self.shift_fraction = shift_fraction
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(temporal_shift_folded(x, self.num_segments, self.shift_fraction))
 
     def extra_repr(self) -> str:
         return f"num_segments={self.num_segments}, shift_fraction={self.shift_fraction}"
@@ -318,11 +364,10 @@ class VideoStudent(nn.Module):
         self.num_segments = num_segments
         self.backbone = _build_trunk(backbone)
         if pretrained_path is not None:
-            # Before any TSM wrapping, so the keys are exactly torchvision's.
+            # Before any TSM wrapping: ResNet's TemporalShift nests conv1 (its keys gain ``.conv``).
             load_backbone_weights(self.backbone, pretrained_path)
         if head == "tsm":
-            for block in self.backbone.residual_blocks():
-                block.conv1 = TemporalShift(block.conv1, num_segments, tsm_shift_fraction)
+            self.backbone.insert_temporal_shift(num_segments, tsm_shift_fraction)
         self.feature_dim: int = self.backbone.out_channels
         self.dropout = nn.Dropout(dropout)
         self.fc1 = nn.Linear(self.feature_dim, embedding_dim)
@@ -423,11 +468,9 @@ def _check_arguments(backbone: str, head: str, num_classes: int, embedding_dim: 
         raise ValueError(f"the trn head relates frames, so it needs num_segments >= 2, "
                          f"got {num_segments}")
     if head == "tsm":
-        if not backbone.startswith("resnet"):
-            raise ValueError(
-                f"the tsm head shifts channels before conv1 of every ResNet residual block; "
-                f"{backbone} has no such blocks (MobileNetV2's inverted residuals are not "
-                f"supported); use one of: {', '.join(b for b in BACKBONES if b.startswith('resnet'))}")
+        if backbone not in TSM_BACKBONES:
+            raise ValueError(f"the tsm head has no temporal shift for {backbone}; "
+                             f"use one of: {', '.join(TSM_BACKBONES)}")
         if not 0.0 <= tsm_shift_fraction <= 0.5:
             raise ValueError(f"tsm_shift_fraction must be in [0, 0.5] (two shifted blocks), "
                              f"got {tsm_shift_fraction}")

@@ -25,7 +25,7 @@ from typing import Callable
 
 from pipeline.study.errors import StudyError
 from pipeline.study.overrides import with_overrides
-from pipeline.study.project import Project
+from pipeline.study.project import Project, check_trained
 from pipeline.study.record import Record, run_key
 from pipeline.study.spec import Spec
 from pipeline.study.workspace import make_workspace, run_stage
@@ -181,6 +181,7 @@ class Finals:
                 labeller = self.link_baseline(folder, seed, epochs, seconds)
             seconds[arm.stage] = round(run_stage(folder, arm.stage, item=split, log=self.log, dvc_yaml=dvc_yaml), 1)
             summary = json.loads((folder / "dvclive" / split / arm.model / "metrics.json").read_text())
+            check_trained(summary, f"final run {arm.name} seed {seed} in {folder}", arm.model)
             live = {"validation_accuracy": float(summary["best_val_accuracy"]), "best_epoch": summary["best_epoch"]}
             if trained and check is None:
                 check = {"arm": arm.name, "seed": seed, "experiment": trained["name"],

@@ -72,6 +72,14 @@ def _dotted(params: dict, key: str):
     return value
 
 
+def check_trained(summary: dict, where: str, model: str) -> None:
+    """A student's dvclive summary from a stage that trained nothing (no video: the summary
+    holds ``skipped``) is one line: a study compares students."""
+    if "skipped" in summary:
+        raise StudyError(f"{where}: the {model} was not trained ({summary['skipped']}); a study compares video "
+                         "students and needs videos")
+
+
 class Project:
     """The study's DVC project at ``root`` with ``params``, made on first use (``ensure``)."""
 
@@ -304,6 +312,7 @@ class Project:
     def validation(self, experiment: dict, model: str) -> dict:
         """The kept epoch's ``best_val_accuracy`` and ``best_epoch`` of ``model`` in an experiment."""
         summary = experiment["metrics"].get(f"dvclive/{self.split}/{model}/metrics.json", {})
+        check_trained(summary, f"an experiment in {self.root}", model)
         if "best_val_accuracy" not in summary:
             raise StudyError(f"an experiment in {self.root} has no best_val_accuracy for {model} "
                              f"(it has {', '.join(sorted(experiment['metrics'])) or 'no metrics'})")

@@ -1,37 +1,52 @@
 """The test split, read once per run: the teachers (fused and per sensor) and each student
-model file, with per-sample predictions for paired comparisons."""
+model file, with per-sample predictions for paired comparisons. Students skipped for want
+of video are reported as such."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from pipeline.data import SensorImages, VideoClips
+from pipeline.errors import InputError
+from pipeline.frames import frame_cache_has_video
 from pipeline.metrics import accuracy_of, classification_metrics
-from pipeline.models.students import build_student
 from pipeline.training import Runtime
 from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
-from pipeline.workflow.student_training import student_predict
 from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
 
 
 def load_student(path: str | Path, runtime: Runtime) -> nn.Module:
+    from pipeline.workflow.student_inference import student_from  # torchvision: for students only
+
     return student_from(load_model_file(path, "student"), runtime)
 
 
-def student_from(saved: dict, runtime: Runtime) -> nn.Module:
-    student = build_student(**saved["config"])
-    student.load_state_dict(saved["state"])
-    return student.to(runtime.device, memory_format=torch.channels_last).eval()
+def skipped_students(models: dict[str, str], frames: str | Path) -> dict[str, str]:
+    """{name: path} of the student model files whose training was skipped for want of video.
+    Such a file while the frame cache holds videos is out of date: an error."""
+    skipped = {}
+    for name, path in models.items():
+        saved = load_model_file(path, "student", allow_skipped=True)
+        if saved.get("skipped"):
+            if frame_cache_has_video(frames):
+                raise InputError(f"{path}: its training was skipped ({saved['reason']}), but {frames} holds videos; "
+                                 "rerun its stage (`dvc repro`)")
+            skipped[name] = path
+    return skipped
 
 
-def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Runtime) -> tuple[dict, dict]:
+def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Runtime,
+             skipped: dict[str, str] | None = None) -> tuple[dict, dict]:
     """Test-set metrics of the teachers (fused and per sensor) and each student model, with
     each student's validation summary (the epoch its model file keeps and that epoch's
     validation accuracy, read from the file, not recomputed). Returns (metrics, predictions)
-    with predictions[name] = (labels, predicted)."""
+    with predictions[name] = (labels, predicted). The ``skipped`` students' files
+    (``skipped_students``) give ``{"skipped": reason}`` and no prediction."""
     metrics, predictions = {}, {}
+    # read (and checked against the split) before the teachers run
+    reasons = {name: load_model_file(path, "student", data, allow_skipped=True)["reason"]
+               for name, path in (skipped or {}).items()}
     check_gaf_settings(params, data)
     predictor = load_teacher_predictor(models.pop("teachers"), runtime, data)
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
@@ -49,8 +64,15 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
                                                    runtime, class_sorted_order(recordings))["logits"]
         teacher_metrics["fused"]["class_sorted_accuracy"] = round(accuracy_of(sorted_logits, recordings.labels), 2)
     metrics["teachers"] = teacher_metrics
+    # How many training recordings kept their label (splits.labeled_fraction): the teachers and
+    # the baseline learnt from those, a distilled student from all of them.
+    metrics["training"] = {"labeled_recordings": len(data.recordings("train")),
+                           "unlabeled_recordings": len(data.recordings("unlabeled"))}
+    metrics.update({name: {"skipped": reason} for name, reason in reasons.items()})
     if not models:
-        return metrics, predictions  # the teachers alone: no video is read
+        return metrics, predictions  # the teachers alone (and skipped students): no video is read
+    from pipeline.workflow.student_inference import student_from, student_predict  # torchvision: for students only
+
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
                        in_memory=in_memory, normalize=False)
     for name, path in models.items():
@@ -58,6 +80,8 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
         logits = student_predict(student_from(saved, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
         metrics[name].update(validation_summary(saved))
+        if "training_clips" in saved:
+            metrics[name]["training_clips"] = saved["training_clips"]
         # Per test sample, so two models can be compared recording by recording (McNemar).
         metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),
                                        "predicted": logits.argmax(1).tolist()}

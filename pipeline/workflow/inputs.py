@@ -72,6 +72,9 @@ class SplitData:
         self.skipped_samples: list[str] = []
         if inputs.frames is not None:
             cached = set(cached_sample_ids(inputs.frames))
+            if not cached:  # an empty cache: the manifest has no video, not every sample skipped
+                raise InputError(f"{inputs.frames}: the frame cache holds no video (the manifest has sensor files "
+                                 "only); what needs frames cannot run")
             without_frames = ~self.table["sample_id"].isin(cached)
             self.skipped_samples = self.table.loc[without_frames, "sample_id"].tolist()
             if self.skipped_samples:
@@ -134,12 +137,22 @@ def check_gaf_settings(params: dict, data: SplitData) -> None:
                          f"{wanted['image_size']} ({wanted['method']}); rerun the gaf stage (`dvc repro`)")
 
 
-def load_model_file(path: str | Path, kind: str, data: SplitData | None = None) -> dict:
+def load_model_file(path: str | Path, kind: str, data: SplitData | None = None, allow_skipped: bool = False) -> dict:
     """A model file written by a training stage, or one line saying what is wrong with it.
-    With ``data``, the file must have been made for that split (``check_made_for``)."""
+    With ``data``, the file must have been made for that split (``check_made_for``). A
+    skipped stage's file (``skipped_model``) holds no model: an error unless ``allow_skipped``."""
     saved = load_torch_file(path, "model file", "delete it and run `dvc repro` to rebuild it")
     if saved.get("kind") != kind:
         raise InputError(f"{path}: holds a {saved.get('kind', 'unknown')!r} model, expected {kind!r}")
+    if saved.get("skipped") and not allow_skipped:
+        raise InputError(f"{path}: holds no {kind} model: its training was skipped ({saved['reason']})")
     if data is not None:
         check_made_for(saved.get("made_for"), data, path)
     return saved
+
+
+def skipped_model(kind: str, method: str, data: SplitData, reason: str) -> dict:
+    """The model file a training stage writes when it cannot train (e.g. no video for the
+    students): DVC records it, consumers read ``skipped`` and ``reason``."""
+    return {"kind": kind, "method": method, "skipped": True, "reason": reason, "split": data.split,
+            "made_for": data.made_for, "history": []}

@@ -18,6 +18,8 @@ from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.models.weights import resolve_weights
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
 from pipeline.workflow.inputs import SplitData, check_made_for, load_model_file
+from pipeline.workflow.student_inference import student_predict
+from pipeline.workflow.distill_targets import DistillTargets, pseudo_labels, student_training_samples
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
 log = logging.getLogger(__name__)
@@ -42,22 +44,6 @@ def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tupl
     return [probe[s].shape[2] for _, s in pairs], [branch.channels(t) for t, _ in pairs]
 
 
-@torch.no_grad()
-def student_predict(student: nn.Module, dataset: VideoClips, batch_size: int, runtime: Runtime,
-                    workers: int = 0) -> torch.Tensor:
-    """Logits of every clip, in dataset order (an unshuffled loader, not split across ranks);
-    uint8 clips are normalised on the device."""
-    student.eval()
-    logits = []
-    for clips, _, _ in loader(dataset, batch_size, runtime, seed=0, shuffle=False, workers=workers):
-        clips = runtime.to_device(clips)
-        if clips.dtype == torch.uint8:
-            clips = normalize_clips(clips)
-        with runtime.autocast():
-            logits.append(student(clips)["logits"].float().cpu())
-    return torch.cat(logits)
-
-
 def student_seed(params: dict) -> int:
     """``student.seed``, or the top-level seed when it is null: students vary over their own
     seeds while the teachers (and the folds, splits, data) keep the top-level one."""
@@ -67,10 +53,13 @@ def student_seed(params: dict) -> int:
 
 def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, checkpoint: str | Path,
                   teacher_outputs: str | Path | None = None, teacher_path: str | Path | None = None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, baseline_path: str | Path | None = None) -> dict:
     """Train the video student with ``method`` ('baseline', 'sakdn' or a KD baseline) on the
     split's training videos, paired with their recordings' cached teacher outputs; select the
-    epoch on validation accuracy. Returns the model file's content."""
+    epoch on validation accuracy. A distilled student also learns from the unlabeled training
+    clips (``splits.labeled_fraction`` < 1) through its teacher terms. ``baseline_path``: the
+    frozen baseline whose outputs replace the teachers' under ``distill.targets: baseline``.
+    Returns the model file's content."""
     settings = params["student"]
     seed = student_seed(params)
     seed_everything(seed)
@@ -82,9 +71,12 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         saved = load_model_file(teacher_path, "teachers", data)
         channels = tap_channels(student, saved["config"], pairs)
     cache = None
+    # The baseline learns from labelled clips; a distilled student from every training clip,
+    # the unlabeled ones with their label hidden (-1): only teacher terms reach them.
+    training_samples = data.samples("train") if method == "baseline" else student_training_samples(data)
     if method != "baseline":
-        cache = TeacherOutputCache(teacher_outputs, data.recordings("train"), params["distill"]["pairing"], seed,
-                                   features=False)
+        pool = training_samples.drop_duplicates("recording_id")
+        cache = TeacherOutputCache(teacher_outputs, pool, params["distill"]["pairing"], seed, features=False)
         check_made_for(cache.made_for, data, teacher_outputs)
         params = with_resolved_temperature(params, cache)
     context = {"embedding_dim": data.embeddings.shape[1], "num_teachers": len(cache.sensors) if cache else 0}
@@ -102,19 +94,28 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
     frames = data.inputs.need("frames")
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
-    train = VideoClips(frames, data.samples("train"), settings["num_segments"], "random", seed, in_memory,
+    train = VideoClips(frames, training_samples, settings["num_segments"], "random", seed, in_memory,
                        normalize=False)
+    targets = DistillTargets.of(params, cache, train, baseline_path, data, runtime, workers) if cache else None
     validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre", in_memory=in_memory,
                             normalize=False)
 
     def step(batch):
         clips, labels, indices = batch
-        teachers = cache.batch([train.recording_ids[i] for i in indices.tolist()], train.epoch) if cache else []
+        teachers, labeled = [], None
+        if targets is not None:
+            teachers = targets.batch(indices.tolist(), train.epoch)
+            labeled = labels >= 0
+            if not labeled.all():  # label-dependent teacher terms use the targets' own class
+                labels = torch.where(labeled, labels, pseudo_labels(teachers))
+            else:
+                labeled = None
         positions = train.segment_positions(indices.tolist()) if loss.needs_segment_positions else None
         with runtime.autocast():
             _, total, terms = trainer(normalize_clips(runtime.to_device(clips)), runtime.to_device(labels),
                                       teacher_outputs=runtime.to_device(teachers),
-                                      segment_positions=runtime.to_device(positions))
+                                      segment_positions=runtime.to_device(positions),
+                                      labeled=runtime.to_device(labeled))
         logged = {name: value.detach() for name, value in terms.items()}
         if not runtime.distributed and len(terms) > 1:
             logged.update(term_gradient_norms(terms, loss.weights, student.fc1.weight))
@@ -129,7 +130,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     weights = resolve_weights(settings["weights"], settings["backbone"])
     read = [data.inputs.manifest, data.inputs.splits, frames, data.inputs.class_embeddings, weights]
     if method != "baseline":
-        read += [teacher_outputs, teacher_path]
+        read += [teacher_outputs, teacher_path] + ([baseline_path] if targets.source == "baseline" else [])
     fingerprint_config = {"student": config, "method": method, "split": data.split, "loss": loss.formula(),
                           "params": params_subset(params, BASELINE_PARAMS if method == "baseline" else DISTILL_PARAMS),
                           "inputs": input_digests(read)}
@@ -142,8 +143,9 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
     return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
-            "made_for": data.made_for,
-            "loss": loss.formula()}
+            "made_for": data.made_for, "loss": loss.formula(),
+            "training_clips": {"labeled": int((train.labels >= 0).sum()), "unlabeled": int((train.labels < 0).sum())},
+            "targets": targets.source if targets else None}
 
 
 def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:

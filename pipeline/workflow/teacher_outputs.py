@@ -46,10 +46,15 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     predictor = load_teacher_predictor(teacher_path, runtime, data)
     sensors = predictor.teacher.sensors
     recordings = data.table.drop_duplicates("recording_id").sort_values("recording_id").reset_index(drop=True)
+    # An unlabeled recording's label is never read: GSDM's maps score it for the teachers' class.
+    unlabeled = (recordings["part"] == "unlabeled").to_numpy()
+    recordings.loc[unlabeled, "label"] = -1
     in_memory = params["train"]["cache_in_memory"]
     dataset = SensorImages(data.inputs.need("gaf"), sensors, recordings, in_memory)
     taps = distill_taps(params)
     predicted = predictor.predict(dataset, taps)
+    hidden = torch.from_numpy(unlabeled)
+    dataset.labels[hidden] = predicted["logits"][hidden].argmax(1)
     training_ids = data.recordings("train")["recording_id"].tolist()
     position = {rid: i for i, rid in enumerate(recordings["recording_id"])}
     training_rows = torch.tensor([position[rid] for rid in training_ids], dtype=torch.long)
@@ -99,7 +104,8 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                                     "T=fitted": teacher_diagnostics(values, training_labels, temperature)}
                              for name, values in logits.items()}
     return {"recordings": len(recordings), "taps": list(taps), "ablated_batch_size": batch,
-            "fused_accuracy_all_parts": accuracy_of(predicted["logits"], dataset.labels), "folds": folds,
+            "fused_accuracy_labeled_parts": accuracy_of(predicted["logits"][~hidden], dataset.labels[~hidden]),
+            "unlabeled_recordings": int(hidden.sum()), "folds": folds,
             "temperature": {"fitted": round(temperature, 4), "fitted_on": "cross_fitted" if folds else "in_fold",
                             "grid": fit["grid"], "at_grid_edge": fit["at_grid_edge"],
                             "used": temperature if params["temperature"] == "auto" else params["temperature"]},
@@ -229,6 +235,9 @@ class TeacherOutputCache:
         self.training_labels = torch.tensor(training["label"].to_numpy(dtype=np.int64))
         self.bank_rows = self._rows(self.training_ids)
         self.bank_position = {rid: i for i, rid in enumerate(self.training_ids)}
+        if self.pairing in ("class_shuffled", "class_mean") and bool((self.training_labels < 0).any()):
+            raise InputError(f"{self.path}: the {self.pairing} pairing needs every training recording's label, and "
+                             f"{int((self.training_labels < 0).sum())} are unlabeled")
         if self.pairing == "class_mean":
             # Virtual rows after the cached ones: the class means over the training recordings.
             classes = int(self.training_labels.max()) + 1
@@ -286,7 +295,8 @@ class TeacherOutputCache:
 
     def non_target_mass(self, temperature: float) -> float:
         """The fused teacher's mean probability off the label at ``temperature`` over the
-        training recordings (label smoothing's ``epsilon: auto``)."""
-        rows = self._rows(self.training_ids)
+        labelled training recordings (label smoothing's ``epsilon: auto``)."""
+        labeled = self.training_labels >= 0
+        rows = self._rows([rid for rid, keep in zip(self.training_ids, labeled.tolist()) if keep])
         fused = torch.stack([self.values[s]["logits"][rows].float() for s in self.sensors]).mean(0)
-        return mean_non_target_mass(fused, self.training_labels, temperature)
+        return mean_non_target_mass(fused, self.training_labels[labeled], temperature)

@@ -232,3 +232,28 @@ def test_sakdn_loss_has_no_layer_pair_default():
     loss = sakdn_loss(0.1, 1.0, 1.0, 4.0, [("conv3", "stage3")], "argmax")
     assert loss.weights == {"ce": 1.0, "soft_target": 0.1, "gsdm": 1.0, "semantic": 1.0}
     assert loss.terms["gsdm"].pairs == [("conv3", "stage3")] and loss.terms["gsdm"].readout == "argmax"
+
+
+def test_unlabeled_clips_get_the_teacher_terms_and_no_cross_entropy():
+    """``labeled`` masks the cross-entropy (by hand: CE over the labelled rows only) while the
+    soft-target term keeps every row; a batch with no label still trains through its teachers."""
+    teacher, student = tiny_pair()
+    loss = WeightedSum({"ce": (1.0, build_loss("ce")), "soft_target": (1.0, build_loss("soft_target", temperature=4.0))})
+    distiller = Distiller(student, loss, embeddings(), teacher=teacher).eval()
+    clips, sensors, labels = batch()
+    labeled = torch.tensor([True, False, True, False])
+    logits, _, terms = distiller(clips, labels, teacher_inputs=sensors, labeled=labeled)
+    by_hand = -torch.log_softmax(logits, 1)[labeled].gather(1, labels[labeled, None]).mean()
+    torch.testing.assert_close(terms["ce"], by_hand)
+    _, _, everything = distiller(clips, labels, teacher_inputs=sensors)
+    torch.testing.assert_close(terms["soft_target"], everything["soft_target"])  # every row, labelled or not
+    # Another label on the unlabeled rows changes nothing the loss computes.
+    relabelled = torch.where(labeled, labels, (labels + 1) % CLASSES)
+    _, total, _ = distiller(clips, relabelled, teacher_inputs=sensors, labeled=labeled)
+    torch.testing.assert_close(total, terms["ce"] + terms["soft_target"])
+    # No label in the batch: CE is 0 and the gradient comes from the teachers alone.
+    student.zero_grad()
+    _, total, terms = distiller(clips, labels, teacher_inputs=sensors, labeled=torch.zeros(4, dtype=torch.bool))
+    assert terms["ce"].item() == 0 and terms["soft_target"].item() > 0
+    total.backward()
+    assert student.fc1.weight.grad.abs().sum() > 0

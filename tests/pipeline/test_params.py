@@ -35,6 +35,16 @@ def test_defaults_fill_a_partial_file():
         ({"gaf": {"image_size": 16}}, "gaf.image_size: 16 is too small for the teacher"),
         ({"distill": {"layer_pairs": [["conv4", "layer9"]]}}, "distill.layer_pairs: student tap 'layer9'"),
         ({"student": {"backbone": "vgg"}}, "student.backbone: 'vgg' is not one of"),
+        ({"splits": {"labeled_fraction": 0}}, "splits.labeled_fraction: 0.0 is below the minimum 0.001"),
+        ({"splits": {"labeled_fraction": 0.25}, "distill": {"pairing": "class_mean"}},
+         "distill.pairing: class_mean pairs by class, which unlabeled recordings do not have"),
+        ({"distill": {"targets": "baseline"}}, "distill.targets: baseline gives logits only, which distill.method "
+                                               "sakdn cannot use alone"),
+        ({"distill": {"targets": "baseline", "method": "soft_target", "contrastive": {"weight": 0.1}}},
+         "distill.targets: baseline gives logits only, which distill.method soft_target \\+ contrastive"),
+        ({"distill": {"targets": "baseline", "method": "soft_target", "pairing": "shuffled"}},
+         "distill.pairing: shuffled pairs teacher outputs, which distill.targets: baseline does not use"),
+        ({"distill": {"targets": "sensors"}}, "distill.targets: 'sensors' is not one of"),
     ],
 )
 def test_bad_values_name_the_key(raw, message):
@@ -327,8 +337,20 @@ def test_params_reject_exactly_the_students_the_module_rejects(backbone, head, s
             validate_params(raw)
 
 
-def test_tsm_with_mobilenet_is_rejected_at_load():
-    with pytest.raises(ParamsError, match=r"student.head: tsm .*mobilenet_v2.*resnet18, resnet50"):
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "mobilenet_v2"])
+def test_tsm_is_accepted_with_every_backbone(backbone):
+    raw = {"student": {"backbone": backbone, "head": "tsm", "weights": None},
+           "distill": {"layer_pairs": [["conv4", "stage5" if backbone == "mobilenet_v2" else "layer4"]]}}
+    assert validate_params(raw)["student"]["head"] == "tsm"
+
+
+def test_tsm_with_a_backbone_without_a_shift_is_rejected_at_load_in_one_line(monkeypatch):
+    import pipeline.params
+
+    # Every backbone has a shift now; a new backbone would be refused until its trunk inserts one.
+    monkeypatch.setattr(pipeline.params, "TSM_BACKBONES", ("resnet18", "resnet50"))
+    with pytest.raises(ParamsError, match=r"^student.head: tsm has no temporal shift for student.backbone "
+                                          r"mobilenet_v2 \(use one of resnet18, resnet50\)$"):
         validate_params({"student": {"backbone": "mobilenet_v2", "head": "tsm"}})
 
 

@@ -1,13 +1,14 @@
 """Split protocols and the validation subset carved along each split's own axis
 (docs/method.md §0b): on a toy manifest, on the synthetic dataset's layout (subjects, views,
 scenes, sessions) and on the real UTD-MHAD manifest when ../shared is there."""
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.datasets import check_manifest
 from pipeline.datasets.splits import (
-    TEST, TRAIN, VAL, carve_recordings, carve_validation, describe_validation, hold_out, make_splits,
-    make_splits_with_report, validation_unit,
+    TEST, TRAIN, UNLABELED, VAL, carve_recordings, carve_validation, describe_validation, hold_out, make_splits,
+    make_splits_with_report, validation_unit, withhold_labels,
 )
 from tests.conftest import shared_path
 
@@ -243,3 +244,53 @@ def test_real_utd_mhad_validation_along_each_axis():
     assert reports["subject_specific"]["classes"] == 27 and reports["subject_specific"]["recordings"] == 81
     again = make_splits(manifest, "utd_mhad", protocols, 0.2, seed=0)
     assert again.equals(table)
+
+
+# ------------------------------------------------------------------ the labelled fraction
+def labelled_recordings(manifest, column):
+    return set(manifest.loc[column == TRAIN, "recording_id"])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_labelled_subsets_are_nested_stratified_and_leave_validation_and_test_alone(seed):
+    manifest = toy_manifest()
+    full = make_splits(manifest, "utd_mhad", ["cross_subject"], 0.34, seed)["cross_subject"]
+    training = manifest[full == TRAIN].drop_duplicates("recording_id")
+    per_class = training.groupby("label")["recording_id"].nunique()
+    subsets = {}
+    for fraction in (0.1, 0.25, 0.5, 1.0):
+        column = make_splits(manifest, "utd_mhad", ["cross_subject"], 0.34, seed, fraction)["cross_subject"]
+        # Validation and test are those of every label kept; only training samples lose theirs.
+        assert (column[full != TRAIN] == full[full != TRAIN]).all()
+        assert set(column[full == TRAIN]) <= {TRAIN, UNLABELED}
+        subsets[fraction] = labelled_recordings(manifest, column)
+        kept = manifest[column == TRAIN].drop_duplicates("recording_id").groupby("label")["recording_id"].nunique()
+        expected = per_class.map(lambda n: max(1, int(round(fraction * n))))
+        assert kept.to_dict() == expected.to_dict()  # round(f n) of each class, at least one
+        # A recording is labelled or not as a whole (all of its views).
+        for _, views in manifest[full == TRAIN].groupby("recording_id"):
+            assert column[views.index].nunique() == 1
+    assert subsets[0.1] <= subsets[0.25] <= subsets[0.5] <= subsets[1.0]
+    assert subsets[1.0] == set(training["recording_id"])
+
+
+def test_labelled_subsets_are_seeded():
+    manifest = toy_manifest()
+    assignment = make_splits(manifest, "utd_mhad", ["cross_subject"], 0.34, 0)["cross_subject"]
+    draw = [labelled_recordings(manifest, withhold_labels(manifest, assignment, 0.25, seed)) for seed in (0, 0, 1)]
+    assert draw[0] == draw[1] and draw[0] != draw[2]
+    # By hand: class 0 of the training subjects ranked by the seeded draw, round(0.25 x n) kept.
+    ids = sorted(manifest.loc[(assignment == TRAIN) & (manifest["label"] == 0), "recording_id"].unique())
+    ranked = [ids[i] for i in np.random.default_rng([0, 0]).permutation(len(ids))]
+    assert {rid for rid in draw[0] if rid.startswith("a0_")} == set(ranked[: round(0.25 * len(ids))])
+
+
+def test_the_report_counts_labelled_and_unlabeled_recordings():
+    manifest = toy_manifest()
+    _, reports = make_splits_with_report(manifest, "utd_mhad", ["cross_subject"], 0.34, 0, 0.25)
+    report = reports["cross_subject"]
+    table = make_splits(manifest, "utd_mhad", ["cross_subject"], 0.34, 0, 0.25)["cross_subject"]
+    assert report["labeled_fraction"] == 0.25
+    assert report["labeled_recordings"] == manifest.loc[table == TRAIN, "recording_id"].nunique()
+    assert report["unlabeled_recordings"] == manifest.loc[table == UNLABELED, "recording_id"].nunique() > 0
+    assert report["labeled_samples"] + report["unlabeled_samples"] == int((table != TEST).sum() - (table == VAL).sum())

@@ -41,3 +41,16 @@ def test_an_experiments_validation_is_its_students_summary(tmp_path):
 
     with pytest.raises(StudyError, match="no best_val_accuracy for baseline"):
         project.validation(experiment, "baseline")
+
+
+def test_a_student_skipped_for_want_of_video_stops_the_study_with_one_line(tmp_path):
+    import pytest
+
+    from pipeline.study.errors import StudyError
+
+    project = Project(tmp_path / "project", {}, "s", tmp_path / "log")
+    experiment = {"metrics": {"dvclive/s/student/metrics.json": {"skipped": "no video: the manifest has sensor "
+                                                                           "files only"}}}
+    with pytest.raises(StudyError, match=r"the student was not trained \(no video: the manifest has sensor files "
+                                         r"only\); a study compares video students and needs videos"):
+        project.validation(experiment, "student")

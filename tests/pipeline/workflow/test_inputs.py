@@ -172,3 +172,28 @@ def test_a_gaf_cache_of_other_settings_is_an_error_naming_key_and_file(tmp_path)
         check_gaf_settings(validate_params({"gaf": {"image_size": 64}}), data)
     with h5py.File(tmp_path / "gaf.h5", "r") as cache:
         assert cache["acc/gaf_images"].dtype == np.float16
+
+
+def test_an_empty_frame_cache_stops_what_needs_frames_with_one_line(tmp_path):
+    """The frames stage's cache of a manifest without video: no sample is "skipped", the split
+    has no video at all."""
+    from pipeline.frames import FrameSpec, write_empty_frame_cache
+
+    inputs = write_split_files(tmp_path)
+    write_empty_frame_cache(tmp_path / "frames.h5", FrameSpec(2, 8))
+    with pytest.raises(InputError, match=r"frames\.h5: the frame cache holds no video \(the manifest has sensor "
+                                         r"files only\); what needs frames cannot run"):
+        SplitData("cross_view", inputs)
+
+
+def test_a_skipped_model_file_is_refused_for_real_work(tmp_path):
+    from pipeline.workflow.inputs import skipped_model
+
+    inputs = write_split_files(tmp_path)
+    data = SplitData("cross_view", inputs)
+    torch.save(skipped_model("student", "baseline", data, "no video"), tmp_path / "baseline.pt")
+    with pytest.raises(InputError, match=r"baseline\.pt: holds no student model: its training was skipped "
+                                         r"\(no video\)"):
+        load_model_file(tmp_path / "baseline.pt", "student", data)
+    saved = load_model_file(tmp_path / "baseline.pt", "student", data, allow_skipped=True)
+    assert saved["skipped"] and saved["reason"] == "no video" and saved["made_for"] == data.made_for
