@@ -70,6 +70,7 @@ The label-fraction study runs the one-split study above once per labelled fracti
       validation_clips: 108              # scored after every epoch (a forward pass: a third of a clip)
       run_seconds: 10                    # a training run's start-up
       distill_factor: 1.05               # a distilled clip against a baseline clip
+      experiment_seconds: 20             # a search run's DVC overhead (workspace copy, commit)
       evaluate_seconds: 16               # the evaluate stage
       teachers_seconds: 60               # the teachers stage and their outputs
       setup_seconds: 150                 # a project: preprocessing, teachers, their outputs, a baseline
@@ -82,6 +83,10 @@ from pathlib import Path
 
 from pipeline.study.errors import StudyError
 from pipeline.study.overrides import OverrideError, with_overrides
+from pipeline.study.spec_values import (
+    class_pair_list, cost_model, fraction_list, head_list, integers, labelled_fraction, mapping_of, override_list,
+    teacher_candidates, text,
+)
 from pipeline.study.workspace import REPO
 
 STAGES = ("distill", "baseline")
@@ -92,9 +97,6 @@ TOP_KEYS = {"preset": True, "data_root": False, "split": True, "params": False, 
 ARM_KEYS = ("stage", "overrides", "setting", "final", "base", "grid", "grid_name", "cells", "cell_of", "fractions")
 SEARCH_KEYS = {"short_epochs": True, "reduction": False}
 FRACTION_KEYS = ("seeds", "selection_seeds", "schedule", "controls")
-COST_KEYS = {"clip_seconds": True, "training_clips": True, "validation_clips": False, "run_seconds": False,
-             "distill_factor": False, "evaluate_seconds": False, "teachers_seconds": False, "setup_seconds": False}
-
 
 @dataclass
 class Arm:
@@ -180,6 +182,7 @@ class Spec:
             schedule=settings.schedule if settings.schedule is not None else self.schedule,
             controls=settings.controls if settings.controls is not None else self.controls,
             arms={name: arm for name, arm in self.arms.items() if arm.fractions is None or fraction in arm.fractions},
+            description=f"{self.description.strip()} Labelled fraction {fraction:g}.".strip(),
             fractions={}, labeled_fraction=fraction)
 
 
@@ -193,53 +196,15 @@ def _resolve(path: str) -> Path:
     return path if path.is_absolute() else REPO / path
 
 
-def _check_keys(mapping, allowed, where: str, path: Path) -> dict:
-    """``allowed``: key -> required (or a tuple of optional keys)."""
-    if not isinstance(mapping, dict):
-        raise StudyError(f"{path}: {where or 'the file'} must be a mapping of keys, got {type(mapping).__name__}")
-    required = allowed if isinstance(allowed, dict) else dict.fromkeys(allowed, False)
-    for key in mapping:
-        if key not in required:
-            raise StudyError(f"{path}: unknown key {where + '.' if where else ''}{key} "
-                             f"(expected one of: {', '.join(required)})")
-    for key, needed in required.items():
-        if needed and key not in mapping:
-            raise StudyError(f"{path}: missing key {where + '.' if where else ''}{key}")
-    return mapping
-
-
-def _ints(value, key: str, path: Path, minimum: int = 0) -> list[int]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                            and v >= minimum for v in value):
-        raise StudyError(f"{path}: {key} must be a non-empty list of integers >= {minimum}, got {value!r}")
-    if len(set(value)) != len(value):
-        raise StudyError(f"{path}: {key} lists a value twice: {value!r}")
-    return value
-
-
-def _overrides(value, key: str, path: Path) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and "=" in v for v in value):
-        raise StudyError(f"{path}: {key} must be a list of key=value overrides, got {value!r}")
-    return value
-
-
-def _text(value, key: str, path: Path) -> str:
-    if not isinstance(value, str):
-        raise StudyError(f"{path}: {key} must be text, got {value!r}")
-    return value
-
-
 def _arm(name: str, raw, path: Path) -> Arm:
-    raw = _check_keys(raw if raw is not None else {}, ARM_KEYS, f"arms.{name}", path)
+    raw = mapping_of(raw if raw is not None else {}, ARM_KEYS, f"arms.{name}", path)
     where = f"arms.{name}"
     stage = raw.get("stage", "distill")
     if stage not in STAGES:
         raise StudyError(f"{path}: {where}.stage must be one of {', '.join(STAGES)}, got {stage!r}")
-    arm = Arm(name, stage, _overrides(raw.get("overrides"), f"{where}.overrides", path),
-              _text(raw.get("setting", "fixed"), f"{where}.setting", path))
-    base = _overrides(raw.get("base"), f"{where}.base", path)
+    arm = Arm(name, stage, override_list(raw.get("overrides"), f"{where}.overrides", path),
+              text(raw.get("setting", "fixed"), f"{where}.setting", path))
+    base = override_list(raw.get("base"), f"{where}.base", path)
     grid = raw.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise StudyError(f"{path}: {where}.grid must map params keys to non-empty lists of values, got {grid!r}")
@@ -262,7 +227,7 @@ def _arm(name: str, raw, path: Path) -> Arm:
     for cell, overrides in cells.items():
         if str(cell) in arm.cells:
             raise StudyError(f"{path}: {where}.cells.{cell} is also a grid cell")
-        arm.cells[str(cell)] = [*base, *_overrides(overrides, f"{where}.cells.{cell}", path)]
+        arm.cells[str(cell)] = [*base, *override_list(overrides, f"{where}.cells.{cell}", path)]
     if arm.searched:
         if stage != "distill":
             raise StudyError(f"{path}: {where} has cells: a searched arm is a distill arm, not {stage}")
@@ -272,27 +237,15 @@ def _arm(name: str, raw, path: Path) -> Arm:
     elif base or "final" in raw:
         raise StudyError(f"{path}: {where}.{'base' if base else 'final'} is for searched arms "
                          f"(arms with cells or a grid)")
-    arm.final = _text(raw.get("final", name), f"{where}.final", path)
+    arm.final = text(raw.get("final", name), f"{where}.final", path)
     if "cell_of" in raw:
-        arm.cell_of = _text(raw["cell_of"], f"{where}.cell_of", path)
+        arm.cell_of = text(raw["cell_of"], f"{where}.cell_of", path)
         if arm.searched or stage != "distill":
             raise StudyError(f"{path}: {where}.cell_of is for fixed distill arms (a control on top of a searched "
                              f"arm's chosen cell)")
     if "fractions" in raw:
-        arm.fractions = _fractions_list(raw["fractions"], f"{where}.fractions", path)
+        arm.fractions = fraction_list(raw["fractions"], f"{where}.fractions", path)
     return arm
-
-
-def _fraction(value, key: str, path: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise StudyError(f"{path}: {key} must be a labelled fraction in (0, 1], got {value!r}")
-    return float(value)
-
-
-def _fractions_list(value, key: str, path: Path) -> list[float]:
-    if not isinstance(value, list) or not value:
-        raise StudyError(f"{path}: {key} must be a non-empty list of labelled fractions, got {value!r}")
-    return [_fraction(v, key, path) for v in value]
 
 
 def _fractions(raw, has_seeds: bool, path: Path) -> dict[float, Fraction]:
@@ -301,48 +254,21 @@ def _fractions(raw, has_seeds: bool, path: Path) -> dict[float, Fraction]:
         raise StudyError(f"{path}: fractions must map labelled fractions to their settings, got {raw!r}")
     found = {}
     for value, body in raw.items():
-        fraction = _fraction(value, f"fractions.{value}", path)
+        fraction = labelled_fraction(value, f"fractions.{value}", path)
         where = f"fractions.{value}"
-        body = _check_keys(body if body is not None else {}, FRACTION_KEYS, where, path)
+        body = mapping_of(body if body is not None else {}, FRACTION_KEYS, where, path)
         if "seeds" not in body and not has_seeds:
             raise StudyError(f"{path}: missing key {where}.seeds (there are no top-level seeds)")
         if fraction in found:
             raise StudyError(f"{path}: {where} lists the fraction {fraction:g} twice")
         found[fraction] = Fraction(
-            seeds=_ints(body["seeds"], f"{where}.seeds", path) if "seeds" in body else [],
-            selection_seeds=_ints(body["selection_seeds"], f"{where}.selection_seeds", path)
+            seeds=integers(body["seeds"], f"{where}.seeds", path) if "seeds" in body else [],
+            selection_seeds=integers(body["selection_seeds"], f"{where}.selection_seeds", path)
             if "selection_seeds" in body else None,
-            schedule=_ints(body["schedule"], f"{where}.schedule", path, 1) if "schedule" in body else None,
-            controls=[_text(c, f"{where}.controls", path) for c in (body.get("controls") or [])]
+            schedule=integers(body["schedule"], f"{where}.schedule", path, 1) if "schedule" in body else None,
+            controls=[text(c, f"{where}.controls", path) for c in (body.get("controls") or [])]
             if "controls" in body else None)
     return dict(sorted(found.items()))
-
-
-def _teachers(raw, path: Path) -> dict[str, list[str]]:
-    if not isinstance(raw, dict) or not raw:
-        raise StudyError(f"{path}: teachers must map candidate names to overrides, got {raw!r}")
-    return {str(name): _overrides(overrides, f"teachers.{name}", path) for name, overrides in raw.items()}
-
-
-def _heads(raw, path: Path) -> list[str]:
-    if not isinstance(raw, list) or not raw or not all(isinstance(h, str) for h in raw) or len(set(raw)) < len(raw):
-        raise StudyError(f"{path}: heads must be a non-empty list of distinct student heads, got {raw!r}")
-    return raw
-
-
-def _class_pairs(raw, path: Path) -> list[tuple[str, str]]:
-    if not isinstance(raw, list) or not all(isinstance(pair, list) and len(pair) == 2
-                                            and all(isinstance(c, str) for c in pair) for pair in raw):
-        raise StudyError(f"{path}: class_pairs must be a list of [class, class] pairs, got {raw!r}")
-    return [tuple(pair) for pair in raw]
-
-
-def _cost(raw, path: Path) -> dict:
-    raw = _check_keys(raw, COST_KEYS, "cost", path)
-    for key, value in raw.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise StudyError(f"{path}: cost.{key} must be a number >= 0, got {value!r}")
-    return dict(raw)
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -356,36 +282,36 @@ def load_spec(path: str | Path) -> Spec:
         raw = YAML(typ="safe", pure=True).load(path.read_text())
     except Exception as error:  # ruamel raises many error types; all mean bad YAML
         raise StudyError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    raw = _check_keys(raw, TOP_KEYS, "", path)
+    raw = mapping_of(raw, TOP_KEYS, "", path)
     if "seeds" not in raw and "fractions" not in raw:
         raise StudyError(f"{path}: missing key seeds")
     fractions = _fractions(raw["fractions"], "seeds" in raw, path) if "fractions" in raw else {}
-    seeds = _ints(raw["seeds"], "seeds", path) if "seeds" in raw else []
+    seeds = integers(raw["seeds"], "seeds", path) if "seeds" in raw else []
     first_seeds = seeds or next(iter(fractions.values())).seeds
-    preset = _resolve(_text(raw["preset"], "preset", path))
+    preset = _resolve(text(raw["preset"], "preset", path))
     if not preset.is_file():
         raise StudyError(f"{path}: preset: {preset} is not a file")
-    search = _check_keys(raw.get("search") or {}, SEARCH_KEYS, "search", path) if "search" in raw else None
+    search = mapping_of(raw.get("search") or {}, SEARCH_KEYS, "search", path) if "search" in raw else None
     arms = raw["arms"]
     if not isinstance(arms, dict) or not arms:
         raise StudyError(f"{path}: arms must map arm names to their settings")
     spec = Spec(
         path=path, name=path.stem, preset=preset,
-        data_root=_resolve(_text(raw["data_root"], "data_root", path)) if raw.get("data_root") is not None else None,
-        split=_text(raw["split"], "split", path), params=_overrides(raw.get("params"), "params", path),
-        seeds=seeds, selection_seeds=_ints(raw.get("selection_seeds", first_seeds[:1]), "selection_seeds", path),
-        schedule=_ints(raw["schedule"], "schedule", path, minimum=1) if "schedule" in raw else [],
-        short_epochs=_ints([search["short_epochs"]], "search.short_epochs", path, 1)[0] if search else None,
-        reduction=_ints([search.get("reduction", 3)], "search.reduction", path, 1)[0] if search else 3,
-        reference=_text(raw.get("reference", "baseline"), "reference", path),
-        controls=[_text(c, "controls", path) for c in (raw.get("controls") or [])],
-        target_gain=raw.get("target_gain"), title=_text(raw.get("title", ""), "title", path),
-        description=_text(raw.get("description", ""), "description", path),
+        data_root=_resolve(text(raw["data_root"], "data_root", path)) if raw.get("data_root") is not None else None,
+        split=text(raw["split"], "split", path), params=override_list(raw.get("params"), "params", path),
+        seeds=seeds, selection_seeds=integers(raw.get("selection_seeds", first_seeds[:1]), "selection_seeds", path),
+        schedule=integers(raw["schedule"], "schedule", path, minimum=1) if "schedule" in raw else [],
+        short_epochs=integers([search["short_epochs"]], "search.short_epochs", path, 1)[0] if search else None,
+        reduction=integers([search.get("reduction", 3)], "search.reduction", path, 1)[0] if search else 3,
+        reference=text(raw.get("reference", "baseline"), "reference", path),
+        controls=[text(c, "controls", path) for c in (raw.get("controls") or [])],
+        target_gain=raw.get("target_gain"), title=text(raw.get("title", ""), "title", path),
+        description=text(raw.get("description", ""), "description", path),
         arms={str(name): _arm(str(name), body, path) for name, body in arms.items()},
-        heads=_heads(raw["heads"], path) if "heads" in raw else [],
-        teachers=_teachers(raw["teachers"], path) if "teachers" in raw else {},
-        fractions=fractions, class_pairs=_class_pairs(raw.get("class_pairs") or [], path),
-        cost=_cost(raw["cost"], path) if "cost" in raw else None,
+        heads=head_list(raw["heads"], path) if "heads" in raw else [],
+        teachers=teacher_candidates(raw["teachers"], path) if "teachers" in raw else {},
+        fractions=fractions, class_pairs=class_pair_list(raw.get("class_pairs") or [], path),
+        cost=cost_model(raw["cost"], path) if "cost" in raw else None,
     )
     if spec.target_gain is not None and not isinstance(spec.target_gain, (int, float)):
         raise StudyError(f"{path}: target_gain must be a number, got {spec.target_gain!r}")
