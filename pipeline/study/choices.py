@@ -17,9 +17,10 @@ from pipeline.study.spec import Spec
 from pipeline.study.statistics import summary
 
 
-def teacher_runs(spec: Spec, base: dict) -> dict[str, SearchRun]:
-    """candidate -> the teachers stage with its overrides."""
-    return {name: search_run(spec, base, f"teachers-{name}", "teachers", list(overrides))
+def teacher_runs(spec: Spec, base: dict, student: list[str]) -> dict[str, SearchRun]:
+    """candidate -> the teachers stage with its overrides (``student``: the project's student
+    settings, which the teachers do not read)."""
+    return {name: search_run(spec, base, f"teachers-{name}", "teachers", [*overrides, *student])
             for name, overrides in spec.teachers.items()}
 
 

@@ -17,7 +17,7 @@ from pipeline.study.project import Project
 from pipeline.study.provenance import git_commit, machine
 from pipeline.study.record import Record, run_key
 from pipeline.study.report import run_seconds, write_results
-from pipeline.study.search import Search, experiments_table
+from pipeline.study.search import Search, experiments_table, project_student
 from pipeline.study.spec import Spec
 from pipeline.study.statistics import statistics_of, verdict
 from pipeline.study.workspace import REPO
@@ -81,16 +81,12 @@ class Study:
     def project_params(self) -> dict:
         """The project's params: the study's, with the teachers chosen on validation (so that
         experiments share its teachers), a short schedule and seed 0."""
-        return with_overrides(self.base, [*self.teachers, f"student.epochs={self.spec.short_epochs or self.epochs()}",
-                                          "student.seed=0"])
+        return with_overrides(self.base, [*self.teachers, *project_student(self.spec, self.base)])
 
     def teachers_chosen(self, overrides: list[str]) -> None:
         self.teachers = list(overrides)
         if self._project is not None:
             self._project.retarget(self.project_params())
-
-    def epochs(self) -> int:
-        return int(self.base["student"]["epochs"])
 
     def header(self, search: dict, status: str) -> dict:
         return {"study": self.spec.name, "spec": shown(self.spec.path), "status": status, "split": self.spec.split,

@@ -40,6 +40,12 @@ def full_epochs_default(base: dict) -> int:
     return int(base["student"]["epochs"])
 
 
+def project_student(spec: Spec, base: dict) -> list[str]:
+    """The student settings of the study's project (a short schedule, seed 0); the teachers'
+    runs pin them too, since their experiments keep the project's."""
+    return [f"student.epochs={spec.short_epochs or full_epochs_default(base)}", "student.seed=0"]
+
+
 def schedule_runs(spec: Spec, base: dict, settings: list[str] = ()) -> dict[tuple[int, int], SearchRun]:
     """(epochs, seed) -> the reference arm's run at that schedule."""
     reference = spec.arms[spec.reference]
@@ -127,7 +133,8 @@ class Search:
         """The teachers' choice (its overrides; none without candidates)."""
         if not self.spec.teachers:
             return []
-        found["teachers"] = choose_teachers(self.spec, self.validation(teacher_runs(self.spec, self.base)))
+        runs = teacher_runs(self.spec, self.base, project_student(self.spec, self.base))
+        found["teachers"] = choose_teachers(self.spec, self.validation(runs))
         self.say("teachers (fused validation): " + ", ".join(
             f"{name} {value:.2f}" for name, value in found["teachers"]["candidates"].items())
             + f" -> {found['teachers']['chosen']}")
