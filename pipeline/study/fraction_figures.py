@@ -41,6 +41,8 @@ def draw_curve(plt, result: dict, runs: Runs, title: str):
     teachers = [(f, t["accuracy"]["mean"]) for f, t in teachers if t]
     if teachers:
         axis.plot(*zip(*teachers), linestyle="--", color="grey", marker="x", label="teachers (fused)")
+    low, high = axis.get_ylim()
+    axis.set_ylim(max(low, 0.0), min(high, 100.0))  # an interval past 0 or 100 % says nothing more
     axis.set_xscale("log")
     axis.set_xticks(fractions, [f"{f:g}" for f in fractions])
     axis.minorticks_off()

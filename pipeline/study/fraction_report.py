@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.study.provenance import describe_machine, git_commit, machine
+from pipeline.study.provenance import describe_machine, git_commit
 from pipeline.study.report import interval_text, p_value_text, write_json
 from pipeline.study.spec import Spec, fraction_label
 from pipeline.study.statistics import summary
@@ -120,7 +120,10 @@ def markdown(spec: Spec, result: dict) -> str:
         lines.append(f"| {label} | {choice['teachers'] or 'preset'} | {choice['head'] or 'preset'} | "
                      f"{choice['epochs']} | " + (f"{distilled['arm']} ({distilled['cell']})" if distilled else "–")
                      + " |")
-    lines += ["", *[f"f = {label}: {fractions[label]['verdict']}" for label in labels]]
+    verdicts = [f"f = {label}: {fractions[label]['verdict']}" for label in labels
+                if result["chosen_on_validation"][label]["distilled"]]  # the verdict is the chosen arm's
+    if verdicts:
+        lines += ["", *verdicts]
     for name in result.get("figures", []):
         lines += ["", f"![{name}]({name})"]
     lines += ["", "Each fraction's own results (search, figures): "

@@ -11,7 +11,8 @@ The time is estimated from the spec's ``cost`` (seconds, measured on the study's
 student run takes ``run_seconds + epochs x (clips x factor + validation_clips / 3) x
 clip_seconds``, where the baseline's clips are the labelled ones (``training_clips x f``), a
 distilled student's every training clip at ``distill_factor``; a teachers run
-``teachers_seconds``; a final run ``evaluate_seconds`` more; a project ``setup_seconds``.
+``teachers_seconds``; an experiment ``experiment_seconds`` more (DVC's copy of the workspace
+and commit), a final run ``evaluate_seconds`` more; a project ``setup_seconds``.
 """
 from __future__ import annotations
 
@@ -36,9 +37,12 @@ class PlannedProject:
         experiments = {}
         for name, (overrides, target, params) in wanted.items():
             stage = target.split("@")[0]
+            seconds = self.plan.training_seconds(stage, params)
+            if stage == "teachers" and seconds is not None and params["teacher"] == self.params["teacher"]:
+                seconds = 0.0  # the project's own teachers: nothing reruns
             self.plan.note(self.study, PHASES.get(name.split("-")[0], "search"), name, stage,
                            params["student"]["epochs"] if stage != "teachers" else None,
-                           self.plan.training_seconds(stage, params))
+                           None if seconds is None else seconds + self.plan.cost_of("experiment_seconds"))
             experiments[name] = {"name": name, "score": 0.0 if stage == "teachers" else params["student"]["epochs"]}
             finished(name, experiments[name])
         return experiments
@@ -128,8 +132,8 @@ class Plan:
                                                             if timed else ""))
                 for row in listed:
                     what = f"{row['stage']} {row['epochs']} epochs" if row["epochs"] else row["stage"]
-                    lines.append(f"    {row['name']:<48} {what:<22}"
-                                 + (f" ~{row['seconds']:.0f} s" if timed else ""))
+                    lines.append((f"    {row['name']:<48} {what:<22}"
+                                  + (f" ~{row['seconds']:.0f} s" if timed else "")).rstrip())
         if not self.rows:
             lines.append("nothing to train: every run is in the record")
         if timed:
