@@ -54,8 +54,13 @@ validation before the search: teachers, then the student's head with the schedul
   heads: [tsn, trn, tsm]
   class_pairs: [[sit to stand, stand to sit]]
   arms:
-    self_training:                     # on top of soft_target's chosen cell, below 1.0 only
-      {cell_of: soft_target, overrides: [distill.targets=baseline], fractions: [0.1]}
+    self_training:                     # on soft_target's chosen cell, below 1.0 only
+      cell_of: soft_target
+      overrides: [distill.targets=baseline]
+      fractions: [0.1]
+
+It writes each fraction's results (<study>_f<f>.*) and all together: <study>.json and .md, the
+accuracy against the fraction per arm (_curve.png) and the class pairs (_class_pairs.png).
 
 examples:
   python -m pipeline.study studies/utd_mhad_depth.yaml

@@ -54,6 +54,12 @@ def markdown(spec: Spec, result: dict) -> str:
     reference = result["reference"]
     schedule = result["search"]["schedule"]
     how = f" (chosen for the {reference} on validation)" if schedule["candidates"] else ""
+    if schedule.get("head"):
+        how += f"; student head {schedule['head']}, chosen with it"
+    teachers = result["search"].get("teachers")
+    if teachers:
+        how += (f"; teachers {teachers['chosen']} (fused validation " + ", ".join(
+            f"{name} {value:.2f}" for name, value in teachers["candidates"].items()) + ")")
     lines = [f"{spec.description.strip()} Test accuracy and macro F-measure in % over {len(result['seeds'])} paired "
              f"student seeds ({', '.join(map(str, result['seeds']))}; one teacher); settings chosen on validation "
              f"only. Schedule: {schedule['epochs']} epochs{how}.".strip(), "",

@@ -64,7 +64,7 @@ The label-fraction study runs the one-split study above once per labelled fracti
       label_smoothing: {overrides: [...], fractions: [1.0]}   # an arm run at these fractions only
     class_pairs:                         # pairs of classes the per-class figure compares, per arm
       - [right hand draw circle clockwise, right hand draw circle counter clockwise]
-    cost:                                # what --plan estimates the time with (seconds, 1 process)
+    cost:                                # any study: what --plan estimates time with (s, 1 process)
       clip_seconds: 0.025                # one training clip for one epoch
       training_clips: 324                # training clips at fraction 1 (after validation)
       validation_clips: 108              # scored after every epoch (a forward pass: a third of a clip)

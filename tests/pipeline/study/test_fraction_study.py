@@ -1,9 +1,10 @@
 """`python -m pipeline.study` with labelled fractions, end to end on a tiny UTD-MHAD tree: at
 each fraction the student's head chosen on validation with the schedule, a one-cell search as
 DVC experiments, the paired finals with a self-training control labelled by the same seed's
-baseline; the results of both fractions together; a second invocation that trains nothing and
-a third, with no work folder and no data, that rebuilds the same results from the record.
-(The teachers' choice: tests/pipeline/study/test_choices.py.)"""
+baseline (and SAKDN's GSDM maps at 1.0); both fractions' results together; a second
+invocation that trains nothing and a third, with no work folder and no data, that rebuilds
+the same results from the record. (The teachers' choice: test_choices.py, with a fake
+project; choosing teachers with DVC adds two experiments per fraction here.)"""
 from __future__ import annotations
 
 import json
@@ -39,6 +40,7 @@ arms:
     cell_of: soft_target
     overrides: [distill.targets=baseline]
     fractions: [0.5]
+  sakdn: {{overrides: [distill.method=sakdn, gamma=1, temperature=4], fractions: [1.0]}}
 """
 
 
@@ -78,7 +80,7 @@ def test_a_fraction_study_chooses_on_validation_pairs_self_training_with_its_bas
     assert saved["status"] == "done" and list(saved["fractions"]) == ["0.5", "1.0"]
     half, full = saved["fractions"]["0.5"], saved["fractions"]["1.0"]
     assert list(half["students"]) == ["baseline", "soft_target", "self_training"]
-    assert list(full["students"]) == ["baseline", "soft_target"]
+    assert list(full["students"]) == ["baseline", "soft_target", "sakdn"]
     distilled = half["students"]["soft_target"]
     assert len(distilled["accuracy"]["runs"]) == 2 and {"mean", "std", "runs"} <= set(distilled["accuracy"])
     assert {"mean", "ci95", "mcnemar"} <= set(distilled["gain_vs_baseline"])
@@ -96,7 +98,12 @@ def test_a_fraction_study_chooses_on_validation_pairs_self_training_with_its_bas
     assert (results / "tiny_curve.csv").read_text().splitlines()[0] == "fraction,arm,seed,accuracy"
     table = (results / "tiny.md").read_text()
     assert "| self_training |" in table and "| teachers (fused) |" in table and "| 0.5 | soft_target | self_training |" in table
-    assert (results / "tiny_f0.5.json").exists() and (results / "tiny_f1.0.md").exists()
+    assert (results / "tiny_f1.0.md").exists()
+    assert "tiny_f1.0_gsdm_maps.png" in json.loads((results / "tiny_f1.0.json").read_text())["figures"]
+    search = json.loads((results / "tiny_f0.5.json").read_text())["search"]
+    assert set(search["schedule"]["candidates"]) == {"tsn/1", "tsm/1"}  # the head chosen with the schedule
+    table = (results / search["experiments_table"]).read_text()
+    assert "schedule-tsm-e1-s0" in table and "baseline.best_val_accuracy" in table
 
     # Self-training read the frozen baseline of its own seed: the baseline's final run, linked.
     record = json.loads((results / "tiny_runs.json").read_text())
