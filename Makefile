@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 # Rebuilt when missing or older than requirements.txt.
 INSTALLED := $(VENV)/.requirements-installed
 
-.PHONY: setup repro repro-all test benchmark-gaf benchmark-frames benchmark-train-step study clean-venv
+.PHONY: setup repro repro-all test benchmark-gaf benchmark-frames benchmark-train-step study study-plan clean-venv
 
 setup: $(INSTALLED)
 
@@ -42,6 +42,10 @@ benchmark-train-step: $(INSTALLED)
 SPEC ?= studies/utd_mhad_depth.yaml
 study: $(INSTALLED)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PYTHON) -m pipeline.study $(SPEC)
+
+# What `make study` would train and for how long (the spec's cost model); trains nothing.
+study-plan: $(INSTALLED)
+	$(PYTHON) -m pipeline.study $(SPEC) --plan
 
 clean-venv:
 	rm -rf $(VENV)

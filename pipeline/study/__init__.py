@@ -10,7 +10,9 @@ per module:
 - ``workspace``: scratch folders that run a stage with exactly dvc.yaml's command;
 - ``record``: the run record, the study's one run cache (``studies/results/<study>_runs.json``);
 - ``project``: the DVC project the search runs its experiments in;
-- ``search``: the schedule and the settings search (successive halving) on validation;
+- ``experiments``: a validation run, one DVC experiment of one stage, keyed as the record keys it;
+- ``choices``: the teachers and the student's head chosen on validation before the search;
+- ``search``: the choices, the schedule and the settings search (successive halving) on validation;
 - ``finals``: the paired final runs, with the pairing controls of the arm chosen on validation;
 - ``statistics``: paired differences with t intervals, McNemar's exact test, summaries;
 - ``figures``: the study's figures and their per-run data (CSV, for ``dvc plots``);
@@ -18,5 +20,8 @@ per module:
 - ``provenance``: machine and commit of a results file;
 - ``report``: the results JSON and its markdown table;
 - ``runner``: one invocation, from the spec to the results (the run record first);
+- ``fractions``: the label-fraction study, the one-split study per labelled fraction;
+- ``fraction_report``, ``fraction_figures``: its results together, its curve and class pairs;
+- ``plan``: ``--plan``, the runs a study would train and their estimated time, training nothing;
 - ``__main__``: the command's arguments and its one-line errors.
 """

@@ -46,8 +46,25 @@ spec file (YAML; relative paths are from the repository root):
 Every override is checked against the params schema when the spec is loaded. The full
 format: pipeline/study/spec.py. Example: studies/utd_mhad_depth.yaml.
 
+label-fraction study (the study once per labelled fraction, reported together; choices on
+validation before the search: teachers, then the student's head with the schedule):
+
+  fractions: {0.1: {seeds: [0, 1, 2]}, 1.0: {seeds: [0, 1, 2], controls: [shuffled, class_mean]}}
+  teachers: {spamfm: [], no_spamfm: ['teacher.spamfm_layers=[]']}
+  heads: [tsn, trn, tsm]
+  class_pairs: [[sit to stand, stand to sit]]
+  arms:
+    self_training:                     # on soft_target's chosen cell, below 1.0 only
+      cell_of: soft_target
+      overrides: [distill.targets=baseline]
+      fractions: [0.1]
+
+It writes each fraction's results (<study>_f<f>.*) and all together: <study>.json and .md, the
+accuracy against the fraction per arm (_curve.png) and the class pairs (_class_pairs.png).
+
 examples:
   python -m pipeline.study studies/utd_mhad_depth.yaml
+  python -m pipeline.study studies/utd_mhad_label_scarce.yaml --plan
   python -m pipeline.study studies/utd_mhad_depth.yaml --root /data/UTD-MHAD --search-only
   make study SPEC=studies/utd_mhad_depth.yaml"""
 
@@ -69,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train every missing final run, even those the search already trained with the same "
                              "params (by default their models are taken from the search once one, trained again, "
                              "was identical bit for bit)")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the runs the study would train and an estimate of their time (the spec's cost "
+                             "key), training and writing nothing")
     parser.add_argument("--update-code", action="store_true",
                         help="re-clone the study's DVC project when this repository's code differs from the pinned "
                              "one (recorded runs are kept: the record pins results)")
@@ -80,15 +100,22 @@ def main(argv: list[str] | None = None) -> dict:
 
     args = parse_args(argv)
     try:
+        from pipeline.study.fractions import FractionStudy
+        from pipeline.study.plan import Plan
         from pipeline.study.provenance import command_line
         from pipeline.study.runner import Study
         from pipeline.study.spec import load_spec
 
         spec = load_spec(args.spec)
-        study = Study(spec, root=args.root, workdir=args.workdir, results=args.results, update_code=args.update_code,
-                      train_finals=args.train_finals, command=command_line("pipeline.study", argv),
-                      say=lambda message: print(message, flush=True))
-        return study.run(search_only=args.search_only)
+        plan = Plan(spec.cost) if args.plan else None
+        kind = FractionStudy if spec.fractions else Study
+        study = kind(spec, root=args.root, workdir=args.workdir, results=args.results, update_code=args.update_code,
+                     train_finals=args.train_finals, command=command_line("pipeline.study", argv),
+                     say=(lambda message: None) if plan else (lambda message: print(message, flush=True)), plan=plan)
+        result = study.run(search_only=args.search_only)
+        if plan is not None:
+            print(plan.report(spec))
+        return result
     except StudyError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -27,7 +27,7 @@ from pipeline.study.spec import Spec
 from pipeline.study.statistics import interval_half_width
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,7 +143,7 @@ def draw_figures(spec: Spec, result: dict, runs: dict[str, list[dict]], folder: 
                  gsdm: Callable[[Path], str | None] | None = None) -> dict[str, list[str]]:
     """Draw what the runs hold; {"figures": drawn now, "figures_kept": drawn before, kept,
     "plots_data": CSV files}. ``gsdm(path)`` draws the GSDM maps when it can (None if not)."""
-    plt = _pyplot()
+    plt = pyplot()
     folder, stem = Path(folder), spec.name
     drawn, kept, data = [], [], []
     reference, chosen = spec.arms[spec.reference].final, result.get("chosen_on_validation")

@@ -10,6 +10,10 @@ schedule's reference runs and rung 2 on the selection seeds) takes that model fr
 project's DVC cache and is only evaluated, once the first such run, trained again, has been
 found identical to the experiment's model bit for bit (the record's ``reuse_check``;
 ``--train-finals`` trains them all).
+
+An arm on top of a searched arm's chosen cell (``cell_of``) runs with that cell's overrides
+then its own. Under ``distill.targets: baseline`` (self-training) the workspace gets the
+frozen baseline of the same seed: the reference's final run of that seed (it runs first).
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pipeline.study.errors import StudyError
 from pipeline.study.overrides import with_overrides
 from pipeline.study.project import Project, check_trained
 from pipeline.study.record import Record, run_key
@@ -49,6 +54,15 @@ def chosen_final(spec: Spec, search: dict) -> str | None:
     return spec.arms[winner].final if winner else None
 
 
+def cell_controls(spec: Spec) -> dict[str, list[str]]:
+    """{final name of a searched arm: the final names of the arms on top of its chosen cell}."""
+    found = {}
+    for arm in spec.fixed_arms.values():
+        if arm.cell_of:
+            found.setdefault(spec.arms[arm.cell_of].final, []).append(arm.final)
+    return found
+
+
 def final_arms(spec: Spec, search: dict) -> dict[str, FinalArm]:
     """The final arms in the order they run (see the module's docstring)."""
     arms = {}
@@ -57,6 +71,11 @@ def final_arms(spec: Spec, search: dict) -> dict[str, FinalArm]:
             choice = search["chosen"][arm.name]
             arms[arm.final] = FinalArm(arm.final, "distill", list(choice["overrides"]),
                                        f"validation: {arm.name}/{choice['cell']}")
+        elif arm.cell_of:
+            choice = search["chosen"][arm.cell_of]
+            setting = arm.setting if arm.setting != "fixed" else (
+                f"control: {arm.cell_of}/{choice['cell']} with {', '.join(arm.overrides)}")
+            arms[arm.final] = FinalArm(arm.final, arm.stage, [*choice["overrides"], *arm.overrides], setting)
         else:
             arms[arm.final] = FinalArm(arm.final, arm.stage, list(arm.overrides), arm.setting)
     reference = spec.arms[spec.reference].final
@@ -94,12 +113,16 @@ def models_compared(path: Path, other: Path) -> dict:
 
 
 class Finals:
-    """Runs the final runs the record lacks (``project`` makes the DVC project on first call)."""
+    """Runs the final runs the record lacks (``project`` makes the DVC project on first call).
+    ``base``: the params every final starts from, with the ``settings`` chosen on validation."""
 
     def __init__(self, spec: Spec, base: dict, record: Record, project: Callable[[], Project], workdir: Path,
-                 say: Callable[[str], None], machine: Callable[[], dict], train_finals: bool = False):
+                 say: Callable[[str], None], machine: Callable[[], dict], train_finals: bool = False,
+                 settings: list[str] = ()):
         self.spec, self.base, self.record, self.project = spec, base, record, project
         self.workdir, self.say, self.machine, self.train_finals = Path(workdir), say, machine, train_finals
+        self.settings = list(settings)
+        self.labeller: FinalArm | None = None  # the baseline arm whose seed's model self-training reads
 
     def folder(self, arm: str, seed: int) -> Path:
         """A final run's workspace (its model, for the figures that need one)."""
@@ -109,6 +132,8 @@ class Finals:
         """arm -> its runs over the spec's seeds (record entries with per-sample predictions
         where recorded)."""
         runs = {}
+        reference = arms.get(self.spec.arms[self.spec.reference].final)
+        self.labeller = reference if reference is not None and reference.stage == "baseline" else None
         for arm in arms.values():
             runs[arm.name] = []
             for seed in self.spec.seeds:
@@ -140,18 +165,20 @@ class Finals:
         folder = self.folder(arm.name, seed)
         if folder.exists():
             shutil.rmtree(folder)  # scratch: a run not in the record starts afresh
-        links = {**project.data_links(), **project.upstream_links(params, arm.overrides)}
+        links = {**project.data_links(), **project.upstream_links(params, [*self.settings, *arm.overrides])}
         make_workspace(folder, params, links, project.root)
         dvc_yaml = project.root / "dvc.yaml"
         model_file = folder / "models" / split / f"{arm.model}.pt"
         trained = self.trained_in_search(key, arm.model)
         check = self.record.reuse_check
-        seconds = {}
+        seconds, labeller = {}, None
         if trained and check is not None and check["identical"]:
             model_file.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(trained["model"], model_file)
             live = trained["live"]
         else:
+            if arm.stage == "distill" and params["distill"].get("targets") == "baseline":
+                labeller = self.link_baseline(folder, seed, epochs, seconds)
             seconds[arm.stage] = round(run_stage(folder, arm.stage, item=split, log=self.log, dvc_yaml=dvc_yaml), 1)
             summary = json.loads((folder / "dvclive" / split / arm.model / "metrics.json").read_text())
             check_trained(summary, f"final run {arm.name} seed {seed} in {folder}", arm.model)
@@ -167,10 +194,12 @@ class Finals:
         others = tuple(f"--{other}" for other in ("baseline", "student") if other != arm.model)
         seconds["evaluate"] = round(run_stage(folder, "evaluate", item=split, leave_out=others, log=self.log,
                                               dvc_yaml=dvc_yaml), 1)
-        details = json.loads((folder / "evaluation" / split / "details.json").read_text())[arm.model]
+        evaluation = json.loads((folder / "evaluation" / split / "details.json").read_text())
+        details, teachers = evaluation[arm.model], evaluation["teachers"]["fused"]
         history = torch.load(model_file, map_location="cpu", weights_only=False)["history"]
         entry = {"arm": arm.name, "seed": seed, "stage": arm.stage, "overrides": arm.overrides, "epochs": epochs,
                  "accuracy": details["accuracy"], "f_measure": details["f_measure"], **live,
+                 "teachers_accuracy": teachers["accuracy"], **({"labeller": labeller} if labeller else {}),
                  "per_class_accuracy": details["per_class_accuracy"],
                  "validation_curve": [epoch["val_accuracy"] for epoch in history], "seconds": seconds,
                  "trained_in": trained["name"] if trained else None, "commit": project.commit,
@@ -180,6 +209,28 @@ class Finals:
         self.say(f"final {arm.name} seed {seed}: test {entry['accuracy']:.2f}% (validation "
                  f"{entry['validation_accuracy']:.2f}%, {', '.join(f'{k} {v} s' for k, v in seconds.items())}{origin})")
         return self.record.final(key)
+
+    def link_baseline(self, folder: Path, seed: int, epochs: int, seconds: dict) -> dict:
+        """Self-training reads the frozen baseline of the same seed (models/<split>/baseline.pt):
+        the reference's final run of that seed, linked from its workspace when it holds that run,
+        else trained here with the same params (the same model on one machine)."""
+        from ruamel.yaml import YAML
+
+        if self.labeller is None:
+            raise StudyError(f"{self.spec.path}: distill.targets baseline reads the baseline's model: the reference "
+                             f"arm {self.spec.reference} must be a baseline arm")
+        key = final_key(self.spec, self.base, self.labeller, seed, epochs)
+        source = self.folder(self.labeller.name, seed)
+        model = source / "models" / self.spec.split / "baseline.pt"
+        target = folder / "models" / self.spec.split / "baseline.pt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if model.is_file() and run_key(self.spec.split, "baseline", YAML(typ="safe", pure=True).load(
+                (source / "params.yaml").read_text())) == key:
+            target.symlink_to(model.resolve())
+            return {"key": key, "model": "linked from the reference's final run"}
+        seconds["baseline"] = round(run_stage(folder, "baseline", item=self.spec.split, log=self.log,
+                                              dvc_yaml=self.project().root / "dvc.yaml"), 1)
+        return {"key": key, "model": "trained again with the reference's final params"}
 
     @property
     def log(self) -> Path:

@@ -116,9 +116,13 @@ class Project:
             return
         marker = self.root / ".study-key"  # not committed: written after the outputs are
         key = fingerprint(results_params(self.params))
-        if marker.exists() and marker.read_text() == key and (
-                not self.update_code or code_version(root=self.root) == code_version()):
+        same_code = not self.update_code or code_version(root=self.root) == code_version()
+        if marker.exists() and marker.read_text() == key and same_code:
             self.ready = True
+            return
+        if marker.exists() and same_code and (self.root / ".study-commit").exists():
+            self.ready = True  # made with other params (another teachers' choice): re-params in place
+            self.retarget(self.params)
             return
         self.say(f"setting up the study's DVC project in {self.root} (preprocessing, teacher, teacher outputs)")
         if self.root.exists():
@@ -133,10 +137,40 @@ class Project:
         with open(self.root / "params.yaml", "w") as handle:
             YAML().dump(self.params, handle)
         self.run("git", "commit", "--quiet", "-am", "study params")
-        self.run("dvc", "repro", "--quiet", "frames", f"teacher_outputs@{self.split}")
+        self.reproduce_shared_stages()
         self.commit_outputs("study: shared stages reproduced")
         marker.write_text(key)
         self.ready = True
+
+    def reproduce_shared_stages(self) -> None:
+        """What every experiment starts from: the preprocessing, the teachers, their outputs, and
+        the baseline when the distill stage depends on its model (an experiment that runs its
+        target alone needs every dep there)."""
+        targets = ["frames", f"teacher_outputs@{self.split}"]
+        if "baseline" in self.upstream("distill"):
+            targets.append(f"baseline@{self.split}")
+        self.run("dvc", "repro", "--quiet", *targets)
+
+    def retarget(self, params: dict) -> None:
+        """Give the made project other params (the teachers chosen on validation): commit them
+        and reproduce the shared stages again in place, so later experiments start from them.
+        Interrupted, the next ``ensure`` with these params finishes it (the marker is written last)."""
+        self.params = params
+        if not self.ready:
+            return  # made with these params on first use
+        marker = self.root / ".study-key"
+        key = fingerprint(results_params(params))
+        if marker.read_text() == key:
+            return
+        self.say(f"the study's DVC project takes the params chosen on validation (shared stages again)")
+        from ruamel.yaml import YAML
+
+        with open(self.root / "params.yaml", "w") as handle:
+            YAML().dump(params, handle)
+        self.run("git", "commit", "--quiet", "-am", "study params chosen on validation")
+        self.reproduce_shared_stages()
+        self.commit_outputs("study: shared stages reproduced with the chosen params")
+        marker.write_text(key)
 
     def commit_outputs(self, message: str) -> None:
         """Commit dvc.lock with the stages' uncached outputs (reports, curves, the persistent
@@ -236,8 +270,9 @@ class Project:
             if stale:
                 self.run("dvc", "exp", "remove", *stale, check=False)
             for name in missing:
-                overrides, target, _ = wanted[name]
-                self.run("dvc", "exp", "run", "--queue", "--name", name,
+                overrides, target, params = wanted[name]
+                alone = ["--single-item"] if self.runs_alone(target, params) else []
+                self.run("dvc", "exp", "run", "--queue", "--name", name, *alone,
                          *[arg for override in overrides for arg in ("-S", override)], target)
             self.say(f"running {len(missing)} experiment(s) in {self.root}: {', '.join(missing)}")
             with open(self.log, "a") as handle:
@@ -282,6 +317,62 @@ class Project:
             raise StudyError(f"an experiment in {self.root} has no best_val_accuracy for {model} "
                              f"(it has {', '.join(sorted(experiment['metrics'])) or 'no metrics'})")
         return {"validation_accuracy": float(summary["best_val_accuracy"]), "best_epoch": summary.get("best_epoch")}
+
+    # ---------------------------------------------------------------- the stages' graph
+    def _definition(self) -> dict:
+        """Per stage: its params keys, deps and outs (paths with the split and dvc.yaml's paths)."""
+        from pipeline.study.workspace import data_paths
+
+        paths = data_paths(self.root / "dvc.yaml")
+
+        def resolved(text: str) -> str:
+            text = text.replace("${item}", self.split)
+            for name, value in paths.items():
+                text = text.replace(f"${{paths.{name}}}", value)
+            return text
+
+        found = {}
+        for name, body in _yaml(self.root / "dvc.yaml")["stages"].items():
+            body = body.get("do", body)
+            keys = []
+            for entry in body.get("params", []) or []:
+                if isinstance(entry, str):
+                    keys.append(entry)
+                else:  # {file: [keys]}; {file: null} is the whole file (the params check's marker)
+                    keys += [k for listed in entry.values() for k in (listed or [])]
+            outs = [resolved(out if isinstance(out, str) else next(iter(out))) for out in body.get("outs", []) or []]
+            deps = [resolved(dep) for dep in body.get("deps", []) or []]
+            found[name] = {"keys": keys, "deps": deps, "outs": outs}
+        return found
+
+    def upstream(self, stage: str) -> list[str]:
+        """The stages whose outputs ``stage`` depends on, directly or not."""
+        definition = self._definition()
+        producer = {out: name for name, body in definition.items() for out in body["outs"]}
+        found, todo = [], [stage]
+        while todo:
+            for dep in definition[todo.pop()]["deps"]:
+                name = next((producer[out] for out in producer if dep == out or dep.startswith(out + "/")), None)
+                if name is not None and name not in found:
+                    found.append(name)
+                    todo.append(name)
+        return found
+
+    def runs_alone(self, target: str, params: dict) -> bool:
+        """Whether an experiment with ``params`` may run its target stage alone (``--single-item``):
+        its params agree with the project's on every stage upstream, so nothing there would
+        rerun. A distill target's baseline is left out of that: the distilled student reads the
+        baseline's model only as the self-training control's labeller (then the experiment
+        trains its own, with its seed)."""
+        stage = target.split("@")[0]
+        upstream = self.upstream(stage)
+        if stage == "distill":
+            if (params.get("distill") or {}).get("targets") == "baseline":
+                return False
+            upstream = [name for name in upstream if name != "baseline"]
+        definition = self._definition()
+        keys = [key for name in upstream for key in definition[name]["keys"]]
+        return all(_dotted(params, key) == _dotted(self.params, key) for key in keys)
 
     # ---------------------------------------------------------------- inputs of final runs
     def _stage(self, name: str) -> tuple[list[str], list[str]]:

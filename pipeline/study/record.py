@@ -29,11 +29,24 @@ from pipeline.study.overrides import fingerprint, results_params
 FORMAT = 1
 
 
+# Settings added after runs were recorded: at these values a run does what every run did before
+# they existed, so its key leaves them out and recorded runs keep their keys.
+NEUTRAL = {"splits.labeled_fraction": 1.0, "distill.targets": "teachers"}
+
+
 def run_key(split: str, stage: str, params: dict) -> str:
     """What identifies a run's result: split, stage and params, less ``data.root`` (where the
-    dataset sits on a machine is not what it is) and the speed settings."""
+    dataset sits on a machine is not what it is), the speed settings and ``NEUTRAL`` settings
+    at their neutral value."""
     params = results_params(params)
     params.get("data", {}).pop("root", None)
+    for dotted, neutral in NEUTRAL.items():
+        *parents, leaf = dotted.split(".")
+        section = params
+        for parent in parents:
+            section = section.get(parent) if isinstance(section, dict) else None
+        if isinstance(section, dict) and leaf in section and section[leaf] == neutral:
+            del section[leaf]
     return fingerprint({"split": split, "stage": stage, "params": params})
 
 
@@ -59,8 +72,8 @@ def _dump(value, indent: int = 0) -> str:
 class Record:
     """The run record of one study (``path``); ``save`` writes it atomically."""
 
-    def __init__(self, path: Path, study: str):
-        self.path, self.study = Path(path), study
+    def __init__(self, path: Path, study: str, write: bool = True):
+        self.path, self.study, self.write = Path(path), study, write  # write=False: a plan's copy
         self.data = {"study": study, "format": FORMAT, "machines": {}, "search": {}, "finals": {},
                      "test_samples": None, "reuse_check": None, "recorded_mcnemar": {}}
         if self.path.exists():
@@ -128,6 +141,8 @@ class Record:
         return None
 
     def save(self) -> None:
+        if not self.write:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")
         temporary.write_text(_dump(self.data) + "\n")

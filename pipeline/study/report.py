@@ -35,7 +35,7 @@ def run_seconds(runs: dict[str, list[dict]]) -> dict:
     return {"median_final_run": median(trained), "finals_total": round(sum(trained), 1)}
 
 
-def _interval(gain: dict | None) -> str:
+def interval_text(gain: dict | None) -> str:
     if not gain:
         return ""
     if not gain["ci95"]:
@@ -43,7 +43,7 @@ def _interval(gain: dict | None) -> str:
     return f"{gain['mean']:+.2f} [{gain['ci95'][0]:+.2f}, {gain['ci95'][1]:+.2f}]"
 
 
-def _p_value(gain: dict | None) -> str:
+def p_value_text(gain: dict | None) -> str:
     if not gain or not gain.get("mcnemar"):
         return ""
     return f"{gain['mcnemar']['p_value']}"
@@ -54,6 +54,12 @@ def markdown(spec: Spec, result: dict) -> str:
     reference = result["reference"]
     schedule = result["search"]["schedule"]
     how = f" (chosen for the {reference} on validation)" if schedule["candidates"] else ""
+    if schedule.get("head"):
+        how += f"; student head {schedule['head']}, chosen with it"
+    teachers = result["search"].get("teachers")
+    if teachers:
+        how += (f"; teachers {teachers['chosen']} (fused validation " + ", ".join(
+            f"{name} {value:.2f}" for name, value in teachers["candidates"].items()) + ")")
     lines = [f"{spec.description.strip()} Test accuracy and macro F-measure in % over {len(result['seeds'])} paired "
              f"student seeds ({', '.join(map(str, result['seeds']))}; one teacher); settings chosen on validation "
              f"only. Schedule: {schedule['epochs']} epochs{how}.".strip(), "",
@@ -62,14 +68,21 @@ def markdown(spec: Spec, result: dict) -> str:
     for arm, row in result["students"].items():
         gain = row.get(f"gain_vs_{reference}")
         lines.append(f"| {arm} | {row['setting']} | {row['accuracy']['mean']:.2f} ± {row['accuracy']['std']:.2f} | "
-                     f"{row['f_measure']['mean']:.2f} ± {row['f_measure']['std']:.2f} | {_interval(gain)} | "
-                     f"{_p_value(gain)} | {row['validation_accuracy']['mean']:.2f} |")
+                     f"{row['f_measure']['mean']:.2f} ± {row['f_measure']['std']:.2f} | {interval_text(gain)} | "
+                     f"{p_value_text(gain)} | {row['validation_accuracy']['mean']:.2f} |")
     chosen = result["chosen_on_validation"]
     chosen_row = result["students"].get(chosen, {})
-    against = [f"{control}: {_interval(gain)}, McNemar p {_p_value(gain)}" for control in result["controls"]
+    against = [f"{control}: {interval_text(gain)}, McNemar p {p_value_text(gain)}" for control in result["controls"]
                if (gain := chosen_row.get(f"gain_vs_{control}")) and gain["ci95"]]
     if against:
         lines += ["", f"{chosen} against its controls (paired difference, 95 % CI): " + "; ".join(against) + "."]
+    for arm, controls in (result.get("cell_controls") or {}).items():
+        row = result["students"].get(arm, {})
+        against = [f"{control}: {interval_text(gain)}, McNemar p {p_value_text(gain)}" for control in controls
+                   if (gain := row.get(f"gain_vs_{control}"))]
+        if against:
+            lines += ["", f"{arm} against the controls on its setting (paired difference, 95 % CI): "
+                      + "; ".join(against) + "."]
     lines += ["", f"Chosen on validation: **{chosen}**. {result['verdict']}"]
     recorded = any((gain.get("mcnemar") or {}).get("recorded") for row in result["students"].values()
                    for key, gain in row.items() if key.startswith("gain_vs_"))

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.study.errors import StudyError
-from pipeline.study.finals import Finals, chosen_final, control_arms, final_arms, final_key
+from pipeline.study.finals import Finals, cell_controls, chosen_final, control_arms, final_arms, final_key
 from pipeline.study.overrides import with_overrides
 from pipeline.study.project import Project
 from pipeline.study.provenance import git_commit, machine
 from pipeline.study.record import Record, run_key
 from pipeline.study.report import run_seconds, write_results
-from pipeline.study.search import Search, experiments_table
+from pipeline.study.search import Search, experiments_table, project_student
 from pipeline.study.spec import Spec
 from pipeline.study.statistics import statistics_of, verdict
 from pipeline.study.workspace import REPO
@@ -37,20 +37,24 @@ class Study:
 
     def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
                  results: Path | None = None, update_code: bool = False, train_finals: bool = False,
-                 command: str = "", say: Callable[[str], None] = print):
+                 command: str = "", say: Callable[[str], None] = print, record: Record | None = None,
+                 plan=None):
         self.spec, self.root = spec, Path(root) if root is not None else None
         self.workdir = Path(workdir or WORK / spec.name).resolve()
         self.results = Path(results or RESULTS).resolve()
         self.update_code, self.train_finals, self.command, self.print = update_code, train_finals, command, say
-        self.record = Record(self.results / f"{spec.name}_runs.json", spec.name)
+        self.record = record or Record(self.results / f"{spec.name}_runs.json", spec.name, write=plan is None)
         self.base = spec.base_params(self.root)
+        self.teachers: list[str] = []  # the overrides of the teachers chosen on validation
+        self.plan = plan  # a pipeline.study.plan.Plan: note the runs to train, train and write nothing
+        self.runs: dict[str, list[dict]] = {}  # the final runs, per final arm (after ``run``)
         self.started = time.perf_counter()
         self._project: Project | None = None
         self._machine: dict | None = None
 
     def say(self, message: str) -> None:
         self.print(message)
-        if self.workdir.is_dir():  # a study that trains nothing makes no work folder
+        if self.workdir.is_dir() and self.plan is None:  # a study that trains nothing makes no work folder
             with open(self.workdir / "study.log", "a") as handle:
                 handle.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
 
@@ -61,21 +65,28 @@ class Study:
 
     def project(self) -> Project:
         """The study's DVC project, made on first call (only when a run is missing)."""
+        if self._project is None and self.plan is not None:
+            self._project = self.plan.project(self.spec.name, self.project_params())
         if self._project is None:
             data = self.root or self.spec.data_root
             if data is not None and not Path(data).is_dir():
                 raise StudyError(f"{self.spec.path}: runs are missing from {shown(self.record.path)} and the dataset "
                                  f"folder {data} is not there (the spec's data_root, or --root)")
             self.workdir.mkdir(parents=True, exist_ok=True)
-            params = with_overrides(self.base, [f"student.epochs={self.spec.short_epochs or self.epochs()}",
-                                                "student.seed=0"])
-            self._project = Project(self.workdir / "project", params, self.spec.split, self.workdir / "study.log",
-                                    self.update_code, self.say)
+            self._project = Project(self.workdir / "project", self.project_params(), self.spec.split,
+                                    self.workdir / "study.log", self.update_code, self.say)
             self._project.ensure()
         return self._project
 
-    def epochs(self) -> int:
-        return int(self.base["student"]["epochs"])
+    def project_params(self) -> dict:
+        """The project's params: the study's, with the teachers chosen on validation (so that
+        experiments share its teachers), a short schedule and seed 0."""
+        return with_overrides(self.base, [*self.teachers, *project_student(self.spec, self.base)])
+
+    def teachers_chosen(self, overrides: list[str]) -> None:
+        self.teachers = list(overrides)
+        if self._project is not None:
+            self._project.retarget(self.project_params())
 
     def header(self, search: dict, status: str) -> dict:
         return {"study": self.spec.name, "spec": shown(self.spec.path), "status": status, "split": self.spec.split,
@@ -97,10 +108,10 @@ class Study:
     def gsdm_maps(self, finals: Finals, arms: dict, epochs: int) -> Callable[[Path], str | None]:
         """Draws the GSDM maps from the first seed's workspaces of the reference (a baseline) and
         the chosen arm, or the first final arm that distils GSDM maps; None if not there."""
-        spec, seed = self.spec, self.spec.seeds[0]
+        spec, seed, base = self.spec, self.spec.seeds[0], finals.base
 
         def distils_gsdm(arm) -> bool:
-            params = with_overrides(self.base, arm.overrides)
+            params = with_overrides(base, arm.overrides)
             return arm.stage == "distill" and params["distill"]["method"] == "sakdn" and float(params["beta"]) > 0
 
         def draw(path: Path) -> str | None:
@@ -115,7 +126,7 @@ class Study:
                 folder = finals.folder(arm.name, seed)
                 model = folder / "models" / spec.split / f"{arm.model}.pt"
                 if not model.is_file() or run_key(spec.split, arm.stage, YAML(typ="safe", pure=True).load(
-                        (folder / "params.yaml").read_text())) != final_key(spec, self.base, arm, seed, epochs):
+                        (folder / "params.yaml").read_text())) != final_key(spec, base, arm, seed, epochs):
                     return None
             from pipeline.study.gsdm_maps import draw_gsdm_maps
 
@@ -130,37 +141,48 @@ class Study:
         self.say(f"study {spec.name}: run record {shown(self.record.path)} "
                  f"({len(self.record.data['search'])} search runs, {len(self.record.data['finals'])} final runs)")
 
-        def progress(found: dict) -> None:
-            write_results(spec, self.header(found, "search in progress"), results)
+        writes = self.plan is None
 
-        search = Search(spec, self.base, self.record, self.project, self.say, self.machine).run(progress)
-        search["experiments_table"] = experiments_table(self._project, results, spec.name)
+        def progress(found: dict) -> None:
+            if writes:
+                write_results(spec, self.header(found, "search in progress"), results)
+
+        search = Search(spec, self.base, self.record, self.project, self.say, self.machine,
+                        self.teachers_chosen).run(progress)
+        search["experiments_table"] = experiments_table(self._project, results, spec.name) if writes else None
         result = self.header(search, "search done")
         epochs = search["schedule"]["epochs"]
         keys = [("search", key) for key in self.record.data["search"]]
         if not search_only:
             arms = final_arms(spec, search)
-            finals = Finals(spec, self.base, self.record, self.project, self.workdir, self.say, self.machine,
-                            self.train_finals)
-            runs = finals.runs(arms, epochs)
+            settings = search.get("settings", [])
+            finals = (self.plan.finals if self.plan else Finals)(
+                spec, with_overrides(self.base, settings), self.record, self.project, self.workdir, self.say,
+                self.machine, self.train_finals, settings)
+            runs = self.runs = finals.runs(arms, epochs)
             chosen = result["chosen_on_validation"]
             controls = list(control_arms(spec, chosen)) if chosen else []
             reference = result["reference"]
-            students = statistics_of(runs, spec.seeds, reference, {chosen: controls} if chosen else {},
-                                     self.record.recorded_mcnemar)
+            comparisons = cell_controls(spec)
+            if chosen:
+                comparisons[chosen] = [*controls, *comparisons.get(chosen, [])]
+            students = statistics_of(runs, spec.seeds, reference, comparisons, self.record.recorded_mcnemar)
             for name, arm in arms.items():
                 students[name].update(setting=arm.setting, overrides=arm.overrides)
             keys = [("finals", run["key"]) for arm_runs in runs.values() for run in arm_runs]
             result.update(
-                status="done", controls=controls, students=students,
+                status="done", controls=controls, cell_controls=cell_controls(spec), students=students,
                 verdict=verdict(students, chosen, reference, controls, spec.target_gain), seconds=run_seconds(runs),
                 finals_from_search={"runs": sum(bool(run.get("trained_in")) for r in runs.values() for run in r),
                                     "check": self.record.reuse_check})
             result.update(self.provenance(keys))
-            result.update(draw_figures(spec, result, runs, results, self.gsdm_maps(finals, arms, epochs)))
+            if writes:
+                result.update(draw_figures(spec, result, runs, results, self.gsdm_maps(finals, arms, epochs)))
         else:
             result.update(self.provenance(keys))
         result["this_invocation_seconds"] = round(time.perf_counter() - self.started, 1)
+        if not writes:
+            return result
         path = write_results(spec, result, results)
         self.say(f"study {spec.name}: {result['verdict']} Results: {shown(path)}"
                  + (f" and {shown(path.with_suffix('.md'))}" if result["students"] else ""))

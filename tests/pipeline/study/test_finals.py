@@ -1,7 +1,9 @@
 """pipeline/study/finals.py: which final arms run, in which order, with which overrides."""
 from __future__ import annotations
 
-from pipeline.study.finals import FinalArm, chosen_final, control_arms, final_arms, final_key, final_params
+from pipeline.study.finals import (
+    FinalArm, cell_controls, chosen_final, control_arms, final_arms, final_key, final_params,
+)
 from pipeline.study.spec import load_spec
 from tests.conftest import REPO
 
@@ -41,3 +43,20 @@ def test_a_final_run_is_keyed_on_its_arm_seed_and_schedule():
     assert len(keys) == 4
     baseline, distilled = FinalArm("b", "baseline"), FinalArm("d", "distill")
     assert final_key(spec, base, baseline, 0, 24) != final_key(spec, base, distilled, 0, 24)
+
+
+def test_an_arm_on_a_searched_arms_cell_takes_its_chosen_overrides_then_its_own():
+    spec = load_spec(REPO / "studies" / "utd_mhad_label_scarce.yaml").at_fraction(0.1)
+    search = {"chosen": {"soft_target": {"cell": "t-auto", "overrides": ["distill.method=soft_target",
+                                                                         "temperature=auto"]},
+                         "sakdn": {"cell": "a1-b0.1-g1", "overrides": ["distill.method=sakdn"]}},
+              "chosen_on_validation": "sakdn"}
+    arms = final_arms(spec, search)
+    assert list(arms) == ["baseline", "sakdn_best", "sakdn_best_shuffled", "soft_target", "self_training",
+                          "teacher_labels"]
+    assert arms["self_training"] == FinalArm("self_training", "distill", [
+        "distill.method=soft_target", "temperature=auto", "distill.targets=baseline"],
+        "control: soft_target/t-auto with distill.targets=baseline")
+    assert cell_controls(spec) == {"soft_target": ["self_training", "teacher_labels"]}
+    params = final_params(spec.base_params(), arms["self_training"], 2, 24)
+    assert params["distill"]["targets"] == "baseline" and params["splits"]["labeled_fraction"] == 0.1

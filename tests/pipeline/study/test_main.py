@@ -14,7 +14,8 @@ def test_help_describes_the_study_and_shows_a_spec():
     done = subprocess.run([sys.executable, "-m", "pipeline.study", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0
     for text in ("usage: python -m pipeline.study", "run record", "--root DATA", "--workdir DIR", "--results DIR",
-                 "spec file (YAML", "arms:", "studies/utd_mhad_depth.yaml"):
+                 "spec file (YAML", "arms:", "studies/utd_mhad_depth.yaml", "--plan", "fractions:", "heads:",
+                 "cell_of:"):
         assert text in done.stdout, text
 
 

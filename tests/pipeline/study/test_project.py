@@ -54,3 +54,21 @@ def test_a_student_skipped_for_want_of_video_stops_the_study_with_one_line(tmp_p
     with pytest.raises(StudyError, match=r"the student was not trained \(no video: the manifest has sensor files "
                                          r"only\); a study compares video students and needs videos"):
         project.validation(experiment, "student")
+
+
+def test_an_experiment_runs_its_stage_alone_when_nothing_upstream_would_change(tmp_path):
+    from pipeline.params import validate_params
+    from pipeline.study.overrides import with_overrides
+    from ruamel.yaml import YAML
+
+    params = validate_params(YAML(typ="safe", pure=True).load((REPO / "params.yaml").read_text()))
+    project = Project(REPO, params, "cross_subject", tmp_path / "log")  # reads dvc.yaml only
+    assert {"manifest", "frames", "teachers", "teacher_outputs", "baseline"} <= set(project.upstream("distill"))
+    assert "teachers" not in project.upstream("baseline") and project.upstream("manifest") == ["check_params"]
+    for overrides in (["student.epochs=3", "student.head=tsm"], ["distill.method=soft_target", "temperature=2"]):
+        assert project.runs_alone("distill@cross_subject", with_overrides(params, overrides))
+    assert project.runs_alone("baseline@cross_subject", with_overrides(params, ["student.seed=4"]))
+    # the teachers or their outputs change: DVC must rerun them; self-training trains its own baseline
+    for overrides in (["teacher_outputs.folds=4"], ["teacher.spamfm_layers=[]"], ["distill.targets=baseline"]):
+        assert not project.runs_alone("distill@cross_subject", with_overrides(params, overrides))
+    assert project.runs_alone("teachers@cross_subject", with_overrides(params, ["teacher.spamfm_layers=[]"]))

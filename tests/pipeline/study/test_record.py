@@ -66,3 +66,11 @@ def test_a_record_of_another_format_is_an_error(tmp_path):
     path.write_text(json.dumps({"format": 99}))
     with pytest.raises(StudyError, match="run record format 99, this code reads 1"):
         Record(path, "s")
+
+
+def test_settings_added_later_at_their_neutral_value_leave_recorded_keys_alone():
+    key = run_key("s", "distill", PARAMS)
+    neutral = {**PARAMS, "splits": {"labeled_fraction": 1.0}, "distill": {"targets": "teachers"}}
+    assert run_key("s", "distill", neutral) == run_key("s", "distill", {**PARAMS, "splits": {}, "distill": {}})
+    assert run_key("s", "distill", {**PARAMS, "splits": {"labeled_fraction": 0.5}}) != key
+    assert run_key("s", "distill", {**neutral, "distill": {"targets": "baseline"}}) != run_key("s", "distill", neutral)

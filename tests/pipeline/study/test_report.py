@@ -83,3 +83,11 @@ def test_only_trained_final_runs_count_for_the_time_per_run():
                   {"seconds": {"evaluate": 2.0}, "trained_in": "r2-x"},
                   {"seconds": {"distill": 20.0, "evaluate": 1.0}}]}
     assert run_seconds(runs) == {"median_final_run": 21.0, "finals_total": 33.0}
+
+
+def test_the_choices_made_before_the_search_are_said(tmp_path):
+    spec, result = result_of(tmp_path)
+    result["search"]["schedule"]["head"] = "trn"
+    result["search"]["teachers"] = {"candidates": {"spamfm": 70.0, "plain": 72.5}, "chosen": "plain"}
+    assert ("Schedule: 2 epochs (chosen for the baseline on validation); student head trn, chosen with it; teachers "
+            "plain (fused validation spamfm 70.00, plain 72.50).") in markdown(spec, result)

@@ -132,3 +132,106 @@ def test_a_bad_spec_is_one_error_naming_the_file_and_the_key(tmp_path, case):
 def test_a_missing_spec_file_is_an_error(tmp_path):
     with pytest.raises(StudyError, match="study spec not found"):
         load_spec(tmp_path / "nope.yaml")
+
+
+FRACTIONS = f"""\
+preset: {PRESET}
+split: cross_subject
+selection_seeds: [0]
+schedule: [12, 24]
+search: {{short_epochs: 6}}
+controls: [shuffled]
+heads: [tsn, tsm]
+teachers: {{spamfm: [], no_spamfm: ['teacher.spamfm_layers=[]']}}
+fractions:
+  0.1: {{seeds: [0, 1, 2]}}
+  1.0: {{seeds: [0, 1], controls: [shuffled, class_mean], schedule: [24]}}
+class_pairs: [[sit to stand, stand to sit]]
+arms:
+  baseline: {{stage: baseline}}
+  soft_target: {{cells: {{t4: [distill.method=soft_target]}}}}
+  self_training:
+    cell_of: soft_target
+    overrides: [distill.targets=baseline]
+    fractions: [0.1]
+  smoothing:
+    overrides: [distill.method=label_smoothing]
+    fractions: [1.0]
+"""
+
+
+def test_a_fraction_spec_gives_each_fraction_its_own_study(tmp_path):
+    spec = load_spec(write(tmp_path, FRACTIONS, "scarce.yaml"))
+    assert list(spec.fractions) == [0.1, 1.0] and spec.seeds == [] and spec.heads == ["tsn", "tsm"]
+    assert spec.teachers == {"spamfm": [], "no_spamfm": ["teacher.spamfm_layers=[]"]}
+    assert spec.class_pairs == [("sit to stand", "stand to sit")] and spec.cost is None
+    scarce, full = spec.at_fraction(0.1), spec.at_fraction(1.0)
+    assert scarce.name == "scarce_f0.1" and full.name == "scarce_f1.0"
+    assert list(scarce.arms) == ["baseline", "soft_target", "self_training"]
+    assert list(full.arms) == ["baseline", "soft_target", "smoothing"]
+    assert (scarce.seeds, scarce.schedule, scarce.controls) == ([0, 1, 2], [12, 24], ["shuffled"])
+    assert (full.seeds, full.schedule, full.controls) == ([0, 1], [24], ["shuffled", "class_mean"])
+    assert scarce.base_params()["splits"]["labeled_fraction"] == 0.1 and scarce.labeled_fraction == 0.1
+    assert spec.arms["self_training"].cell_of == "soft_target" and not scarce.fractions
+
+
+def test_the_label_scarce_study_spec_loads():
+    spec = load_spec(REPO / "studies" / "utd_mhad_label_scarce.yaml")
+    assert list(spec.fractions) == [0.1, 0.25, 1.0] and spec.split == "cross_subject"
+    assert [spec.at_fraction(f).seeds for f in spec.fractions] == [[0, 1, 2], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]
+    assert spec.heads == ["tsn", "trn", "tsm"] and list(spec.teachers) == ["spamfm", "no_spamfm"]
+    assert "self_training" in spec.at_fraction(0.1).arms and "self_training" not in spec.at_fraction(1.0).arms
+    assert spec.at_fraction(1.0).controls == ["shuffled", "class_mean"] and spec.cost["training_clips"] == 324
+
+
+def fractions_replace(old: str, new: str) -> str:
+    assert old in FRACTIONS
+    return FRACTIONS.replace(old, new)
+
+
+BAD_FRACTIONS = {
+    "no seeds anywhere": (fractions_replace("0.1: {seeds: [0, 1, 2]}", "0.1: {}"), "missing key fractions.0.1.seeds"),
+    "fraction above 1": (fractions_replace("  0.1:", "  1.5:"), "fractions.1.5 must be a labelled fraction in"),
+    "fraction key": (fractions_replace("{seeds: [0, 1, 2]}", "{seeds: [0], epochs: 3}"),
+                     "unknown key fractions.0.1.epochs"),
+    "fractions not a mapping": (fractions_replace(
+        "fractions:\n  0.1: {seeds: [0, 1, 2]}\n  1.0: {seeds: [0, 1], controls: [shuffled, class_mean], schedule: [24]}\n",
+        "fractions: [0.1, 1.0]\nseeds: [0]\n"),
+                                "fractions must map labelled fractions"),
+    "arm at an unknown fraction": (fractions_replace("fractions: [0.1]", "fractions: [0.5]"),
+                                   "arms.self_training.fractions: 0.5 is not one of the fractions"),
+    "class_mean below 1": (fractions_replace("controls: [shuffled]\nheads", "controls: [class_mean]\nheads"),
+                           "fractions.0.1: controls class_mean: .*labeled_fraction"),
+    "cell_of a fixed arm": (fractions_replace("cell_of: soft_target", "cell_of: smoothing"),
+                            "arms.self_training.cell_of 'smoothing' must name a searched arm"),
+    "cell_of on a searched arm": (fractions_replace("{cells: {t4: [distill.method=soft_target]}}",
+                                                    "{cell_of: soft_target, cells: {t4: [distill.method=dkd]}}"),
+                                  "arms.soft_target.cell_of is for fixed distill arms"),
+    "self-training on a loss it cannot use": (fractions_replace("[distill.method=soft_target]", "[distill.method=at]"),
+                                              "arms.self_training on soft_target cell t4: distill.targets"),
+    "a bad head": (fractions_replace("heads: [tsn, tsm]", "heads: [tsn, lstm]"), "heads lstm: .*student.head"),
+    "a head twice": (fractions_replace("heads: [tsn, tsm]", "heads: [tsn, tsn]"), "heads must be a non-empty list"),
+    "a bad teacher": (fractions_replace("'teacher.spamfm_layers=[]'", "teacher.layers=1"),
+                      "teachers.no_spamfm: .*teacher.layers"),
+    "a class that is not": (fractions_replace("[sit to stand, stand to sit]", "[sit to stand, fly]"),
+                            "class_pairs: 'fly' is not a class of utd_mhad"),
+    "a pair of three": (fractions_replace("[sit to stand, stand to sit]", "[sit to stand, a, b]"),
+                        "class_pairs must be a list of"),
+    "the reference at one fraction": (fractions_replace("baseline: {stage: baseline}",
+                                                        "baseline: {stage: baseline, fractions: [1.0]}"),
+                                      "the reference runs at every fraction"),
+    "fractions of an arm without fractions": (GOOD.replace("stage: baseline}", "stage: baseline, fractions: [1.0]}"),
+                                              "arms.baseline.fractions needs the top-level fractions key"),
+    "a cost key": (FRACTIONS + "cost: {clip_seconds: 1}\n", "missing key cost.training_clips"),
+    "a negative cost": (FRACTIONS + "cost: {clip_seconds: -1, training_clips: 3}\n",
+                        "cost.clip_seconds must be a number >= 0"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FRACTIONS))
+def test_a_bad_fraction_spec_is_one_error_naming_the_file_and_the_key(tmp_path, case):
+    text, message = BAD_FRACTIONS[case]
+    path = write(tmp_path, text)
+    with pytest.raises(StudyError, match=message) as error:
+        load_spec(path)
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)

@@ -1,0 +1,151 @@
+"""A label-fraction study's results: ``<study>.json``, its markdown ``<study>.md`` and figures.
+
+The JSON holds, per labelled fraction (``fractions.<f>``, f written 0.1, 0.25, 1.0): its
+seeds, per final arm its setting, test accuracy (``accuracy.{mean,std,runs}``), F-measure and
+validation summaries, its paired gain over the reference (``gain_vs_<reference>``: mean, 95 %
+interval, McNemar) and over its controls (``gain_vs.<control>``), the teachers' test accuracy
+(``teachers.fused.accuracy``) and the fraction's verdict; ``chosen_on_validation`` per fraction
+(teachers, head, epochs, the distilled arm and cell); the code commits and machines of the
+runs; this invocation's command, commit and machine. Each fraction's own results (search,
+figures) are ``<study>_f<f>.json`` and .md.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pipeline.study.provenance import describe_machine, git_commit
+from pipeline.study.report import interval_text, p_value_text, write_json
+from pipeline.study.spec import Spec, fraction_label
+from pipeline.study.statistics import summary
+
+ROW_KEYS = ("setting", "overrides", "accuracy", "f_measure", "validation_accuracy")
+
+
+def student_row(row: dict, reference: str) -> dict:
+    """A fraction's arm: its summaries, its gain over the reference, ``gain_vs`` its controls."""
+    out = {key: row[key] for key in ROW_KEYS if key in row}
+    if f"gain_vs_{reference}" in row:
+        out[f"gain_vs_{reference}"] = row[f"gain_vs_{reference}"]
+    out["gain_vs"] = {key[len("gain_vs_"):]: value for key, value in row.items()
+                      if key.startswith("gain_vs_") and key != f"gain_vs_{reference}"}
+    return out
+
+
+def teachers_of(runs: list[dict]) -> dict | None:
+    """The teachers' test accuracy the evaluate stage read in a fraction's final runs (one
+    teacher per fraction: every run reads the same)."""
+    values = [run["teachers_accuracy"] for run in runs if run.get("teachers_accuracy") is not None]
+    return {"fused": {"accuracy": summary(values)}} if values else None
+
+
+def choices_of(result: dict) -> dict:
+    """What a fraction's study chose on validation before its final runs."""
+    search = result["search"]
+    searched = search.get("chosen_on_validation")
+    return {"teachers": (search.get("teachers") or {}).get("chosen"), "head": search["schedule"].get("head"),
+            "epochs": search["schedule"]["epochs"],
+            "distilled": {"arm": result["chosen_on_validation"], "cell": search["chosen"][searched]["cell"]}
+            if searched else None,
+            "cells": {arm: choice["cell"] for arm, choice in (search.get("chosen") or {}).items()},
+            "settings": search.get("settings", [])}
+
+
+def combined(spec: Spec, results: dict[float, dict], runs: dict[float, dict[str, list[dict]]], record,
+             study) -> dict:
+    """The study's results from each fraction's (``results``: fraction -> its study's result;
+    ``runs``: fraction -> its final runs per arm; ``study``: one fraction's ``Study``, for the
+    command and the machine)."""
+    fractions, chosen, commits, machines = {}, {}, [], {}
+    for fraction, result in results.items():
+        label, reference = fraction_label(fraction), result["reference"]
+        fractions[label] = {
+            "labeled_fraction": fraction, "study": result["study"], "results": f"{result['study']}.json",
+            "status": result["status"], "seeds": result["seeds"], "reference": reference,
+            "controls": result["controls"], "cell_controls": result.get("cell_controls", {}),
+            "students": {arm: student_row(row, reference) for arm, row in result["students"].items()},
+            "teachers": teachers_of(runs.get(fraction, {}).get(reference, [])), "verdict": result["verdict"]}
+        chosen[label] = choices_of(result)
+        commits += [c for c in result.get("code_commits", []) if c not in commits]
+        machines.update(result.get("machines", {}))
+    done = all(result["status"] == "done" for result in results.values())
+    return {"study": spec.name, "spec": str(spec.path), "status": "done" if done else "search done",
+            "split": spec.split, "reference": spec.arms[spec.reference].final, "title": spec.title,
+            "description": spec.description.strip(), "command": study.command, "git": git_commit(),
+            "machine": study.machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "fractions": fractions,
+            "chosen_on_validation": chosen, "code_commits": commits, "machines": machines,
+            "results_folder": next(iter(results.values()))["results_folder"], "run_record": record.path.name}
+
+
+def _cell(row: dict | None, reference: str) -> str:
+    if row is None:
+        return "–"
+    text = f"{row['accuracy']['mean']:.2f} ± {row['accuracy']['std']:.2f}"
+    gain = row.get(f"gain_vs_{reference}")
+    return f"{text} ({interval_text(gain)})" if gain else text
+
+
+def markdown(spec: Spec, result: dict) -> str:
+    """The accuracy of every arm at every fraction, the controls, the choices, the provenance."""
+    labels, reference = list(result["fractions"]), result["reference"]
+    fractions = result["fractions"]
+    arms = list(dict.fromkeys(arm for row in fractions.values() for arm in row["students"]))
+    lines = [f"{result['description']} Test accuracy in % (mean ± sd over paired student seeds) at each labelled "
+             f"fraction of the training recordings (`splits.labeled_fraction`; the other training recordings are "
+             f"unlabeled: only distilled students see them, through their targets), split `{result['split']}`; "
+             f"every setting chosen on validation, at each fraction. In brackets: the paired gain over the "
+             f"{reference} with its 95 % interval.".strip(), "",
+             "| arm | " + " | ".join(f"f = {label}" for label in labels) + " |",
+             "| --- |" + " --- |" * len(labels)]
+    for arm in arms:
+        lines.append(f"| {arm} | " + " | ".join(_cell(fractions[label]["students"].get(arm), reference)
+                                                for label in labels) + " |")
+    teachers = [(fractions[label]["teachers"] or {}).get("fused") for label in labels]
+    lines.append("| teachers (fused) | " + " | ".join(f"{t['accuracy']['mean']:.2f}" if t else "–"
+                                                     for t in teachers) + " |")
+    lines += ["", "Seeds: " + "; ".join(f"f = {label}: {', '.join(map(str, fractions[label]['seeds']))}"
+                                        for label in labels) + "."]
+    against = []
+    for label in labels:
+        for arm, row in fractions[label]["students"].items():
+            for control, gain in row["gain_vs"].items():
+                against.append(f"| {label} | {arm} | {control} | {interval_text(gain)} | {p_value_text(gain)} |")
+    if against:
+        lines += ["", "Against the controls (paired difference of test accuracy, 95 % CI):", "",
+                  "| f | arm | control | gain (95 % CI) | McNemar p |", "| --- | --- | --- | --- | --- |", *against]
+    lines += ["", "Chosen on validation, before any test-split read:", "",
+              "| f | teachers | student head | epochs | distilled arm (cell) |", "| --- | --- | --- | --- | --- |"]
+    for label, choice in result["chosen_on_validation"].items():
+        distilled = choice["distilled"]
+        lines.append(f"| {label} | {choice['teachers'] or 'preset'} | {choice['head'] or 'preset'} | "
+                     f"{choice['epochs']} | " + (f"{distilled['arm']} ({distilled['cell']})" if distilled else "–")
+                     + " |")
+    verdicts = [f"f = {label}: {fractions[label]['verdict']}" for label in labels
+                if result["chosen_on_validation"][label]["distilled"]]  # the verdict is the chosen arm's
+    if verdicts:
+        lines += ["", *verdicts]
+    for name in result.get("figures", []):
+        lines += ["", f"![{name}]({name})"]
+    lines += ["", "Each fraction's own results (search, figures): "
+              + ", ".join(f"`{fractions[label]['study']}.md`" for label in labels) + "."]
+    commits = result["code_commits"]
+    if commits:
+        lines += ["", "The runs used the code of commit" + ("s " if len(commits) > 1 else " ")
+                  + ", ".join(f"`{c[:12]}`" for c in commits) + "."]
+    machines = "; ".join(describe_machine(m) for m in result["machines"].values()) or "none recorded"
+    lines += ["", f"Machine{'s' if len(result['machines']) > 1 else ''} of the runs: {machines}; this invocation "
+                  f"{result['this_invocation_seconds']:.0f} s.",
+              f"Command: `{result['command']}` at commit `{result['git']['commit'][:12]}`"
+              + (" (uncommitted changes)" if result["git"]["dirty"] else "") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_combined(spec: Spec, result: dict, runs: dict[float, dict[str, list[dict]]], folder: Path) -> Path:
+    """``<study>.json`` and .md with the figures (``pipeline.study.fraction_figures``); the JSON's path."""
+    from pipeline.study.fraction_figures import draw_fraction_figures
+
+    result.update(draw_fraction_figures(spec, result, runs, Path(folder)))
+    path = Path(folder) / f"{spec.name}.json"
+    write_json(path, result)
+    path.with_suffix(".md").write_text(markdown(spec, result))
+    return path

@@ -1,0 +1,58 @@
+"""The label-fraction study: the one-split study once per labelled fraction, reported together.
+
+A spec with ``fractions`` runs, for each labelled fraction f in order, the study of
+``Spec.at_fraction(f)``: the spec's params with ``splits.labeled_fraction=f``, that fraction's
+seeds, schedule and controls, the arms that run at f; its own work folder (``<workdir>/f<f>``:
+its DVC project and final-run workspaces) and its own results (``<study>_f<f>.json``, .md and
+figures). Every fraction's runs go into the study's one run record (``<study>_runs.json``,
+keyed by their params, the fraction included), so an interrupted study resumes and a finished
+one reruns without training anything. Then the fractions are put together
+(``pipeline.study.fraction_report``): ``<study>.json`` and .md, the curve of test accuracy
+against the labelled fraction per arm, and the per-class figure of the spec's class pairs.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from pipeline.study.fraction_report import combined, write_combined
+from pipeline.study.record import Record
+from pipeline.study.runner import RESULTS, WORK, Study, shown
+from pipeline.study.spec import Spec, fraction_label
+
+
+class FractionStudy:
+    """One invocation of a label-fraction study (``run``); the options are ``Study``'s."""
+
+    def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
+                 results: Path | None = None, update_code: bool = False, train_finals: bool = False,
+                 command: str = "", say: Callable[[str], None] = print, plan=None):
+        self.spec, self.root, self.plan = spec, root, plan
+        self.workdir = Path(workdir or WORK / spec.name).resolve()
+        self.results = Path(results or RESULTS).resolve()
+        self.update_code, self.train_finals, self.command, self.say = update_code, train_finals, command, say
+        self.record = Record(self.results / f"{spec.name}_runs.json", spec.name, write=plan is None)
+        self.started = time.perf_counter()
+
+    def study(self, fraction: float) -> Study:
+        """The one-split study of ``fraction``, in its own work folder, writing to the shared record."""
+        return Study(self.spec.at_fraction(fraction), root=self.root,
+                     workdir=self.workdir / f"f{fraction_label(fraction)}", results=self.results,
+                     update_code=self.update_code, train_finals=self.train_finals, command=self.command,
+                     say=self.say, record=self.record, plan=self.plan)
+
+    def run(self, search_only: bool = False) -> dict:
+        studies, results = {}, {}
+        for fraction in self.spec.fractions:
+            self.say(f"labelled fraction {fraction:g}:")
+            studies[fraction] = self.study(fraction)
+            results[fraction] = studies[fraction].run(search_only=search_only)
+        result = combined(self.spec, results, {f: study.runs for f, study in studies.items()}, self.record,
+                          studies[next(iter(studies))])
+        result["this_invocation_seconds"] = round(time.perf_counter() - self.started, 1)
+        if self.plan is not None:
+            return result
+        path = write_combined(self.spec, result, {f: study.runs for f, study in studies.items()}, self.results)
+        self.say(f"study {self.spec.name}: results {shown(path)} and {shown(path.with_suffix('.md'))}")
+        return result
