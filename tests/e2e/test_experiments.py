@@ -1,5 +1,5 @@
-"""DVC experiments on the reproduced tiny project: a queue of experiments with set params, shown
-by `dvc exp show`."""
+"""DVC experiments on the reproduced tiny project: a queued experiment with set params, shown by
+`dvc exp show`."""
 from __future__ import annotations
 
 import json
@@ -27,20 +27,19 @@ def experiment_metrics(project: Path) -> dict:
 @pytest.mark.slow
 def test_experiments_with_set_params_and_a_queue(project, tmp_path):
     clone = clone_project(project, tmp_path / "clone")
-    # A queue of two: the distillation levers of docs/method.md §5 and §6b set as a user would on
-    # one, a second value of gamma on the other.
-    run(["dvc", "exp", "run", "--queue", "-n", "levers", "-S", "gamma=0", "-S", "alpha=0.1",
+    # The distillation levers of docs/method.md §5 and §6b set as a user would, queued. (One
+    # experiment: a second would test DVC's queue, not our wiring, at a minute of the suite.)
+    run(["dvc", "exp", "run", "--queue", "-n", "levers", "-S", "gamma=0.5", "-S", "alpha=0.1",
          "-S", "distill.importance=channel", "-S", "distill.align=temporal", "-S", "teacher_outputs.folds=2",
          "-S", "temperature=auto"], clone)
-    run(["dvc", "exp", "run", "--queue", "-n", "gamma-half", "-S", "gamma=0.5"], clone)
     run(["dvc", "queue", "start"], clone)
-    # Wait for both experiments' git refs (a git call takes milliseconds; `dvc queue status`
+    # Wait for the experiment's git ref (a git call takes milliseconds; `dvc queue status`
     # takes 3 s of CPU, which polling would take from the experiments), asking DVC itself only
     # now and then, in case one failed and will never have a ref.
     deadline, asked = time.time() + 600, time.time()
     while time.time() < deadline:
         refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], clone).stdout.split()
-        if {"levers", "gamma-half"} <= {ref.rsplit("/", 1)[-1] for ref in refs}:
+        if "levers" in {ref.rsplit("/", 1)[-1] for ref in refs}:
             break
         if time.time() - asked > 60:
             asked = time.time()
@@ -58,8 +57,7 @@ def test_experiments_with_set_params_and_a_queue(project, tmp_path):
     levers = experiments["levers"]["params"]
     assert levers["alpha"] == 0.1 and levers["temperature"] == "auto" and levers["teacher_outputs"]["folds"] == 2
     assert levers["distill"]["align"] == "temporal" and levers["distill"]["importance"] == "channel"
-    gammas = sorted(e["params"]["gamma"] for e in experiments.values() if e["params"].get("gamma") in (0, 0.5))
-    assert gammas == [0, 0.5]
+    assert levers["gamma"] == 0.5
     for experiment in experiments.values():
         metrics = experiment["metrics"]["metrics/cross_subject.json"]["data"]
         assert 0 <= metrics["student"]["accuracy"] <= 100
