@@ -202,7 +202,9 @@ class Project:
 
     def experiments(self, fresh: bool = True) -> dict[str, dict]:
         """name -> {"params", "metrics", "outs"} of every finished experiment on the project's
-        last commits; "metrics" includes the students' validation summaries. ``fresh=False``
+        last commits (not one still queued or running: `dvc exp show` lists it with the
+        revision it started from, whose outputs are its parent's); "metrics" includes the
+        students' validation summaries. ``fresh=False``
         reuses the last listing (nothing has run since)."""
         if not fresh and self._experiments is not None:
             return self._experiments
@@ -210,8 +212,12 @@ class Project:
         found = {}
         for commit in shown:
             for experiment in commit.get("experiments") or []:
+                if (experiment.get("executor") or {}).get("state") not in (None, "success"):
+                    continue  # queued, running or failed: its revision is the queue's copy of its parent
                 for revision in experiment.get("revs", []):
                     data = revision.get("data") or {}
+                    if data.get("rev") == "workspace":
+                        continue  # running in the workspace: nothing of it is committed yet
                     name = revision.get("name") or data.get("name")
                     summaries = self.training_summaries(revision.get("rev") or data.get("rev")) if name else {}
                     if name and (data.get("metrics") or summaries):

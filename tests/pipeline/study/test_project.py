@@ -72,3 +72,38 @@ def test_an_experiment_runs_its_stage_alone_when_nothing_upstream_would_change(t
     for overrides in (["teacher_outputs.folds=4"], ["teacher.spamfm_layers=[]"], ["distill.targets=baseline"]):
         assert not project.runs_alone("distill@cross_subject", with_overrides(params, overrides))
     assert project.runs_alone("teachers@cross_subject", with_overrides(params, ["teacher.spamfm_layers=[]"]))
+
+
+def test_experiments_lists_only_finished_ones(tmp_path, monkeypatch):
+    """`dvc exp show` lists a running or queued experiment with the revision it started from,
+    whose dvclive summaries are its parent's: taken as finished, every experiment of a queue
+    that was still running read the project's own (short) baseline."""
+    import json
+    import subprocess
+
+    def revision(name, rev, data_rev, state):
+        return {"name": name, "executor": {"state": state} if state else None,
+                "revs": [{"rev": rev, "name": name, "data": {"rev": data_rev, "params": {"params.yaml": {"data": {}}},
+                                                             "metrics": {}}}]}
+
+    shown = [{"rev": "workspace", "experiments": None},
+             {"rev": "main", "experiments": [revision("done", "aaa", "aaa", "success"),
+                                             revision("older", "ddd", "ddd", None),
+                                             revision("running", "bbb", "workspace", "running"),
+                                             revision("queued", "ccc", "ccc", "queued")]}]
+    summaries = {"aaa": 61.0, "ddd": 55.0, "bbb": 8.33, "ccc": 8.33}  # bbb, ccc: the parent's files
+
+    def run(*command, check=True, timeout=None):
+        if command[1:3] == ("exp", "show"):
+            out = json.dumps(shown)
+        elif command[:2] == ("git", "ls-tree"):
+            out = "dvclive/s/student/metrics.json\n"
+        else:  # git show <rev>:<path>
+            out = json.dumps({"best_val_accuracy": summaries[command[2].split(":")[0]], "best_epoch": 1})
+        return subprocess.CompletedProcess(command, 0, out, "")
+
+    project = Project(tmp_path / "project", {}, "s", tmp_path / "log")
+    monkeypatch.setattr(project, "run", run)
+    found = project.experiments()
+    assert set(found) == {"done", "older"}
+    assert project.validation(found["done"], "student")["validation_accuracy"] == 61.0
