@@ -148,16 +148,7 @@ def draw_figures(spec: Spec, result: dict, runs: dict[str, list[dict]], folder: 
     drawn, kept, data = [], [], []
     reference, chosen = spec.arms[spec.reference].final, result.get("chosen_on_validation")
 
-    def save(name: str, figure) -> None:
-        path = folder / f"{stem}_{name}.png"
-        if figure is None:
-            if path.exists():
-                kept.append(path.name)
-            return
-        figure.tight_layout()
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-        drawn.append(path.name)
+    save = figure_saver(plt, folder, stem, drawn, kept)
 
     if runs:
         write_csv(folder / f"{stem}_accuracy.csv", accuracy_rows(runs, spec.seeds))
@@ -181,3 +172,20 @@ def draw_figures(spec: Spec, result: dict, runs: dict[str, list[dict]], folder: 
     elif path.exists():
         kept.append(path.name)
     return {"figures": drawn, "figures_kept": kept, "plots_data": data}
+
+
+def figure_saver(plt, folder: Path, stem: str, drawn: list[str], kept: list[str]):
+    """``save(name, figure)``: write ``<stem>_<name>.png`` and list it in ``drawn``; a None
+    figure (nothing to draw now) keeps an earlier file, listed in ``kept``."""
+    def save(name: str, figure) -> None:
+        path = folder / f"{stem}_{name}.png"
+        if figure is None:
+            if path.exists():
+                kept.append(path.name)
+            return
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+        drawn.append(path.name)
+
+    return save

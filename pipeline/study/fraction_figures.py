@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from pipeline.study.figures import pyplot, write_csv
+from pipeline.study.figures import figure_saver, pyplot, write_csv
 from pipeline.study.spec import Spec, fraction_label
 from pipeline.study.statistics import interval_half_width
 
@@ -93,16 +93,7 @@ def draw_fraction_figures(spec: Spec, result: dict, runs: Runs, folder: Path) ->
     plt = pyplot()
     drawn, kept, data = [], [], []
 
-    def save(name: str, figure) -> None:
-        path = folder / f"{spec.name}_{name}.png"
-        if figure is None:
-            if path.exists():
-                kept.append(path.name)
-            return
-        figure.tight_layout()
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-        drawn.append(path.name)
+    save = figure_saver(plt, folder, spec.name, drawn, kept)
 
     rows = curve_rows(spec, runs)
     if rows:
