@@ -256,6 +256,19 @@ def withhold_labels(manifest: pd.DataFrame, assignment: pd.Series, fraction: flo
     return assignment
 
 
+def check_whole_recordings(manifest: pd.DataFrame, assignment: pd.Series, protocol: str) -> None:
+    """Withholding labels needs each training recording wholly in training: a recording with
+    a sample in validation or test (a split by view) would show its label there."""
+    ids = manifest["recording_id"].astype(str)
+    training = set(ids[assignment == TRAIN])
+    elsewhere = sorted(training & set(ids[assignment != TRAIN]))
+    if elsewhere:
+        raise InputError(f"splits.labeled_fraction < 1 needs whole recordings in training, but protocol "
+                         f"{protocol!r} puts samples of {len(elsewhere)} training recordings (e.g. {elsewhere[0]}) "
+                         f"in validation or test, where their labels are read; use labeled_fraction 1 or "
+                         f"a protocol that splits by recording, subject or trial")
+
+
 def labeled_counts(manifest: pd.DataFrame, assignment: pd.Series) -> dict:
     """How many training recordings (and samples) keep their label, and how many do not."""
     counts = {}
@@ -295,6 +308,8 @@ def make_splits_with_report(
             test_values = test_values(sorted(manifest[column].dropna().unique().tolist()))
         assignment = hold_out(manifest, column, test_values)
         carved, reports[name] = carve_validation(manifest, assignment, column, val_fraction, seed)
+        if labeled_fraction < 1:
+            check_whole_recordings(manifest, carved, name)
         table[name] = withhold_labels(manifest, carved, labeled_fraction, seed)
         reports[name].update(labeled_fraction=labeled_fraction, **labeled_counts(manifest, table[name]))
     return table, reports

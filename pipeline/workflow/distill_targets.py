@@ -39,8 +39,9 @@ def student_training_samples(data: SplitData) -> pd.DataFrame:
 
 
 def pseudo_labels(outputs: list[dict]) -> torch.Tensor:
-    """The targets' own class per row: the argmax of the mean of each output's probabilities."""
-    return torch.stack([F.softmax(o["logits"].float(), dim=1) for o in outputs]).mean(0).argmax(1)
+    """The targets' own class per row: the fused teacher's prediction, the argmax of the mean of
+    the branches' logits (the rule the teachers are scored by, and their cached GSDM maps)."""
+    return torch.stack([o["logits"].float() for o in outputs]).mean(0).argmax(1)
 
 
 def baseline_logits(path: str | Path, clips: VideoClips, data: SplitData, runtime: Runtime, batch_size: int,

@@ -54,6 +54,7 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     taps = distill_taps(params)
     predicted = predictor.predict(dataset, taps)
     hidden = torch.from_numpy(unlabeled)
+    validation = torch.from_numpy((recordings["part"] == "val").to_numpy())
     dataset.labels[hidden] = predicted["logits"][hidden].argmax(1)
     training_ids = data.recordings("train")["recording_id"].tolist()
     position = {rid: i for i, rid in enumerate(recordings["recording_id"])}
@@ -104,7 +105,9 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                                     "T=fitted": teacher_diagnostics(values, training_labels, temperature)}
                              for name, values in logits.items()}
     return {"recordings": len(recordings), "taps": list(taps), "ablated_batch_size": batch,
-            "fused_accuracy_labeled_parts": accuracy_of(predicted["logits"][~hidden], dataset.labels[~hidden]),
+            # Validation only: the test split is read by the evaluate stage, once per run.
+            "fused_accuracy_validation": (accuracy_of(predicted["logits"][validation], dataset.labels[validation])
+                                          if validation.any() else None),
             "unlabeled_recordings": int(hidden.sum()), "folds": folds,
             "temperature": {"fitted": round(temperature, 4), "fitted_on": "cross_fitted" if folds else "in_fold",
                             "grid": fit["grid"], "at_grid_edge": fit["at_grid_edge"],

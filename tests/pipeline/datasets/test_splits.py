@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.datasets import check_manifest
+from pipeline.errors import InputError
 from pipeline.datasets.splits import (
     TEST, TRAIN, UNLABELED, VAL, carve_recordings, carve_validation, describe_validation, hold_out, make_splits,
     make_splits_with_report, validation_unit, withhold_labels,
@@ -294,3 +295,12 @@ def test_the_report_counts_labelled_and_unlabeled_recordings():
     assert report["labeled_recordings"] == manifest.loc[table == TRAIN, "recording_id"].nunique()
     assert report["unlabeled_recordings"] == manifest.loc[table == UNLABELED, "recording_id"].nunique() > 0
     assert report["labeled_samples"] + report["unlabeled_samples"] == int((table != TEST).sum() - (table == VAL).sum())
+
+
+def test_withholding_labels_refuses_a_split_that_shares_recordings_with_validation():
+    # By view: a training recording's other views are in validation and test, labels and all.
+    manifest = synthetic_manifest()
+    with pytest.raises(InputError, match=r"splits.labeled_fraction < 1 needs whole recordings.*'cross_view'"):
+        make_splits(manifest, "synthetic", ["cross_view"], 0.2, 0, 0.5)
+    assert make_splits(manifest, "synthetic", ["cross_view"], 0.2, 0, 1.0)["cross_view"].notna().all()
+    assert (make_splits(manifest, "synthetic", ["cross_subject"], 0.2, 0, 0.5)["cross_subject"] == UNLABELED).any()

@@ -32,11 +32,12 @@ def test_training_samples_hide_every_unlabeled_label():
     assert labelled["label"].tolist() == [0, 0]
 
 
-def test_pseudo_labels_are_the_argmax_of_the_mean_probability():
-    # Sensor 1 is sure of class 0, sensor 2 leans to class 1: the mean probability picks 0.
-    first = {"logits": torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 3.0]])}
-    second = {"logits": torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]])}
-    assert pseudo_labels([first, second]).tolist() == [0, 2]
+def test_pseudo_labels_are_the_fused_teachers_prediction():
+    # Row 0: mean logits (5, 0.5, 0). Row 1: (0, 1, 1.5). Row 2: mean logits (2, 1.75, 0) pick 0,
+    # where the mean probability would pick 1 (0.490 vs 0.494): the teachers fuse logits.
+    first = {"logits": torch.tensor([[10.0, 0.0, 0.0], [0.0, 0.0, 3.0], [4.0, 0.0, 0.0]])}
+    second = {"logits": torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 3.5, 0.0]])}
+    assert pseudo_labels([first, second]).tolist() == [0, 2, 0]
 
 
 class FakeCache:
