@@ -191,13 +191,19 @@ def set_rng_state(state: dict) -> None:
 
 
 def loader(dataset, batch_size: int, runtime: Runtime, seed: int, shuffle: bool, drop_last: bool = False,
-           workers: int = 0) -> DataLoader:
+           workers: int = 0, batch_key: str = "batch_size") -> DataLoader:
     """A DataLoader whose order is a function of (seed, epoch) (see ``EpochShuffle``);
     shuffled loaders are split across DDP ranks, evaluation loaders are not. ``workers``
     processes load batches (0: the main process); they are not persistent, so each epoch's
-    workers start from the dataset as ``set_epoch`` left it (its TSN offsets)."""
+    workers start from the dataset as ``set_epoch`` left it (its TSN offsets). With
+    ``drop_last``, fewer samples per rank than a batch is an error naming ``batch_key``: it
+    would train nothing."""
     sampler = EpochShuffle(len(dataset), seed, shuffle, runtime.rank if shuffle else 0,
                            runtime.world_size if shuffle else 1)
+    if drop_last and len(sampler) < batch_size:
+        raise InputError(f"{batch_key}: {batch_size} is above the {len(sampler)} training samples"
+                         f"{' per process' if runtime.world_size > 1 else ''} (only full batches train: "
+                         f"none would); lower it or label more recordings")
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, num_workers=workers,
                       pin_memory=runtime.device.type == "cuda", persistent_workers=False)
 

@@ -1,6 +1,7 @@
 """The study's statistics: summaries, paired differences over seeds, McNemar's exact test.
 
-Arms are paired: seed s gives the same student initialisation and data order in every arm, so
+Arms are paired: seed s gives the same student initialisation in every arm (and the same data
+order where arms train on the same clips; with scarce labels the baseline sees fewer), so
 an arm is compared with another by the per-seed difference, with a t interval over seeds, and
 on the pooled per-recording predictions by McNemar's exact test (a binomial test on the
 discordant pairs; pooling seeds treats their pairs as independent, so its p-values are

@@ -136,7 +136,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                           "inputs": input_digests(read)}
     result = fit(name=f"{method}[{data.split}]", model=distiller, parameters=distiller.trainable_parameters(),
                  train_data=loader(train, settings["batch_size"], runtime, seed, shuffle=True, drop_last=True,
-                                   workers=workers),
+                                   batch_key="student.batch_size", workers=workers),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
                  runtime=runtime, progress=progress)

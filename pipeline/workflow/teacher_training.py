@@ -78,7 +78,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
 
     result = fit(name=name or f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
                  train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True,
-                                   workers=params["train"]["workers"]),
+                                   batch_key="teacher.batch_size", workers=params["train"]["workers"]),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
                  config={"teacher": config, "params": params_subset(params, keys), "split": data.split,

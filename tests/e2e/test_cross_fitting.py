@@ -21,7 +21,8 @@ def test_cross_fitted_outputs_come_from_the_teacher_that_never_saw_the_recording
 
     copy = copy_project(project, tmp_path / "copy")
     write_params(copy / "params.yaml", {"teacher_outputs": {"folds": 2}, "temperature": "auto",
-                                        "student": {"epochs": 1}})
+                                        # 3 recordings per fold teacher: a batch of 2 trains it
+                                        "teacher": {"batch_size": 2}, "student": {"epochs": 1}})
     for stage in ("fold_teachers", "teacher_outputs", "distill"):
         run(stage_command(copy, stage, SPLIT, *(["--no-progress"] if stage != "teacher_outputs" else [])), copy)
     folds = torch.load(copy / f"models/{SPLIT}/fold_teachers.pt", weights_only=False)

@@ -31,7 +31,7 @@ def test_experiments_with_set_params_and_a_queue(project, tmp_path):
     # experiment: a second would test DVC's queue, not our wiring, at a minute of the suite.)
     run(["dvc", "exp", "run", "--queue", "-n", "levers", "-S", "gamma=0.5", "-S", "alpha=0.1",
          "-S", "distill.importance=channel", "-S", "distill.align=temporal", "-S", "teacher_outputs.folds=2",
-         "-S", "temperature=auto"], clone)
+         "-S", "temperature=auto", "-S", "teacher.batch_size=2"], clone)
     run(["dvc", "queue", "start"], clone)
     # Wait for the experiment's git ref (a git call takes milliseconds; `dvc queue status`
     # takes 3 s of CPU, which polling would take from the experiments), asking DVC itself only

@@ -48,7 +48,8 @@ def trained(project, tmp_path_factory):
     """A copy with half of each class's training recordings unlabeled, its teachers, their
     outputs and a distilled student trained (one epoch each: only equality is checked)."""
     copy = copy_project(project, tmp_path_factory.mktemp("fraction") / "copy")
-    write_params(copy / "params.yaml", {"splits": {"labeled_fraction": 0.5}, "teacher": {"epochs": 1},
+    write_params(copy / "params.yaml", {"splits": {"labeled_fraction": 0.5, "protocols": [SPLIT]},
+                                        "teacher": {"epochs": 1, "batch_size": 2},  # 3 labelled recordings
                                         "student": {"epochs": 1}})
     stage(copy, "manifest")
     return copy, *train_all(copy)

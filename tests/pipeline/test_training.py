@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from pipeline.errors import TrainingError
+from pipeline.errors import InputError, TrainingError
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset
 
 
@@ -91,3 +91,12 @@ def test_loader_workers_see_each_epoch_like_the_main_process():
             seen[workers].append(sorted(torch.cat(list(data)).tolist()))
     assert seen[0] == [[0, 1, 2, 3], [100, 101, 102, 103]]
     assert seen[1] == seen[0]
+
+
+def test_a_training_loader_with_fewer_samples_than_a_batch_is_refused():
+    runtime = Runtime(torch.device("cpu"))
+    # Numbers holds 8 samples: a batch of 8 trains one step, a batch of 9 none (drop_last).
+    assert len(loader(Numbers(), 8, runtime, seed=0, shuffle=True, drop_last=True)) == 1
+    with pytest.raises(InputError, match=r"^student.batch_size: 9 is above the 8 training samples"):
+        loader(Numbers(), 9, runtime, seed=0, shuffle=True, drop_last=True, batch_key="student.batch_size")
+    assert len(loader(Numbers(), 9, runtime, seed=0, shuffle=False)) == 1  # evaluation keeps the last batch
