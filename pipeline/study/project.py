@@ -116,7 +116,7 @@ class Project:
             return
         marker = self.root / ".study-key"  # not committed: written after the outputs are
         key = fingerprint(results_params(self.params))
-        same_code = not self.update_code or code_version(root=self.root) == code_version()
+        same_code = self.same_code()
         if marker.exists() and marker.read_text() == key and same_code:
             self.ready = True
             return
@@ -141,6 +141,13 @@ class Project:
         self.commit_outputs("study: shared stages reproduced")
         marker.write_text(key)
         self.ready = True
+
+    def same_code(self) -> bool:
+        """Whether the project may keep its code: always, unless ``update_code`` and it was
+        cloned from other code (a project not cloned yet has none to keep)."""
+        if not self.update_code:
+            return True
+        return (self.root / "dvc.yaml").exists() and code_version(root=self.root) == code_version()
 
     def reproduce_shared_stages(self) -> None:
         """What every experiment starts from: the preprocessing, the teachers, their outputs, and

@@ -26,6 +26,18 @@ def test_the_code_version_follows_the_stages_code(tmp_path):
     assert code_version(("embed",), root) != before
 
 
+def test_updating_the_code_keeps_a_project_of_this_code_and_clones_a_missing_one(tmp_path):
+    root = tmp_path / "project"
+    assert Project(root, {}, "s", tmp_path / "log").same_code()  # without --update-code: keep
+    assert not Project(root, {}, "s", tmp_path / "log", update_code=True).same_code()  # none yet
+    shutil.copytree(REPO / "pipeline", root / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    assert Project(root, {}, "s", tmp_path / "log", update_code=True).same_code()
+    (root / "pipeline" / "frames.py").write_text("# changed\n")
+    assert not Project(root, {}, "s", tmp_path / "log", update_code=True).same_code()
+
+
 def test_the_project_is_made_only_when_used(tmp_path):
     project = Project(tmp_path / "project", {"student": {}}, "s", tmp_path / "log")
     assert not project.ready and not (tmp_path / "project").exists()
