@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.study.provenance import describe_machine, git_commit
+from pipeline.study.provenance import describe_machines, git_commit
 from pipeline.study.report import interval_text, p_value_text, write_json
 from pipeline.study.spec import Spec, fraction_label
 from pipeline.study.statistics import summary
@@ -132,7 +132,7 @@ def markdown(spec: Spec, result: dict) -> str:
     if commits:
         lines += ["", "The runs used the code of commit" + ("s " if len(commits) > 1 else " ")
                   + ", ".join(f"`{c[:12]}`" for c in commits) + "."]
-    machines = "; ".join(describe_machine(m) for m in result["machines"].values()) or "none recorded"
+    machines = describe_machines(result["machines"])
     lines += ["", f"Machine{'s' if len(result['machines']) > 1 else ''} of the runs: {machines}; this invocation "
                   f"{result['this_invocation_seconds']:.0f} s.",
               f"Command: `{result['command']}` at commit `{result['git']['commit'][:12]}`"

@@ -52,3 +52,12 @@ def command_line(module: str, argv: list[str] | None = None) -> str:
 
 def describe_machine(machine_: dict) -> str:
     return f"{machine_['cpu']}, {machine_['cores']} cores, GPU: {machine_['gpu'] or 'none'}"
+
+
+def describe_machines(machines: dict[str, dict]) -> str:
+    """The runs' machines in one line, each kind once with how many machines of it ran (they
+    differ in what the line leaves out: the results' ``machines`` say how)."""
+    counts: dict[str, int] = {}
+    for described in map(describe_machine, machines.values()):
+        counts[described] = counts.get(described, 0) + 1
+    return "; ".join(d if n == 1 else f"{d} ({n} machines)" for d, n in counts.items()) or "none recorded"

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from pipeline.study.provenance import describe_machine
+from pipeline.study.provenance import describe_machines
 from pipeline.study.spec import Spec
 
 
@@ -107,7 +107,7 @@ def markdown(spec: Spec, result: dict) -> str:
         data = [f"{result['results_folder']}/{name}" for name in result["plots_data"]]
         lines += ["", "Per-run data for DVC plots: " + ", ".join(f"`{name}`" for name in data)
                   + f" (`dvc plots show {data[0]} -x accuracy -y arm --template scatter`)."]
-    machines = "; ".join(describe_machine(m) for m in result["machines"].values()) or "none recorded"
+    machines = describe_machines(result["machines"])
     lines += ["", f"Machine{'s' if len(result['machines']) > 1 else ''} of the runs: {machines}. Final runs: median "
                   f"{result['seconds']['median_final_run']} s each (trained ones); this invocation "
                   f"{result['this_invocation_seconds']:.0f} s.",

@@ -1,7 +1,7 @@
 """pipeline/study/provenance.py: where a results file comes from."""
 from __future__ import annotations
 
-from pipeline.study.provenance import command_line, describe_machine, git_commit, machine
+from pipeline.study.provenance import command_line, describe_machine, describe_machines, git_commit, machine
 
 
 def test_the_command_is_quoted_as_typed():
@@ -15,3 +15,8 @@ def test_commit_and_machine():
     found = machine()
     assert found["cores"] >= 1 and {"cpu", "gpu", "python", "torch"} <= set(found)
     assert describe_machine({"cpu": "c", "cores": 2, "gpu": None}) == "c, 2 cores, GPU: none"
+    # Two hosts alike but for their kernel, and a GPU machine: each kind once, counted.
+    alike = {"cpu": "c", "cores": 2, "gpu": None}
+    machines = {"a": {**alike, "platform": "v1"}, "b": {**alike, "platform": "v2"}, "g": {**alike, "gpu": "H200"}}
+    assert describe_machines(machines) == "c, 2 cores, GPU: none (2 machines); c, 2 cores, GPU: H200"
+    assert describe_machines({}) == "none recorded"
