@@ -79,12 +79,12 @@ def draw_class_pairs(plt, spec: Spec, runs: Runs):
                 axis.bar([i + (side - 0.5) * 0.4 for i in range(len(arms))],
                          [values[(fraction, arm, pair)][side] for arm in arms], width=0.4, label=name)
             axis.set_xticks(range(len(arms)), arms, rotation=45, ha="right", fontsize=7)
-            axis.set_ylim(0, 100)
-            axis.set_title(f"f = {fraction:g}: {pair[0]} / {pair[1]}", fontsize=8)
+            axis.set_ylim(0, 125)  # the top band holds the legend, clear of the bars
+            axis.set_yticks(range(0, 101, 20))
+            axis.set_title(f"f = {fraction:g}", fontsize=8)
             if column == 0:
                 axis.set_ylabel("test accuracy (%), mean over seeds", fontsize=7)
-            if row == 0:
-                axis.legend(fontsize=6, loc="lower right")
+            axis.legend(fontsize=6, loc="upper center", ncol=2, frameon=False)
     return figure
 
 
