@@ -135,8 +135,9 @@ SCHEMA: dict[str, Any] = {
     "beta": Field(float, 1.0, 0.0, 1000.0, help="weight of L_GSDM"),
     "gamma": Field(float, 1.0, 0.0, 1000.0, help="weight of the student's semantic loss L_SP^S"),
     "temperature": Field(float, 4.0, 0.01, 100.0, keywords=("auto",),
-                         help="soft-target temperature T; auto = fitted by NLL on the teachers' (cross-fitted) "
-                              "training logits"),
+                         help="soft-target temperature T; auto = fitted by NLL on teacher logits of recordings "
+                              "the teacher did not train on (cross-fitted training ones with "
+                              "teacher_outputs.folds, else validation)"),
     "dataset": Field(str, "synthetic", choices=_datasets, help="dataset adapter"),
     "data": {
         "root": Field(str, "data/synthetic", help="dataset folder in its native layout"),

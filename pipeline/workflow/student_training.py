@@ -149,8 +149,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
 
 
 def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
-    """``temperature: auto`` -> the temperature fitted on the teachers' (cross-fitted) training
-    logits, stored in the teacher-output cache; a number stays as it is."""
+    """``temperature: auto`` -> the temperature fitted on held-out teacher logits (cross-fitted
+    or validation), stored in the teacher-output cache; a number stays as it is."""
     if params["temperature"] != "auto":
         return params
     if cache.fitted_temperature is None:

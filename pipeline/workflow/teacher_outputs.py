@@ -72,7 +72,13 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
         folds = cross_fit(predicted, gsdm_maps, fold_teachers_path, data, recordings, position, taps, runtime, readout,
                           in_memory)
     cross_fitted = {name: logits[training_rows] for name, logits in branch_logits(predicted).items()}
-    fit = temperature_fit([cross_fitted[s] for s in sensors], training_labels)
+    fit_logits, fit_labels, fitted_on = held_out_logits(predicted, sensors, cross_fitted, training_labels, folds,
+                                                        torch.nonzero(validation).flatten(), dataset.labels)
+    if fitted_on == "in_fold":
+        log.warning("split %s: the soft-target temperature is fitted on the teachers' own training logits (no fold "
+                    "teachers, no validation recordings): teachers that fit their training recordings push it "
+                    "towards 0; set teacher_outputs.folds or keep validation for temperature: auto", data.split)
+    fit = temperature_fit(fit_logits, fit_labels)
     temperature = fit["temperature"]
     if fit["at_grid_edge"]:
         log.warning("split %s: the fitted soft-target temperature %.4g is at the edge of its widest search grid "
@@ -109,10 +115,25 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
             "fused_accuracy_validation": (accuracy_of(predicted["logits"][validation], dataset.labels[validation])
                                           if validation.any() else None),
             "unlabeled_recordings": int(hidden.sum()), "folds": folds,
-            "temperature": {"fitted": round(temperature, 4), "fitted_on": "cross_fitted" if folds else "in_fold",
+            "temperature": {"fitted": round(temperature, 4), "fitted_on": fitted_on, "fitted_recordings": len(fit_labels),
                             "grid": fit["grid"], "at_grid_edge": fit["at_grid_edge"],
                             "used": temperature if params["temperature"] == "auto" else params["temperature"]},
             "training_recordings": len(training_ids), "diagnostics": diagnostics}
+
+
+def held_out_logits(predicted: dict, sensors: list[str], cross_fitted: dict[str, torch.Tensor],
+                    training_labels: torch.Tensor, folds: int, validation_rows: torch.Tensor,
+                    labels: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, str]:
+    """The branches' logits (and labels) the temperature is fitted on: recordings the scoring
+    teacher never trained on, so that its confidence there is what it is on new data: the
+    cross-fitted training logits with fold teachers, else the validation recordings' (Guo et
+    al.'s temperature scaling), else, with neither, the in-fold training logits."""
+    if folds:
+        return [cross_fitted[s] for s in sensors], training_labels, "cross_fitted"
+    if len(validation_rows):
+        return ([predicted["branches"][s]["logits"][validation_rows] for s in sensors], labels[validation_rows],
+                "validation")
+    return [cross_fitted[s] for s in sensors], training_labels, "in_fold"
 
 
 def branch_logits(predicted: dict) -> dict[str, torch.Tensor]:

@@ -139,3 +139,30 @@ def test_teacher_outputs_are_looked_up_by_each_clips_own_recording(tmp_path):
     assert acc["features"]["conv3"].flatten().tolist() == [2.0, 0.0]
     with pytest.raises(InputError, match="no cached teacher output for recording 'r9'"):
         TeacherOutputCache(path).batch(["r9", "r1"])
+
+
+def test_the_temperature_is_fitted_where_the_teacher_did_not_train():
+    from pipeline.metrics import temperature_fit
+    from pipeline.workflow.teacher_outputs import held_out_logits
+
+    # Teachers that fit their 6 training recordings (100 %, margin 10) and are right on half of
+    # the 4 validation recordings with the same confidence.
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 0, 1, 0, 1])
+    claimed = torch.tensor([0, 0, 0, 1, 1, 1, 0, 1, 1, 0])
+    logits = 10 * torch.nn.functional.one_hot(claimed, 2).float()
+    training, validation = torch.arange(6), torch.tensor([6, 7, 8, 9])
+    predicted = {"branches": {"acc": {"logits": logits}}}
+    cross_fitted = {"acc": logits[training], "fused": logits[training]}
+    fit_logits, fit_labels, where = held_out_logits(predicted, ["acc"], cross_fitted, labels[training], 0,
+                                                    validation, labels)
+    assert where == "validation" and torch.equal(fit_labels, labels[validation])
+    assert torch.equal(fit_logits[0], logits[validation])
+    # On validation the fit undoes the overconfidence (half right: near-flat probabilities);
+    # on the training logits it runs to the grid's lower edge.
+    assert temperature_fit(fit_logits, fit_labels)["temperature"] > 10
+    in_fold = temperature_fit([cross_fitted["acc"]], labels[training])
+    assert in_fold["at_grid_edge"] and in_fold["temperature"] < 0.05
+    # Fold teachers' cross-fitted logits come first; with neither, the in-fold ones.
+    assert held_out_logits(predicted, ["acc"], cross_fitted, labels[training], 3, validation, labels)[2] == "cross_fitted"
+    assert held_out_logits(predicted, ["acc"], cross_fitted, labels[training], 0, torch.tensor([], dtype=torch.long),
+                           labels)[2] == "in_fold"
