@@ -324,12 +324,19 @@ def student_channel_scores_by_rerun(student: "VideoStudent", tap: str, tap_featu
     ``chunk`` channels at a time, without gradient, in float32 and in eval mode (BatchNorm's
     running statistics, no dropout; the intact score is recomputed the same way, so intact
     and ablated compare like with like). Exact for every head (trn too), but it costs C / chunk
-    passes of the rest of the network per step: the closed form is the fast path at the last tap."""
+    passes of the rest of the network per step. At the last tap the copies are of the pooled
+    features (b, T, C), not of the maps: a zeroed channel's pooled feature is exactly 0 and the
+    others are unchanged, so the numbers are the same at 1 / (H W) of the cost."""
     with torch.no_grad(), _float32(tap_features.device), evaluation_mode(student):
         features = tap_features.detach().float()
-        intact = student.logits_from_tap(tap, features)
+        if tap == student.tap_names[-1]:
+            features, run_after = features.mean(dim=(-2, -1)), student.logits_from_pooled
+        else:
+            def run_after(copies: Tensor) -> dict[str, Tensor]:
+                return student.logits_from_tap(tap, copies)
+        intact = run_after(features)
         scores, graph = semantic_scores(intact["logits"], intact["semantic"], class_embeddings, labels, readout)
-        ablated = ablated_scores_by_rerun(lambda copies: student.logits_from_tap(tap, copies)["logits"], features,
+        ablated = ablated_scores_by_rerun(lambda copies: run_after(copies)["logits"], features,
                                           graph, class_embeddings, labels, readout, chunk, channel_dim=2)
         return scores, ablated
 

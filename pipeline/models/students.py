@@ -412,6 +412,16 @@ class VideoStudent(nn.Module):
         self._check_last_tap(last_tap_features)
         return self.fc1(last_tap_features.mean(dim=(-2, -1)))
 
+    def logits_from_pooled(self, pooled: Tensor) -> dict[str, Tensor]:
+        """The rest of ``forward`` after the global average pool, in eval semantics (no
+        dropout): pooled last-tap features ``[N, T, C]`` -> ``{"logits": [N, K], "semantic":
+        [N, D]}``. Zeroing a channel of the last tap zeroes only its pooled feature, so GSDM's
+        channel ablation reruns from here, H*W times less work than from the tap."""
+        if pooled.dim() != 3 or pooled.shape[2] != self.feature_dim:
+            raise ValueError(f"expected pooled last-tap features [N, T, {self.feature_dim}], got {tuple(pooled.shape)}")
+        frame_semantic = self.fc1(pooled)
+        return {"logits": self.head(frame_semantic), "semantic": frame_semantic.mean(dim=1)}
+
     def logits_from_last_tap(self, last_tap_features: Tensor) -> Tensor:
         """The rest of ``forward`` after the last (pooled) tap: ``[N, T, C, H, W]`` -> logits
         ``[N, K]``, in eval semantics (dropout skipped even in training mode)."""

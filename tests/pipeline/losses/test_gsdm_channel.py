@@ -175,11 +175,33 @@ def test_student_rerun_equals_zeroing_each_channel(head, tap):
     assert weights.abs().max() > 0 and maps.shape == (3, *output["features"][tap].shape[-2:])
 
 
+def test_last_tap_rerun_from_the_pooled_features_equals_the_rerun_from_the_maps():
+    """At the last tap the trn student's ablations rerun from the pooled features: the same
+    numbers, bit for bit, as rerunning from ablated copies of the (b, T, C, H, W) maps."""
+    student = small_student("trn").to(memory_format=torch.channels_last)  # as trained
+    labels, class_embeddings = torch.tensor([0, 3, 1]), embeddings()
+    with torch.no_grad():
+        output = student.eval()(clips())
+        last = output["features"]["layer4"]
+        assert last.shape[-2:] == (2, 2)
+        from_maps = student.logits_from_tap("layer4", last)
+        from_pool = student.logits_from_pooled(last.mean(dim=(-2, -1)))
+        assert torch.equal(from_pool["logits"], from_maps["logits"])
+        torch.testing.assert_close(from_pool["logits"], output["logits"])
+        _, graph = semantic_scores(from_maps["logits"], from_maps["semantic"], class_embeddings, labels)
+        expected = ablated_scores_by_rerun(lambda copies: student.logits_from_tap("layer4", copies)["logits"], last,
+                                           graph, class_embeddings, labels, chunk=16, channel_dim=2)
+    _, ablated = student_scores_at(student, "layer4", last, class_embeddings, labels, chunk=16)
+    assert torch.equal(ablated, expected)
+
+
 def test_student_tap_and_head_checks():
     with pytest.raises(ValueError, match="unknown tap 'conv4'"):
         small_student().logits_from_tap("conv4", torch.zeros(1, 2, 512, 2, 2))
     with pytest.raises(ValueError, match="trn"):
         small_student("trn").channel_ablated_logits(torch.zeros(1, 2, 512, 2, 2))
+    with pytest.raises(ValueError, match=r"pooled last-tap features \[N, T, 512\]"):
+        small_student("trn").logits_from_pooled(torch.zeros(1, 2, 512, 2, 2))
 
 
 def test_last_tap_paths_skip_dropout_in_training_mode():
