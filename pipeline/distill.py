@@ -121,8 +121,8 @@ class Distiller(nn.Module):
     def forward(self, clips: Tensor, labels: Tensor, teacher_outputs: list[dict] | None = None,
                 teacher_inputs: dict[str, Tensor] | None = None,
                 segment_positions: Tensor | None = None,
-                labeled: Tensor | None = None) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """``segment_positions`` (N, T): where each sampled frame lies in its video, as a
+                labeled: Tensor | None = None) -> tuple[dict, Tensor, dict[str, Tensor]]:
+        """(the student's output, the total loss, its terms). ``segment_positions`` (N, T): where each sampled frame lies in its video, as a
         fraction of its length (GSDM's temporal alignment needs it). ``labeled`` (N,) bool:
         which clips have a real label (None: all); the others' ``labels`` are pseudo-labels,
         which terms on the label (cross-entropy) leave out."""
@@ -146,7 +146,7 @@ class Distiller(nn.Module):
         if labeled is not None:
             targets["labeled"] = labeled
         total, terms = self.loss(student, teacher_outputs, targets)
-        return student["logits"], total, terms
+        return student, total, terms
 
 
 def sakdn_loss(alpha: float, beta: float, gamma: float, temperature: float,

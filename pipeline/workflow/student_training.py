@@ -66,6 +66,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     config = student_config(params, len(data.class_names), data.embeddings.shape[1])
     student = build_student(**config, pretrained_path=resolve_weights(settings["weights"], settings["backbone"]))
     pairs = [tuple(p) for p in params["distill"]["layer_pairs"]]
+    gradient_tap = shared_tap(student.tap_names, [student_tap for _, student_tap in pairs])
     channels = ([], [])
     if method == "fitnet":
         saved = load_model_file(teacher_path, "teachers", data)
@@ -112,13 +113,13 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                 labeled = None
         positions = train.segment_positions(indices.tolist()) if loss.needs_segment_positions else None
         with runtime.autocast():
-            _, total, terms = trainer(normalize_clips(runtime.to_device(clips)), runtime.to_device(labels),
+            output, total, terms = trainer(normalize_clips(runtime.to_device(clips)), runtime.to_device(labels),
                                       teacher_outputs=runtime.to_device(teachers),
                                       segment_positions=runtime.to_device(positions),
                                       labeled=runtime.to_device(labeled))
         logged = {name: value.detach() for name, value in terms.items()}
         if not runtime.distributed and len(terms) > 1:
-            logged.update(term_gradient_norms(terms, loss.weights, student.fc1.weight))
+            logged.update(term_gradient_norms(terms, loss.weights, tap_activation(output, gradient_tap)))
         return total, logged
 
     def validate():
@@ -162,11 +163,26 @@ def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:
     return {**params, "temperature": cache.fitted_temperature}
 
 
+def shared_tap(tap_names: tuple[str, ...], paired_taps: list[str]) -> str:
+    """The student tap every loss term's gradient passes through: the shallowest paired tap
+    (a term on a deeper tap, or on the logits, flows back through it), else the last tap."""
+    paired = [tap_names.index(tap) for tap in paired_taps if tap in tap_names]
+    return tap_names[min(paired)] if paired else tap_names[-1]
+
+
+def tap_activation(output: dict, tap: str) -> torch.Tensor:
+    """The backbone's map at ``tap`` that the later layers read: ``output["features"][tap]``
+    is a (N, T, ...) view of it, which only the losses on features read."""
+    view = output["features"][tap]
+    return view if view._base is None else view._base
+
+
 def term_gradient_norms(terms: dict[str, torch.Tensor], weights: dict[str, float],
                         parameter: torch.Tensor) -> dict[str, torch.Tensor]:
-    """``grad_<term>``: the norm of the gradient each weighted term puts on ``parameter`` (the
-    student's fc1, the last layer every term passes through), so a term that does nothing is
-    visible in the training curves. A term that does not reach it gets 0."""
+    """``grad_<term>``: the norm of the gradient each weighted term puts on ``parameter`` (in
+    training, the student's activation at ``shared_tap``, which every term reaches: fc1 is
+    not, GSDM's maps are read before it), so a term that does nothing is visible in the
+    training curves. A term that does not reach it gets 0."""
     norms = {}
     for name, value in terms.items():
         if not value.requires_grad:

@@ -74,7 +74,6 @@ def test_gsdm_channel_importance_changes_the_loss_where_the_input_importance_can
     normalisation divides out; per-channel weights reshape the map, so they change the loss."""
     teacher, student = tiny_pair()
     clips, sensors, labels = channel_batch()
-    losses = {}
     for mode in ("channel", "norm"):
         term = build_loss("gsdm", pairs=CHANNEL_PAIRS, importance=mode)
         distiller = Distiller(student, WeightedSum({"gsdm": (1.0, term)}), embeddings(), teacher=teacher).eval()
@@ -242,8 +241,8 @@ def test_unlabeled_clips_get_the_teacher_terms_and_no_cross_entropy():
     distiller = Distiller(student, loss, embeddings(), teacher=teacher).eval()
     clips, sensors, labels = batch()
     labeled = torch.tensor([True, False, True, False])
-    logits, _, terms = distiller(clips, labels, teacher_inputs=sensors, labeled=labeled)
-    by_hand = -torch.log_softmax(logits, 1)[labeled].gather(1, labels[labeled, None]).mean()
+    output, _, terms = distiller(clips, labels, teacher_inputs=sensors, labeled=labeled)
+    by_hand = -torch.log_softmax(output["logits"], 1)[labeled].gather(1, labels[labeled, None]).mean()
     torch.testing.assert_close(terms["ce"], by_hand)
     _, _, everything = distiller(clips, labels, teacher_inputs=sensors)
     torch.testing.assert_close(terms["soft_target"], everything["soft_target"])  # every row, labelled or not
@@ -257,3 +256,30 @@ def test_unlabeled_clips_get_the_teacher_terms_and_no_cross_entropy():
     assert terms["ce"].item() == 0 and terms["soft_target"].item() > 0
     total.backward()
     assert student.fc1.weight.grad.abs().sum() > 0
+
+
+def test_every_term_has_a_gradient_at_the_shared_tap_and_gsdm_none_at_fc1():
+    """The training curves' grad_<term>: at the shallowest paired tap every term shows up; at
+    fc1, which GSDM's maps never pass through, GSDM would read ~0 (only through its importance)."""
+    from pipeline.workflow.student_training import shared_tap, tap_activation, term_gradient_norms
+
+    teacher, student = tiny_pair()
+    loss = WeightedSum({"ce": (1.0, build_loss("ce")), "soft_target": (1.0, build_loss("soft_target")),
+                        "gsdm": (1.0, build_loss("gsdm", pairs=PAIRS, importance="norm"))})
+    distiller = Distiller(student, loss, embeddings(), teacher=teacher).train()
+    clips, sensors, labels = batch()
+    output, _, terms = distiller(clips, labels, teacher_inputs=sensors)
+    tap = shared_tap(student.tap_names, [student_tap for _, student_tap in PAIRS])
+    assert tap == "layer3"
+    at_tap = term_gradient_norms(terms, loss.weights, tap_activation(output, tap))
+    assert all(at_tap[f"grad_{name}"] > 0 for name in ("ce", "soft_target", "gsdm"))
+    at_fc1 = term_gradient_norms(terms, loss.weights, student.fc1.weight)
+    assert at_fc1["grad_gsdm"] < 1e-6 < at_tap["grad_gsdm"] and at_fc1["grad_ce"] > 0
+
+
+def test_shared_tap_is_the_shallowest_paired_tap():
+    from pipeline.workflow.student_training import shared_tap
+
+    taps = ("stem", "layer1", "layer2", "layer3", "layer4")
+    assert shared_tap(taps, ["layer4", "layer2"]) == "layer2"
+    assert shared_tap(taps, []) == "layer4"
