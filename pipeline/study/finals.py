@@ -2,7 +2,8 @@
 
 The arms run in this order: the reference, the arm chosen on validation and its pairing
 controls (what the verdict needs, should a session end midway), then the others in the spec's
-order. A final run trains its stage in a scratch workspace with the project's inputs and
+order (under the spec's ``finals: chosen``, a searched arm that was not chosen runs none
+unless a control uses its cell). A final run trains its stage in a scratch workspace with the project's inputs and
 pinned code, then runs the evaluate stage, the one read of the test split per run.
 
 A final run whose model the search already trained (same params, so the same run key: the
@@ -86,6 +87,10 @@ def final_arms(spec: Spec, search: dict) -> dict[str, FinalArm]:
         for name, pairing in control_arms(spec, winner).items():
             ordered[name] = FinalArm(name, "distill", [*ordered[winner].overrides, f"distill.pairing={pairing}"],
                                      f"control: {winner} with distill.pairing {pairing}")
+    if spec.finals == "chosen" and winner is not None:  # the other searched arms end with their search
+        kept = set(cell_controls(spec))
+        arms = {name: arm for name, arm in arms.items()
+                if name in kept or name not in {a.final for a in spec.searched_arms.values()}}
     ordered.update(arms)
     return ordered
 

@@ -19,6 +19,8 @@ Keys (relative paths are relative to the repository root, the folder holding dvc
                                          # rung 2 (the full schedule, every selection seed)
     reference: baseline                  # the arm every other is compared with (default baseline)
     controls: [shuffled, class_mean]     # distill.pairing controls of the arm chosen on validation
+    finals: all                          # or chosen: of the searched arms only the one chosen on
+                                         # validation (and any whose cell a control uses) runs finals
     target_gain: 3                       # the verdict's target: points of test accuracy over the reference
     title: ...                           # the figures' title
     description: ...                     # the results table's first sentence
@@ -59,7 +61,8 @@ The label-fraction study runs the one-split study above once per labelled fracti
 
     fractions:                           # labelled fraction -> its settings (seeds required
       0.1: {seeds: [0, 1, 2]}            # unless the top level has seeds)
-      1.0: {seeds: [0, 1, 2], controls: [shuffled, class_mean], selection_seeds: [0], schedule: [24]}
+      1.0: {seeds: [0, 1, 2], controls: [shuffled, class_mean], selection_seeds: [0], schedule: [24],
+            finals: chosen}
     arms:
       label_smoothing: {overrides: [...], fractions: [1.0]}   # an arm run at these fractions only
     class_pairs:                         # pairs of classes the per-class figure compares, per arm
@@ -93,10 +96,11 @@ STAGES = ("distill", "baseline")
 TOP_KEYS = {"preset": True, "data_root": False, "split": True, "params": False, "seeds": False,
             "selection_seeds": False, "schedule": False, "search": False, "reference": False, "controls": False,
             "target_gain": False, "title": False, "description": False, "arms": True, "heads": False,
-            "teachers": False, "fractions": False, "class_pairs": False, "cost": False}
+            "teachers": False, "fractions": False, "class_pairs": False, "cost": False, "finals": False}
+FINALS = ("all", "chosen")
 ARM_KEYS = ("stage", "overrides", "setting", "final", "base", "grid", "grid_name", "cells", "cell_of", "fractions")
 SEARCH_KEYS = {"short_epochs": True, "reduction": False}
-FRACTION_KEYS = ("seeds", "selection_seeds", "schedule", "controls")
+FRACTION_KEYS = ("seeds", "selection_seeds", "schedule", "controls", "finals")
 
 @dataclass
 class Arm:
@@ -124,6 +128,7 @@ class Fraction:
     selection_seeds: list[int] | None = None
     schedule: list[int] | None = None
     controls: list[str] | None = None
+    finals: str | None = None
 
 
 @dataclass
@@ -151,6 +156,7 @@ class Spec:
     class_pairs: list[tuple[str, str]] = field(default_factory=list)
     cost: dict | None = None
     labeled_fraction: float | None = None  # a fraction's own study: the fraction it runs at
+    finals: str = "all"  # chosen: a searched arm runs finals only if chosen or a control's cell
 
     @property
     def searched_arms(self) -> dict[str, Arm]:
@@ -181,6 +187,7 @@ class Spec:
             selection_seeds=settings.selection_seeds or self.selection_seeds or seeds[:1],
             schedule=settings.schedule if settings.schedule is not None else self.schedule,
             controls=settings.controls if settings.controls is not None else self.controls,
+            finals=settings.finals or self.finals,
             arms={name: arm for name, arm in self.arms.items() if arm.fractions is None or fraction in arm.fractions},
             description=f"{self.description.strip()} Labelled fraction {fraction:g}.".strip(),
             fractions={}, labeled_fraction=fraction)
@@ -267,8 +274,15 @@ def _fractions(raw, has_seeds: bool, path: Path) -> dict[float, Fraction]:
             if "selection_seeds" in body else None,
             schedule=integers(body["schedule"], f"{where}.schedule", path, 1) if "schedule" in body else None,
             controls=[text(c, f"{where}.controls", path) for c in (body.get("controls") or [])]
-            if "controls" in body else None)
+            if "controls" in body else None,
+            finals=_finals(body["finals"], f"{where}.finals", path) if "finals" in body else None)
     return dict(sorted(found.items()))
+
+
+def _finals(value, where: str, path: Path) -> str:
+    if value not in FINALS:
+        raise StudyError(f"{path}: {where} must be one of {', '.join(FINALS)}, got {value!r}")
+    return value
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -312,6 +326,7 @@ def load_spec(path: str | Path) -> Spec:
         teachers=teacher_candidates(raw["teachers"], path) if "teachers" in raw else {},
         fractions=fractions, class_pairs=class_pair_list(raw.get("class_pairs") or [], path),
         cost=cost_model(raw["cost"], path) if "cost" in raw else None,
+        finals=_finals(raw.get("finals", "all"), "finals", path),
     )
     if spec.target_gain is not None and not isinstance(spec.target_gain, (int, float)):
         raise StudyError(f"{path}: target_gain must be a number, got {spec.target_gain!r}")

@@ -60,3 +60,23 @@ def test_an_arm_on_a_searched_arms_cell_takes_its_chosen_overrides_then_its_own(
     assert cell_controls(spec) == {"soft_target": ["self_training", "teacher_labels"]}
     params = final_params(spec.base_params(), arms["self_training"], 2, 24)
     assert params["distill"]["targets"] == "baseline" and params["splits"]["labeled_fraction"] == 0.1
+
+
+def test_finals_chosen_leaves_out_the_searched_arms_validation_did_not_choose():
+    """``finals: chosen``: the other searched arm ends with its search, unless a control runs on
+    its cell (self-training and hard labels on soft_target's)."""
+    spec = load_spec(REPO / "studies" / "utd_mhad_label_scarce.yaml")
+    search = {"chosen": {"soft_target": {"cell": "t4", "overrides": ["distill.method=soft_target"]},
+                         "sakdn": {"cell": "a1-b0.1-g1", "overrides": ["distill.method=sakdn"]}},
+              "chosen_on_validation": "soft_target"}
+    scarce, full = spec.at_fraction(0.25), spec.at_fraction(1.0)
+    assert scarce.finals == full.finals == "chosen"
+    assert list(final_arms(scarce, search)) == ["baseline", "soft_target", "soft_target_shuffled", "self_training",
+                                                "teacher_labels"]
+    assert list(final_arms(full, search)) == ["baseline", "soft_target", "soft_target_shuffled",
+                                              "soft_target_class_mean", "label_smoothing"]
+    search["chosen_on_validation"] = "sakdn"  # soft_target stays below 1.0: its cell carries the controls
+    assert list(final_arms(scarce, search)) == ["baseline", "sakdn_best", "sakdn_best_shuffled", "soft_target",
+                                                "self_training", "teacher_labels"]
+    assert "soft_target" not in final_arms(full, search)
+    assert "sakdn_best" in final_arms(spec.at_fraction(0.1), search)  # finals: all there

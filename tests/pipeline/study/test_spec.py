@@ -112,6 +112,7 @@ BAD = {
     "two finals share a name": (replace("final: sakdn_best", "final: smoothing"),
                                 "two arms share the final name 'smoothing'"),
     "target not a number": (GOOD + "target_gain: lots\n", "target_gain must be a number"),
+    "bad finals": (GOOD + "finals: best\n", "finals must be one of all, chosen, got 'best'"),
     "controls without search": (f"preset: {PRESET}\nsplit: subject_specific\nseeds: [0]\ncontrols: [shuffled]\n"
                                 "arms: {baseline: {stage: baseline}}\n",
                                 "controls are of the arm chosen on validation"),
@@ -171,6 +172,7 @@ def test_a_fraction_spec_gives_each_fraction_its_own_study(tmp_path):
     assert list(full.arms) == ["baseline", "soft_target", "smoothing"]
     assert (scarce.seeds, scarce.schedule, scarce.controls) == ([0, 1, 2], [12, 24], ["shuffled"])
     assert (full.seeds, full.schedule, full.controls) == ([0, 1], [24], ["shuffled", "class_mean"])
+    assert spec.finals == scarce.finals == full.finals == "all"
     assert scarce.base_params()["splits"]["labeled_fraction"] == 0.1 and scarce.labeled_fraction == 0.1
     assert spec.arms["self_training"].cell_of == "soft_target" and not scarce.fractions
 
@@ -182,6 +184,7 @@ def test_the_label_scarce_study_spec_loads():
     assert spec.heads == ["tsn", "trn", "tsm"] and list(spec.teachers) == ["spamfm", "no_spamfm"]
     assert "self_training" in spec.at_fraction(0.1).arms and "self_training" not in spec.at_fraction(1.0).arms
     assert spec.at_fraction(1.0).controls == ["shuffled", "class_mean"] and spec.cost["training_clips"] == 324
+    assert [spec.at_fraction(f).finals for f in spec.fractions] == ["all", "chosen", "chosen"]
 
 
 def fractions_replace(old: str, new: str) -> str:
@@ -222,6 +225,8 @@ BAD_FRACTIONS = {
                                       "the reference runs at every fraction"),
     "fractions of an arm without fractions": (GOOD.replace("stage: baseline}", "stage: baseline, fractions: [1.0]}"),
                                               "arms.baseline.fractions needs the top-level fractions key"),
+    "bad finals at a fraction": (fractions_replace("{seeds: [0, 1, 2]}", "{seeds: [0], finals: some}"),
+                                 "fractions.0.1.finals must be one of all, chosen"),
     "a cost key": (FRACTIONS + "cost: {clip_seconds: 1}\n", "missing key cost.training_clips"),
     "a negative cost": (FRACTIONS + "cost: {clip_seconds: -1, training_clips: 3}\n",
                         "cost.clip_seconds must be a number >= 0"),
