@@ -169,7 +169,7 @@ class Project:
         key = fingerprint(results_params(params))
         if marker.read_text() == key:
             return
-        self.say(f"the study's DVC project takes the params chosen on validation (shared stages again)")
+        self.say("the study's DVC project takes the params chosen on validation (shared stages again)")
         from ruamel.yaml import YAML
 
         with open(self.root / "params.yaml", "w") as handle:
