@@ -12,11 +12,15 @@ student run takes ``run_seconds + epochs x (clips x factor + validation_clips / 
 clip_seconds``, where the baseline's clips are the labelled ones (``training_clips x f``), a
 distilled student's every training clip at ``distill_factor``; a teachers run
 ``teachers_seconds``; an experiment ``experiment_seconds`` more (DVC's copy of the workspace
-and commit), a final run ``evaluate_seconds`` more; a project ``setup_seconds``.
+and commit), a final run ``evaluate_seconds`` more; a project ``setup_seconds``. Where the
+record holds final runs trained on this machine, their measured time against the model's scales
+the estimate too (the cost model is one machine's; another VM of the same name ran 2x slower).
 """
 from __future__ import annotations
 
-from pipeline.study.finals import Finals
+import statistics
+
+from pipeline.study.finals import Finals, final_key, final_params
 from pipeline.study.overrides import fingerprint, results_params
 
 PHASES = {"teachers": "teachers", "schedule": "schedule", "r1": "rung 1", "r2": "rung 2", "upstream": "upstream"}
@@ -60,6 +64,18 @@ class PlannedProject:
 class PlannedFinals(Finals):
     """Final runs that are noted, not trained: each recorded with test accuracy 0."""
 
+    def runs(self, arms: dict, epochs: int) -> dict[str, list[dict]]:
+        """Also: the recorded final runs this machine trained, timed against the cost model."""
+        here = self.record.machine_id(self.machine())
+        for arm in arms.values():
+            for seed in self.spec.seeds:
+                entry = self.record.final(final_key(self.spec, self.base, arm, seed, epochs)) or {}
+                seconds = (entry.get("seconds") or {}).get(arm.stage)
+                if seconds and entry.get("machine") == here:
+                    self.plan.measured(self.plan.training_seconds(arm.stage, final_params(self.base, arm, seed, epochs)),
+                                       seconds)
+        return super().runs(arms, epochs)
+
     def run(self, arm, seed: int, epochs: int, key: str) -> dict:
         from pipeline.study.finals import final_params
 
@@ -86,6 +102,7 @@ class Plan:
     def __init__(self, cost: dict | None):
         self.cost = cost
         self.rows: list[dict] = []
+        self.timings: list[tuple[float, float]] = []  # (the model's, measured) training seconds on this machine
 
     def project(self, study: str, params: dict) -> PlannedProject:
         return PlannedProject(self, study, params)
@@ -109,6 +126,10 @@ class Plan:
         clips = cost["training_clips"] * (fraction if stage == "baseline" else cost.get("distill_factor", 1.0))
         per_epoch = (clips + cost.get("validation_clips", 0) / 3) * cost["clip_seconds"]
         return cost.get("run_seconds", 0.0) + params["student"]["epochs"] * per_epoch
+
+    def measured(self, estimate: float | None, seconds: float) -> None:
+        if estimate:
+            self.timings.append((estimate, seconds))
 
     def note(self, study: str, phase: str, name: str, stage: str, epochs: int | None, seconds: float | None) -> None:
         self.rows.append({"study": study, "phase": phase, "name": name, "stage": stage, "epochs": epochs,
@@ -139,6 +160,10 @@ class Plan:
         if timed:
             lines.append(f"total: ~{total:.0f} s = ~{total / 3600:.2f} hours on one process (the spec's cost "
                          f"model; the longest schedule assumed where it is not chosen yet)")
+            if self.timings:
+                ratio = statistics.median(seconds / estimate for estimate, seconds in self.timings)
+                lines.append(f"this machine: {len(self.timings)} recorded final runs trained here took {ratio:.2f}x "
+                             f"the model's time (median): ~{total * ratio / 3600:.2f} hours at that speed")
         else:
             lines.append("no time estimate: the spec has no cost key")
         return "\n".join(lines)

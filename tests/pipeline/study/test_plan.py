@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pipeline.study.__main__ import main
 from pipeline.study.plan import Plan
+from pipeline.study.provenance import machine
+from pipeline.study.record import Record
 from tests.pipeline.study.test_runner import SPEC, recorded_study
 
 COST = ("cost: {clip_seconds: 0.5, training_clips: 10, validation_clips: 6, run_seconds: 1, distill_factor: 2,\n"
@@ -42,3 +44,23 @@ def test_without_a_cost_model_the_plan_has_no_time():
     assert plan.training_seconds("distill", {"student": {"epochs": 3}, "splits": {}}) is None
     plan.note("s", "final", "a seed 0", "distill", 3, None)
     assert plan.report(type("Spec", (), {"path": "s.yaml"})()).endswith("no time estimate: the spec has no cost key")
+
+
+def test_a_plan_times_the_runs_this_machine_recorded_against_the_cost_model(tmp_path, capsys):
+    spec = recorded_study(tmp_path)
+    spec.path.write_text(spec.path.read_text() + COST)
+    record = Record(tmp_path / "results" / "tiny_runs.json", "tiny")
+    here = record.machine_id(machine())
+    finals = record.data["finals"]
+    for entry in finals.values():
+        entry["machine"] = here
+    missing = next(key for key, entry in finals.items() if entry["arm"] == "sakdn_best_shuffled")
+    del finals[missing]
+    next(iter(finals.values()))["machine"] = "elsewhere"  # another machine's run does not count
+    record.save()
+    main([str(spec.path), "--plan", "--results", str(tmp_path / "results"), "--workdir", str(tmp_path / "work")])
+    out = capsys.readouterr().out
+    assert "1 training runs and 1 test-split reads" in out
+    # measured 10 s each; the model: baseline 1 + 4 x 12 x 0.5 = 25 s (one left here), distilled
+    # 1 + 4 x 22 x 0.5 = 45 s (three): ratios 0.4, 0.22, 0.22, 0.22 -> median 0.22
+    assert "this machine: 4 recorded final runs trained here took 0.22x the model's time (median)" in out
