@@ -65,6 +65,7 @@ accuracy against the fraction per arm (_curve.png) and the class pairs (_class_p
 examples:
   python -m pipeline.study studies/utd_mhad_depth.yaml
   python -m pipeline.study studies/utd_mhad_label_scarce.yaml --plan
+  python -m pipeline.study studies/utd_mhad_label_scarce.yaml --recorded-only
   python -m pipeline.study studies/utd_mhad_depth.yaml --root /data/UTD-MHAD --search-only
   make study SPEC=studies/utd_mhad_depth.yaml"""
 
@@ -89,10 +90,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plan", action="store_true",
                         help="print the runs the study would train and an estimate of their time (the spec's cost "
                              "key), training and writing nothing")
+    parser.add_argument("--recorded-only", action="store_true",
+                        help="write the results from the run record alone, training and cloning nothing; a "
+                             "label-fraction study reports the fractions whose runs are all recorded (the rest "
+                             "listed as pending), another study stops at the first missing run")
     parser.add_argument("--update-code", action="store_true",
                         help="re-clone the study's DVC project when this repository's code differs from the pinned "
                              "one (recorded runs are kept: the record pins results)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.plan and args.recorded_only:
+        parser.error("--plan and --recorded-only: choose one (--plan writes nothing)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -111,7 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
         kind = FractionStudy if spec.fractions else Study
         study = kind(spec, root=args.root, workdir=args.workdir, results=args.results, update_code=args.update_code,
                      train_finals=args.train_finals, command=command_line("pipeline.study", argv),
-                     say=(lambda message: None) if plan else (lambda message: print(message, flush=True)), plan=plan)
+                     say=(lambda message: None) if plan else (lambda message: print(message, flush=True)), plan=plan,
+                     recorded_only=args.recorded_only)
         result = study.run(search_only=args.search_only)
         if plan is not None:
             print(plan.report(spec))

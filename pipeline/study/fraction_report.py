@@ -52,10 +52,10 @@ def choices_of(result: dict) -> dict:
 
 
 def combined(spec: Spec, results: dict[float, dict], runs: dict[float, dict[str, list[dict]]], record,
-             study) -> dict:
+             study, pending: list[float] = ()) -> dict:
     """The study's results from each fraction's (``results``: fraction -> its study's result;
     ``runs``: fraction -> its final runs per arm; ``study``: one fraction's ``Study``, for the
-    command and the machine)."""
+    command and the machine; ``pending``: fractions left out, their runs not all recorded)."""
     fractions, chosen, commits, machines = {}, {}, [], {}
     for fraction, result in results.items():
         label, reference = fraction_label(fraction), result["reference"]
@@ -69,7 +69,9 @@ def combined(spec: Spec, results: dict[float, dict], runs: dict[float, dict[str,
         commits += [c for c in result.get("code_commits", []) if c not in commits]
         machines.update(result.get("machines", {}))
     done = all(result["status"] == "done" for result in results.values())
-    return {"study": spec.name, "spec": str(spec.path), "status": "done" if done else "search done",
+    status = "partial" if pending else "done" if done else "search done"
+    return {"study": spec.name, "spec": str(spec.path), "status": status,
+            "pending_fractions": [fraction_label(f) for f in pending],
             "split": spec.split, "reference": spec.arms[spec.reference].final, "title": spec.title,
             "description": spec.description.strip(), "command": study.command, "git": git_commit(),
             "machine": study.machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "fractions": fractions,
@@ -103,6 +105,9 @@ def markdown(spec: Spec, result: dict) -> str:
     teachers = [(fractions[label]["teachers"] or {}).get("fused") for label in labels]
     lines.append("| teachers (fused) | " + " | ".join(f"{t['accuracy']['mean']:.2f}" if t else "–"
                                                      for t in teachers) + " |")
+    if result.get("pending_fractions"):
+        lines += ["", "Not yet in these results (their runs are not all in the run record; the study command "
+                      "resumes them): " + ", ".join(f"f = {label}" for label in result["pending_fractions"]) + "."]
     lines += ["", "Seeds: " + "; ".join(f"f = {label}: {', '.join(map(str, fractions[label]['seeds']))}"
                                         for label in labels) + "."]
     against = []

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from pipeline.study.errors import RunsMissing
 from pipeline.study.fraction_report import combined, write_combined
 from pipeline.study.record import Record
 from pipeline.study.runner import RESULTS, WORK, Study, shown
@@ -27,8 +28,8 @@ class FractionStudy:
 
     def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
                  results: Path | None = None, update_code: bool = False, train_finals: bool = False,
-                 command: str = "", say: Callable[[str], None] = print, plan=None):
-        self.spec, self.root, self.plan = spec, root, plan
+                 command: str = "", say: Callable[[str], None] = print, plan=None, recorded_only: bool = False):
+        self.spec, self.root, self.plan, self.recorded_only = spec, root, plan, recorded_only
         self.workdir = Path(workdir or WORK / spec.name).resolve()
         self.results = Path(results or RESULTS).resolve()
         self.update_code, self.train_finals, self.command, self.say = update_code, train_finals, command, say
@@ -40,16 +41,25 @@ class FractionStudy:
         return Study(self.spec.at_fraction(fraction), root=self.root,
                      workdir=self.workdir / f"f{fraction_label(fraction)}", results=self.results,
                      update_code=self.update_code, train_finals=self.train_finals, command=self.command,
-                     say=self.say, record=self.record, plan=self.plan)
+                     say=self.say, record=self.record, plan=self.plan, recorded_only=self.recorded_only)
 
     def run(self, search_only: bool = False) -> dict:
-        studies, results = {}, {}
+        studies, results, pending = {}, {}, []
         for fraction in self.spec.fractions:
             self.say(f"labelled fraction {fraction:g}:")
-            studies[fraction] = self.study(fraction)
-            results[fraction] = studies[fraction].run(search_only=search_only)
+            study = self.study(fraction)
+            try:
+                results[fraction] = study.run(search_only=search_only)
+            except RunsMissing:  # only with recorded_only: report the fractions the record holds
+                self.say(f"labelled fraction {fraction:g}: runs are missing from the record; left out, pending")
+                pending.append(fraction)
+                continue
+            studies[fraction] = study
+        if not results:
+            raise RunsMissing(f"{self.spec.path}: no labelled fraction has all its runs in "
+                              f"{shown(self.record.path)} (--recorded-only trains nothing)")
         result = combined(self.spec, results, {f: study.runs for f, study in studies.items()}, self.record,
-                          studies[next(iter(studies))])
+                          studies[next(iter(studies))], pending)
         result["this_invocation_seconds"] = round(time.perf_counter() - self.started, 1)
         if self.plan is not None:
             return result

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipeline.study.errors import StudyError
+from pipeline.study.errors import RunsMissing, StudyError
 from pipeline.study.finals import Finals, cell_controls, chosen_final, control_arms, final_arms, final_key
 from pipeline.study.overrides import with_overrides
 from pipeline.study.project import Project
@@ -38,7 +38,7 @@ class Study:
     def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
                  results: Path | None = None, update_code: bool = False, train_finals: bool = False,
                  command: str = "", say: Callable[[str], None] = print, record: Record | None = None,
-                 plan=None):
+                 plan=None, recorded_only: bool = False):
         self.spec, self.root = spec, Path(root) if root is not None else None
         self.workdir = Path(workdir or WORK / spec.name).resolve()
         self.results = Path(results or RESULTS).resolve()
@@ -47,6 +47,7 @@ class Study:
         self.base = spec.base_params(self.root)
         self.teachers: list[str] = []  # the overrides of the teachers chosen on validation
         self.plan = plan  # a pipeline.study.plan.Plan: note the runs to train, train and write nothing
+        self.recorded_only = recorded_only  # a missing run raises RunsMissing: nothing is made or trained
         self.runs: dict[str, list[dict]] = {}  # the final runs, per final arm (after ``run``)
         self.started = time.perf_counter()
         self._project: Project | None = None
@@ -67,6 +68,9 @@ class Study:
         """The study's DVC project, made on first call (only when a run is missing)."""
         if self._project is None and self.plan is not None:
             self._project = self.plan.project(self.spec.name, self.project_params())
+        if self._project is None and self.recorded_only:
+            raise RunsMissing(f"{self.spec.path}: runs are missing from {shown(self.record.path)} "
+                              f"(--recorded-only trains nothing)")
         if self._project is None:
             data = self.root or self.spec.data_root
             if data is not None and not Path(data).is_dir():

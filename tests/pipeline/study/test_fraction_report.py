@@ -77,3 +77,35 @@ def test_a_recorded_fraction_study_writes_its_fractions_together_from_the_record
     assert "| teachers (fused) | 75.00 | 80.00 |" in table and "`scarce_f0.5.md`" in table
     assert result["fractions"] == saved["fractions"]
     assert any(message.startswith("labelled fraction 0.5") for message in said)
+
+
+def test_recorded_only_reports_the_fractions_the_record_holds_and_names_the_rest_pending(tmp_path):
+    import pytest
+
+    from pipeline.study.errors import RunsMissing, StudyError
+
+    spec = recorded(tmp_path)
+    work, results = tmp_path / "work", tmp_path / "results"
+    record = json.loads((results / "scarce_runs.json").read_text())
+    missing = next(key for key, run in record["finals"].items() if (run["arm"], run["seed"]) == ("smoothing", 2))
+    del record["finals"][missing]
+    (results / "scarce_runs.json").write_text(json.dumps(record))
+    said = []
+    result = FractionStudy(spec, workdir=work, results=results, command="c", say=said.append, recorded_only=True).run()
+    assert not work.exists()  # nothing cloned or trained
+    saved = json.loads((results / "scarce.json").read_text())
+    assert saved["status"] == "partial" and saved["pending_fractions"] == ["1.0"] and list(saved["fractions"]) == ["0.5"]
+    assert saved["fractions"]["0.5"]["students"]["soft_target"]["accuracy"]["runs"] == [75.0, 75.0]
+    assert result["fractions"] == saved["fractions"]
+    assert (results / "scarce_curve.csv").read_text().splitlines()[-1].startswith("0.5,")
+    assert "resumes them): f = 1.0." in (results / "scarce.md").read_text()
+    assert "labelled fraction 1: runs are missing from the record; left out, pending" in said
+    assert json.loads((results / "scarce_runs.json").read_text())["finals"].keys() == record["finals"].keys()
+    # Without --recorded-only the study would train the missing run: here it has no data to.
+    with pytest.raises(StudyError, match="is not there"):
+        FractionStudy(spec, workdir=work, results=results, say=said.append).run()
+    # No fraction complete: one error naming the record.
+    record["finals"] = {key: run for key, run in record["finals"].items() if run["arm"] != "baseline"}
+    (results / "scarce_runs.json").write_text(json.dumps(record))
+    with pytest.raises(RunsMissing, match="no labelled fraction has all its runs in .*scarce_runs.json"):
+        FractionStudy(spec, workdir=work, results=results, say=said.append, recorded_only=True).run()

@@ -14,7 +14,7 @@ def test_help_describes_the_study_and_shows_a_spec():
     done = subprocess.run([sys.executable, "-m", "pipeline.study", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0
     for text in ("usage: python -m pipeline.study", "run record", "--root DATA", "--workdir DIR", "--results DIR",
-                 "spec file (YAML", "arms:", "studies/utd_mhad_depth.yaml", "--plan", "fractions:", "heads:",
+                 "spec file (YAML", "arms:", "studies/utd_mhad_depth.yaml", "--plan", "--recorded-only", "fractions:", "heads:",
                  "cell_of:"):
         assert text in done.stdout, text
 
@@ -34,3 +34,10 @@ def test_a_study_error_is_one_line_and_exit_status_2(tmp_path, capsys):
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert error == f"error: {bad}: missing key split\n"
+
+
+def test_plan_and_recorded_only_exclude_each_other(capsys):
+    assert parse_args(["s.yaml", "--recorded-only"]).recorded_only
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["s.yaml", "--plan", "--recorded-only"])
+    assert stopped.value.code == 2 and "choose one" in capsys.readouterr().err
