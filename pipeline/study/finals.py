@@ -64,6 +64,12 @@ def cell_controls(spec: Spec) -> dict[str, list[str]]:
     return found
 
 
+def compared_arms(spec: Spec) -> dict[str, list[str]]:
+    """{final name of an arm: the final names of the other arms its spec compares it with}."""
+    return {arm.final: [spec.arms[other].final for other in arm.compare_with]
+            for arm in spec.arms.values() if arm.compare_with}
+
+
 def final_arms(spec: Spec, search: dict) -> dict[str, FinalArm]:
     """The final arms in the order they run (see the module's docstring)."""
     arms = {}

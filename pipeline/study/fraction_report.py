@@ -63,6 +63,7 @@ def combined(spec: Spec, results: dict[float, dict], runs: dict[float, dict[str,
             "labeled_fraction": fraction, "study": result["study"], "results": f"{result['study']}.json",
             "status": result["status"], "seeds": result["seeds"], "reference": reference,
             "controls": result["controls"], "cell_controls": result.get("cell_controls", {}),
+            "compared": result.get("compared", {}),
             "students": {arm: student_row(row, reference) for arm, row in result["students"].items()},
             "teachers": teachers_of(runs.get(fraction, {}).get(reference, [])), "verdict": result["verdict"]}
         chosen[label] = choices_of(result)

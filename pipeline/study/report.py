@@ -83,6 +83,13 @@ def markdown(spec: Spec, result: dict) -> str:
         if against:
             lines += ["", f"{arm} against the controls on its setting (paired difference, 95 % CI): "
                       + "; ".join(against) + "."]
+    for arm, others in (result.get("compared") or {}).items():
+        row = result["students"].get(arm, {})
+        against = [f"{other}: {interval_text(gain)}, McNemar p {p_value_text(gain)}" for other in others
+                   if (gain := row.get(f"gain_vs_{other}"))]
+        if against:
+            lines += ["", f"{arm} against " + ", ".join(others) + " (paired difference, 95 % CI): "
+                      + "; ".join(against) + "."]
     lines += ["", f"Chosen on validation: **{chosen}**. {result['verdict']}"]
     recorded = any((gain.get("mcnemar") or {}).get("recorded") for row in result["students"].values()
                    for key, gain in row.items() if key.startswith("gain_vs_"))

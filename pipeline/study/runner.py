@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.study.errors import RunsMissing, StudyError
-from pipeline.study.finals import Finals, cell_controls, chosen_final, control_arms, final_arms, final_key
+from pipeline.study.finals import (Finals, cell_controls, chosen_final, compared_arms, control_arms, final_arms,
+                                   final_key)
 from pipeline.study.overrides import with_overrides
 from pipeline.study.project import Project
 from pipeline.study.provenance import git_commit, machine
@@ -170,12 +171,17 @@ class Study:
             comparisons = cell_controls(spec)
             if chosen:
                 comparisons[chosen] = [*controls, *comparisons.get(chosen, [])]
+            compared = {arm: [o for o in others if o in runs] for arm, others in compared_arms(spec).items()
+                        if arm in runs}
+            for arm, others in compared.items():
+                comparisons[arm] = [*comparisons.get(arm, []), *others]
             students = statistics_of(runs, spec.seeds, reference, comparisons, self.record.recorded_mcnemar)
             for name, arm in arms.items():
                 students[name].update(setting=arm.setting, overrides=arm.overrides)
             keys = [("finals", run["key"]) for arm_runs in runs.values() for run in arm_runs]
             result.update(
-                status="done", controls=controls, cell_controls=cell_controls(spec), students=students,
+                status="done", controls=controls, cell_controls=cell_controls(spec),
+                compared={arm: others for arm, others in compared.items() if others}, students=students,
                 verdict=verdict(students, chosen, reference, controls, spec.target_gain), seconds=run_seconds(runs),
                 finals_from_search={"runs": sum(bool(run.get("trained_in")) for r in runs.values() for run in r),
                                     "check": self.record.reuse_check})

@@ -98,7 +98,8 @@ TOP_KEYS = {"preset": True, "data_root": False, "split": True, "params": False, 
             "target_gain": False, "title": False, "description": False, "arms": True, "heads": False,
             "teachers": False, "fractions": False, "class_pairs": False, "cost": False, "finals": False}
 FINALS = ("all", "chosen")
-ARM_KEYS = ("stage", "overrides", "setting", "final", "base", "grid", "grid_name", "cells", "cell_of", "fractions")
+ARM_KEYS = ("stage", "overrides", "setting", "final", "base", "grid", "grid_name", "cells", "cell_of", "fractions",
+            "compare_with")
 SEARCH_KEYS = {"short_epochs": True, "reduction": False}
 FRACTION_KEYS = ("seeds", "selection_seeds", "schedule", "controls", "finals")
 
@@ -115,6 +116,7 @@ class Arm:
     grid_points: dict[str, tuple] = field(default_factory=dict)  # grid cell name -> its values, in grid order
     cell_of: str = ""  # a fixed arm on top of this searched arm's chosen cell
     fractions: list[float] | None = None  # the labelled fractions it runs at (None: every one)
+    compare_with: list[str] = field(default_factory=list)  # other arms it is also compared with, paired
 
     @property
     def searched(self) -> bool:
@@ -252,6 +254,10 @@ def _arm(name: str, raw, path: Path) -> Arm:
                              f"arm's chosen cell)")
     if "fractions" in raw:
         arm.fractions = fraction_list(raw["fractions"], f"{where}.fractions", path)
+    others = raw.get("compare_with") or []
+    if not isinstance(others, list) or not all(isinstance(o, str) for o in others):
+        raise StudyError(f"{path}: {where}.compare_with must be a list of arm names, got {others!r}")
+    arm.compare_with = others
     return arm
 
 
@@ -375,6 +381,10 @@ def check_arms_at_fractions(spec: Spec) -> None:
             if missing:
                 raise StudyError(f"{path}: {where} runs at fraction {missing[0]:g}, where {other.name} "
                                  f"(its cell_of) does not")
+        for other in arm.compare_with:
+            if other not in spec.arms or other == arm.name:
+                raise StudyError(f"{path}: {where}.compare_with: {other!r} must name another arm "
+                                 f"({', '.join(a for a in spec.arms if a != arm.name)})")
     if spec.arms[spec.reference].fractions not in (None, everywhere):
         raise StudyError(f"{path}: arms.{spec.reference}.fractions: the reference runs at every fraction")
     for fraction in spec.fractions:

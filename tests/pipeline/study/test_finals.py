@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pipeline.study.finals import (
-    FinalArm, cell_controls, chosen_final, control_arms, final_arms, final_key, final_params,
+    FinalArm, cell_controls, chosen_final, compared_arms, control_arms, final_arms, final_key, final_params,
 )
 from pipeline.study.spec import load_spec
 from tests.conftest import REPO
@@ -80,3 +80,14 @@ def test_finals_chosen_leaves_out_the_searched_arms_validation_did_not_choose():
                                                 "self_training", "teacher_labels"]
     assert "soft_target" not in final_arms(full, search)
     assert "sakdn_best" in final_arms(spec.at_fraction(0.1), search)  # finals: all there
+
+
+def test_compare_with_pairs_an_arm_with_other_arms_by_final_name(tmp_path):
+    """The sensors' hard labels against the video's own pseudo-labels: both controls on soft
+    targets' cell, so only ``compare_with`` puts them side by side."""
+    spec = load_spec(REPO / "studies" / "utd_mhad_label_scarce.yaml")
+    assert compared_arms(spec) == {"teacher_labels": ["self_training"]}
+    text = (REPO / "studies" / "utd_mhad_depth.yaml").read_text()
+    path = tmp_path / "s.yaml"
+    path.write_text(text.replace("  label_smoothing:\n", "  label_smoothing:\n    compare_with: [sakdn]\n", 1))
+    assert compared_arms(load_spec(path)) == {"label_smoothing": ["sakdn_best"]}

@@ -91,3 +91,15 @@ def test_the_choices_made_before_the_search_are_said(tmp_path):
     result["search"]["teachers"] = {"candidates": {"spamfm": 70.0, "plain": 72.5}, "chosen": "plain"}
     assert ("Schedule: 2 epochs (chosen for the baseline on validation); student head trn, chosen with it; teachers "
             "plain (fused validation spamfm 70.00, plain 72.50).") in markdown(spec, result)
+
+
+def test_arms_the_spec_compares_are_said_with_their_paired_difference(tmp_path):
+    spec, result = result_of(tmp_path)
+    runs = {"baseline": [run([1, 0, 0, 0]), run([1, 1, 0, 0])], "dkd": [run([1, 1, 0, 0]), run([1, 1, 1, 0])],
+            "dkd_shuffled": [run([1, 0, 0, 0]), run([1, 0, 0, 0])]}
+    result["students"] = statistics_of(runs, [0, 1], "baseline", {"dkd_shuffled": ["dkd"]})
+    for arm, row in result["students"].items():
+        row["setting"] = arm
+    table = markdown(spec, {**result, "compared": {"dkd_shuffled": ["dkd"]}})
+    assert "dkd_shuffled against dkd (paired difference, 95 % CI): dkd: -37.50 [" in table
+    assert "against dkd" not in markdown(spec, result)

@@ -39,10 +39,10 @@ CORRECT = {"baseline": [[1, 0, 0, 0], [1, 1, 0, 0]], "sakdn_best": [[1, 1, 1, 0]
            "sakdn_best_shuffled": [[1, 1, 0, 0], [1, 0, 0, 0]]}
 
 
-def recorded_study(tmp_path):
+def recorded_study(tmp_path, text=SPEC):
     """A spec and a record holding every run it needs (validation: a1-b1 is the best cell)."""
     spec_path = tmp_path / "tiny.yaml"
-    spec_path.write_text(SPEC.format(root=tmp_path / "no_data"))
+    spec_path.write_text(text.format(root=tmp_path / "no_data"))
     spec = load_spec(spec_path)
     base = spec.base_params()
     record = Record(tmp_path / "results" / "tiny_runs.json", "tiny")
@@ -100,6 +100,16 @@ def test_a_recorded_study_reruns_from_its_record_alone(tmp_path):
     assert "| sakdn_best | validation: sakdn/a1-b1 |" in table
     assert "sakdn_best against its controls" in table and "Schedule: 4 epochs (chosen for the baseline" in table
     assert any("run record" in message for message in said)
+
+
+def test_an_arm_the_spec_compares_with_another_gets_their_paired_difference(tmp_path):
+    text = SPEC.replace("baseline: {{stage: baseline}}", "baseline: {{stage: baseline, compare_with: [sakdn]}}")
+    spec = recorded_study(tmp_path, text)
+    result = Study(spec, workdir=tmp_path / "work", results=tmp_path / "results", command="c", say=print).run()
+    assert result["compared"] == {"baseline": ["sakdn_best"]}
+    assert result["students"]["baseline"]["gain_vs_sakdn_best"]["differences"] == [-50.0, -25.0]
+    assert "baseline against sakdn_best (paired difference, 95 % CI): sakdn_best: -37.50 [" in (
+        tmp_path / "results" / "tiny.md").read_text()
 
 
 def test_a_missing_run_without_the_data_is_one_error_and_makes_nothing(tmp_path):

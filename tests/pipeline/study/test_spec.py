@@ -116,6 +116,12 @@ BAD = {
     "controls without search": (f"preset: {PRESET}\nsplit: subject_specific\nseeds: [0]\ncontrols: [shuffled]\n"
                                 "arms: {baseline: {stage: baseline}}\n",
                                 "controls are of the arm chosen on validation"),
+    "compare_with unknown arm": (replace("stage: baseline}", "stage: baseline, compare_with: [nobody]}"),
+                                 "arms.baseline.compare_with: 'nobody' must name another arm"),
+    "compare_with itself": (replace("stage: baseline}", "stage: baseline, compare_with: [baseline]}"),
+                            "arms.baseline.compare_with: 'baseline' must name another arm"),
+    "compare_with not a list": (replace("stage: baseline}", "stage: baseline, compare_with: sakdn}"),
+                                "arms.baseline.compare_with must be a list of arm names"),
     "bad split": (replace("split: subject_specific", "split: cross_view"), "splits.protocols"),
     "no arms": (f"preset: {PRESET}\nsplit: subject_specific\nseeds: [0]\narms: {{}}\n", "arms must map arm names"),
 }
