@@ -46,7 +46,8 @@ def interval_text(gain: dict | None) -> str:
 def p_value_text(gain: dict | None) -> str:
     if not gain or not gain.get("mcnemar"):
         return ""
-    return f"{gain['mcnemar']['p_value']}"
+    p_value = gain["mcnemar"]["p_value"]
+    return "< 0.0001" if p_value == 0 else f"{p_value}"  # stored to 4 decimals: 0 is below 0.00005
 
 
 def markdown(spec: Spec, result: dict) -> str:
@@ -88,7 +89,7 @@ def markdown(spec: Spec, result: dict) -> str:
         against = [f"{other}: {interval_text(gain)}, McNemar p {p_value_text(gain)}" for other in others
                    if (gain := row.get(f"gain_vs_{other}"))]
         if against:
-            lines += ["", f"{arm} against " + ", ".join(others) + " (paired difference, 95 % CI): "
+            lines += ["", f"{arm} against the arms the spec compares it with (paired difference, 95 % CI): "
                       + "; ".join(against) + "."]
     lines += ["", f"Chosen on validation: **{chosen}**. {result['verdict']}"]
     recorded = any((gain.get("mcnemar") or {}).get("recorded") for row in result["students"].values()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.study.report import markdown, run_seconds, write_results
+from pipeline.study.report import markdown, p_value_text, run_seconds, write_results
 from pipeline.study.spec import load_spec
 from pipeline.study.statistics import statistics_of
 from tests.pipeline.study.test_statistics import run
@@ -101,5 +101,12 @@ def test_arms_the_spec_compares_are_said_with_their_paired_difference(tmp_path):
     for arm, row in result["students"].items():
         row["setting"] = arm
     table = markdown(spec, {**result, "compared": {"dkd_shuffled": ["dkd"]}})
-    assert "dkd_shuffled against dkd (paired difference, 95 % CI): dkd: -37.50 [" in table
+    assert ("dkd_shuffled against the arms the spec compares it with (paired difference, 95 % CI): "
+            "dkd: -37.50 [") in table
     assert "against dkd" not in markdown(spec, result)
+
+
+def test_a_p_value_below_the_stored_precision_is_said_as_a_bound():
+    assert p_value_text({"mcnemar": {"p_value": 0.0}}) == "< 0.0001"
+    assert p_value_text({"mcnemar": {"p_value": 0.0386}}) == "0.0386"
+    assert p_value_text({"mcnemar": None}) == p_value_text(None) == ""

@@ -108,7 +108,7 @@ def test_an_arm_the_spec_compares_with_another_gets_their_paired_difference(tmp_
     result = Study(spec, workdir=tmp_path / "work", results=tmp_path / "results", command="c", say=print).run()
     assert result["compared"] == {"baseline": ["sakdn_best"]}
     assert result["students"]["baseline"]["gain_vs_sakdn_best"]["differences"] == [-50.0, -25.0]
-    assert "baseline against sakdn_best (paired difference, 95 % CI): sakdn_best: -37.50 [" in (
+    assert "baseline against the arms the spec compares it with (paired difference, 95 % CI): sakdn_best: -37.50 [" in (
         tmp_path / "results" / "tiny.md").read_text()
 
 
