@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.study.errors import StudyError
+from pipeline.study.finals import final_arms, final_params
 from pipeline.study.spec import load_spec
 from tests.conftest import REPO
 
@@ -191,6 +192,26 @@ def test_the_label_scarce_study_spec_loads():
     assert "self_training" in spec.at_fraction(0.1).arms and "self_training" not in spec.at_fraction(1.0).arms
     assert spec.at_fraction(1.0).controls == ["shuffled", "class_mean"] and spec.cost["training_clips"] == 324
     assert [spec.at_fraction(f).finals for f in spec.fractions] == ["all", "chosen", "chosen"]
+
+
+def test_the_hard_label_study_spec_loads_with_fresh_seeds_and_the_first_studys_choices():
+    spec = load_spec(REPO / "studies" / "utd_mhad_hard_labels.yaml")
+    first = load_spec(REPO / "studies" / "utd_mhad_label_scarce.yaml").at_fraction(0.25)
+    assert not set(spec.seeds) & set(first.seeds) and len(spec.seeds) == 10
+    params = spec.base_params()
+    assert params["splits"]["labeled_fraction"] == 0.25 and params["teacher"]["spamfm_layers"] == []
+    assert params["student"]["head"] == "trn" and spec.split == first.split == "cross_subject"
+    assert spec.arms["teacher_labels"].cells == {"t4": ["distill.method=soft_target", "temperature=4",
+                                                        "distill.targets=teacher_labels"]}
+    assert spec.arms["self_training"].cell_of == "teacher_labels"
+    assert spec.arms["teacher_labels"].compare_with == ["self_training"] and spec.controls == ["shuffled"]
+    search = {"chosen": {"teacher_labels": {"cell": "t4", "overrides": spec.arms["teacher_labels"].cells["t4"]}},
+              "chosen_on_validation": "teacher_labels"}
+    arms = final_arms(spec, search)
+    assert list(arms) == ["baseline", "teacher_labels", "teacher_labels_shuffled", "self_training"]
+    targets = {name: final_params(params, arm, 5, 24)["distill"]["targets"] for name, arm in arms.items()}
+    assert targets == {"baseline": "teachers", "teacher_labels": "teacher_labels",
+                       "teacher_labels_shuffled": "teacher_labels", "self_training": "baseline"}
 
 
 def fractions_replace(old: str, new: str) -> str:
