@@ -117,8 +117,10 @@ def markdown(spec: Spec, result: dict) -> str:
             for control, gain in row["gain_vs"].items():
                 against.append(f"| {label} | {arm} | {control} | {interval_text(gain)} | {p_value_text(gain)} |")
     if against:
-        lines += ["", "Against the controls (paired difference of test accuracy, 95 % CI):", "",
-                  "| f | arm | control | gain (95 % CI) | McNemar p |", "| --- | --- | --- | --- | --- |", *against]
+        lines += ["", "Against the controls and the arms the spec compares (paired difference of test accuracy, "
+                      "95 % CI):", "",
+                  "| f | arm | against | difference (95 % CI) | McNemar p |", "| --- | --- | --- | --- | --- |",
+                  *against]
     lines += ["", "Chosen on validation, before any test-split read:", "",
               "| f | teachers | student head | epochs | distilled arm (cell) |", "| --- | --- | --- | --- | --- |"]
     for label, choice in result["chosen_on_validation"].items():

@@ -86,8 +86,8 @@ def markdown(spec: Spec, result: dict) -> str:
                       + "; ".join(against) + "."]
     for arm, others in (result.get("compared") or {}).items():
         row = result["students"].get(arm, {})
-        against = [f"{other}: {interval_text(gain)}, McNemar p {p_value_text(gain)}" for other in others
-                   if (gain := row.get(f"gain_vs_{other}"))]
+        against = [f"{other}: {interval_text(gain)}, McNemar p {p_value_text(gain)}"
+                   if (gain := row.get(f"gain_vs_{other}")) else f"{other}: not run" for other in others]
         if against:
             lines += ["", f"{arm} against the arms the spec compares it with (paired difference, 95 % CI): "
                       + "; ".join(against) + "."]

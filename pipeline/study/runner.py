@@ -171,10 +171,11 @@ class Study:
             comparisons = cell_controls(spec)
             if chosen:
                 comparisons[chosen] = [*controls, *comparisons.get(chosen, [])]
-            compared = {arm: [o for o in others if o in runs] for arm, others in compared_arms(spec).items()
-                        if arm in runs}
+            # pairs the spec adds beyond the controls; one whose arm ran no finals is said as not run
+            compared = {arm: [o for o in others if o != reference and o not in comparisons.get(arm, [])]
+                        for arm, others in compared_arms(spec).items() if arm in runs}
             for arm, others in compared.items():
-                comparisons[arm] = [*comparisons.get(arm, []), *others]
+                comparisons[arm] = [*comparisons.get(arm, []), *(o for o in others if o in runs)]
             students = statistics_of(runs, spec.seeds, reference, comparisons, self.record.recorded_mcnemar)
             for name, arm in arms.items():
                 students[name].update(setting=arm.setting, overrides=arm.overrides)

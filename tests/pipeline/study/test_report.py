@@ -104,6 +104,8 @@ def test_arms_the_spec_compares_are_said_with_their_paired_difference(tmp_path):
     assert ("dkd_shuffled against the arms the spec compares it with (paired difference, 95 % CI): "
             "dkd: -37.50 [") in table
     assert "against dkd" not in markdown(spec, result)
+    assert "dkd against the arms the spec compares it with (paired difference, 95 % CI): gone: not run." in markdown(
+        spec, {**result, "compared": {"dkd": ["gone"]}})
 
 
 def test_a_p_value_below_the_stored_precision_is_said_as_a_bound():

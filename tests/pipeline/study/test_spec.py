@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.study.errors import StudyError
-from pipeline.study.finals import final_arms, final_params
+from pipeline.study.finals import cell_controls, final_arms, final_params
 from pipeline.study.spec import load_spec
 from tests.conftest import REPO
 
@@ -204,7 +204,7 @@ def test_the_hard_label_study_spec_loads_with_fresh_seeds_and_the_first_studys_c
     assert spec.arms["teacher_labels"].cells == {"t4": ["distill.method=soft_target", "temperature=4",
                                                         "distill.targets=teacher_labels"]}
     assert spec.arms["self_training"].cell_of == "teacher_labels"
-    assert spec.arms["teacher_labels"].compare_with == ["self_training"] and spec.controls == ["shuffled"]
+    assert cell_controls(spec) == {"teacher_labels": ["self_training"]} and spec.controls == ["shuffled"]
     search = {"chosen": {"teacher_labels": {"cell": "t4", "overrides": spec.arms["teacher_labels"].cells["t4"]}},
               "chosen_on_validation": "teacher_labels"}
     arms = final_arms(spec, search)
@@ -232,6 +232,10 @@ BAD_FRACTIONS = {
                                    "arms.self_training.fractions: 0.5 is not one of the fractions"),
     "class_mean below 1": (fractions_replace("controls: [shuffled]\nheads", "controls: [class_mean]\nheads"),
                            "fractions.0.1: controls class_mean: .*labeled_fraction"),
+    "compare_with an arm not run there": (fractions_replace("  baseline: {stage: baseline}",
+                                                            "  baseline: {stage: baseline, compare_with: [smoothing]}"),
+                                          "arms.baseline runs at fraction 0.1, where smoothing .its compare_with. "
+                                          "does not"),
     "cell_of a fixed arm": (fractions_replace("cell_of: soft_target", "cell_of: smoothing"),
                             "arms.self_training.cell_of 'smoothing' must name a searched arm"),
     "cell_of on a searched arm": (fractions_replace("{cells: {t4: [distill.method=soft_target]}}",
