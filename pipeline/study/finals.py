@@ -65,8 +65,9 @@ def cell_controls(spec: Spec) -> dict[str, list[str]]:
 
 
 def compared_arms(spec: Spec) -> dict[str, list[str]]:
-    """{final name of an arm: the final names of the other arms its spec compares it with}."""
-    return {arm.final: [spec.arms[other].final for other in arm.compare_with]
+    """{final name of an arm: the final names of the other arms its spec compares it with, those
+    that run at this (fraction's) spec}."""
+    return {arm.final: [spec.arms[other].final for other in arm.compare_with if other in spec.arms]
             for arm in spec.arms.values() if arm.compare_with}
 
 

@@ -55,8 +55,8 @@ A control that must share a searched arm's chosen setting is a fixed arm on top 
         cell_of: soft_target             # the overrides of soft_target's chosen cell, then these
         overrides: [distill.targets=baseline]   # (a final run of it links the same seed's baseline)
 
-Any arm can also be compared, paired, with other arms (their spec names; each must run wherever
-it does) beyond the reference and the controls::
+Any arm can also be compared, paired, with other arms (their spec names; at the fractions where
+both run) beyond the reference and the controls::
 
       teacher_labels:
         compare_with: [self_training]    # teacher_labels minus self_training, 95 % interval, McNemar
@@ -391,11 +391,10 @@ def check_arms_at_fractions(spec: Spec) -> None:
             if other not in spec.arms or other == arm.name:
                 raise StudyError(f"{path}: {where}.compare_with: {other!r} must name another arm "
                                  f"({', '.join(a for a in spec.arms if a != arm.name)})")
-            theirs = spec.arms[other].fractions
-            missing = [f for f in (arm.fractions or everywhere) if theirs is not None and f not in theirs]
-            if missing:
-                raise StudyError(f"{path}: {where} runs at fraction {missing[0]:g}, where {other} "
-                                 f"(its compare_with) does not")
+            theirs = spec.arms[other].fractions or everywhere
+            if spec.fractions and not set(arm.fractions or everywhere) & set(theirs):
+                raise StudyError(f"{path}: {where}.compare_with: {other} runs at no fraction where "
+                                 f"{arm.name} does")
     if spec.arms[spec.reference].fractions not in (None, everywhere):
         raise StudyError(f"{path}: arms.{spec.reference}.fractions: the reference runs at every fraction")
     for fraction in spec.fractions:

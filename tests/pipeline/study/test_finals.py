@@ -86,7 +86,10 @@ def test_compare_with_pairs_an_arm_with_other_arms_by_final_name(tmp_path):
     """The sensors' hard labels against the video's own pseudo-labels: both controls on soft
     targets' cell, so only ``compare_with`` puts them side by side."""
     spec = load_spec(REPO / "studies" / "utd_mhad_label_scarce.yaml")
-    assert compared_arms(spec) == {"teacher_labels": ["self_training"]}
+    assert compared_arms(spec) == {"teacher_labels": ["self_training"], "soft_target": ["label_smoothing"]}
+    # at each fraction, the pairs of the arms that run there
+    assert compared_arms(spec.at_fraction(0.25)) == {"teacher_labels": ["self_training"], "soft_target": []}
+    assert compared_arms(spec.at_fraction(1.0)) == {"soft_target": ["label_smoothing"]}
     text = (REPO / "studies" / "utd_mhad_depth.yaml").read_text()
     path = tmp_path / "s.yaml"
     path.write_text(text.replace("  label_smoothing:\n", "  label_smoothing:\n    compare_with: [sakdn]\n", 1))

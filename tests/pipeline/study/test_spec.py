@@ -232,10 +232,10 @@ BAD_FRACTIONS = {
                                    "arms.self_training.fractions: 0.5 is not one of the fractions"),
     "class_mean below 1": (fractions_replace("controls: [shuffled]\nheads", "controls: [class_mean]\nheads"),
                            "fractions.0.1: controls class_mean: .*labeled_fraction"),
-    "compare_with an arm not run there": (fractions_replace("  baseline: {stage: baseline}",
-                                                            "  baseline: {stage: baseline, compare_with: [smoothing]}"),
-                                          "arms.baseline runs at fraction 0.1, where smoothing .its compare_with. "
-                                          "does not"),
+    "compare_with an arm never run with it": (fractions_replace("    fractions: [0.1]\n",
+                                                                "    fractions: [0.1]\n    compare_with: [smoothing]\n"),
+                                              "arms.self_training.compare_with: smoothing runs at no fraction where "
+                                              "self_training does"),
     "cell_of a fixed arm": (fractions_replace("cell_of: soft_target", "cell_of: smoothing"),
                             "arms.self_training.cell_of 'smoothing' must name a searched arm"),
     "cell_of on a searched arm": (fractions_replace("{cells: {t4: [distill.method=soft_target]}}",
