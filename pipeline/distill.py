@@ -121,11 +121,14 @@ class Distiller(nn.Module):
     def forward(self, clips: Tensor, labels: Tensor, teacher_outputs: list[dict] | None = None,
                 teacher_inputs: dict[str, Tensor] | None = None,
                 segment_positions: Tensor | None = None,
-                labeled: Tensor | None = None) -> tuple[dict, Tensor, dict[str, Tensor]]:
+                labeled: Tensor | None = None, pseudo_labels: Tensor | None = None,
+                pseudo_weights: Tensor | None = None) -> tuple[dict, Tensor, dict[str, Tensor]]:
         """(the student's output, the total loss, its terms). ``segment_positions`` (N, T): where each sampled frame lies in its video, as a
         fraction of its length (GSDM's temporal alignment needs it). ``labeled`` (N,) bool:
         which clips have a real label (None: all); the others' ``labels`` are pseudo-labels,
-        which terms on the label (cross-entropy) leave out."""
+        which terms on the label (cross-entropy) leave out. ``pseudo_labels`` and
+        ``pseudo_weights`` (N,): a labeller's labels of the unlabeled clips (-1: none) and their
+        weights, for the pseudo-label term."""
         if teacher_outputs is None:
             if teacher_inputs is None:
                 raise ValueError("pass teacher_outputs (cached) or teacher_inputs")
@@ -145,6 +148,8 @@ class Distiller(nn.Module):
             targets["segment_positions"] = segment_positions
         if labeled is not None:
             targets["labeled"] = labeled
+        if pseudo_labels is not None:
+            targets["pseudo_labels"], targets["pseudo_weights"] = pseudo_labels, pseudo_weights
         total, terms = self.loss(student, teacher_outputs, targets)
         return student, total, terms
 

@@ -29,9 +29,9 @@ from ruamel.yaml import YAML
 
 from pipeline.errors import ParamsError
 from pipeline.models.names import (
-    BACKBONE_TAPS, BACKBONES, HEADS, MULTI_FRAME_HEADS, SPAMFM_GATES, SPAMFM_RELATIONS, TEACHER_CONV_TAPS, TEACHER_TAPS, TSM_BACKBONES,
-    VGG_LAYOUTS,
+    BACKBONES, HEADS, SPAMFM_GATES, SPAMFM_RELATIONS, TEACHER_CONV_TAPS, TEACHER_TAPS, VGG_LAYOUTS,
 )
+from pipeline.params_rules import check_distill, check_student, check_teacher
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def _positive_even(value: int) -> str | None:
 
 # distill.targets: the teachers' outputs (the method) or a control's (docs/method.md §6c).
 DISTILL_TARGETS = ("teachers", "teacher_labels", "baseline")
-# Objectives that need nothing of the teachers but logits (what the baseline's outputs are).
-LOGIT_METHODS = ("soft_target", "dkd", "logits")
+# distill.pseudo_label.labeller: who labels the unlabeled clips (docs/method.md §6d).
+PSEUDO_LABELLERS = ("teachers", "baseline", "student")
 
 VIEW_SCHEMA = {
     "azimuth": Field(float, 0.0, -360.0, 360.0, help="camera azimuth in degrees, 0 = in front"),
@@ -206,6 +206,13 @@ SCHEMA: dict[str, Any] = {
                                                        "fraction of each recording (1 = off)"),
         "time_warp": Field(float, 0.0, 0.0, 0.9, help="training augmentation: random smooth time warp of this "
                                                        "strength (0 = off, < 1 keeps it monotone)"),
+        "self_training": {
+            "rounds": Field(int, 0, 0, 10,
+                            help="semi-supervised teachers: rounds of labelling the unlabeled recordings with the "
+                                 "teachers kept so far and training new ones on those too (0: labelled recordings only)"),
+            "threshold": Field(float, 0.8, 0.0, 1.0,
+                               help="the fused teachers' probability an unlabeled recording needs to join a round"),
+        },
         **_training(30, 16, 1e-3),
     },
     "teacher_outputs": {
@@ -257,6 +264,31 @@ SCHEMA: dict[str, Any] = {
             "weight": Field(float, 0.0, 0.0, 1000.0, help="weight of the paired InfoNCE added to the objective"),
             "dimension": Field(int, 128, 2, 4096, help="projection heads' output width"),
             "temperature": Field(float, 0.07, 1e-3, 10.0, help="InfoNCE temperature"),
+        },
+        "pseudo_label": {
+            "labeller": Field(str, "teachers", choices=PSEUDO_LABELLERS,
+                              help="who labels the unlabeled clips under distill.method pseudo_label: teachers (the "
+                                   "fused sensor teachers), baseline (the frozen baseline student), or student (the "
+                                   "student itself, from the clip as loaded: FixMatch, video only)"),
+            "second_view": Field(bool, False,
+                                 help="the student as a second view of the teachers' or baseline's labels: its label "
+                                      "where the labeller is unsure and it is sure, none where both are sure and "
+                                      "disagree (relabelled at every step)"),
+            "threshold": Field(float, 0.0, 0.0, 1.0,
+                               help="the labeller's confidence needed for a pseudo-label (0: every clip gets one)"),
+            "student_threshold": Field(float, 0.95, 0.0, 1.0,
+                                       help="the student's confidence needed for its own label (labeller student, "
+                                            "or second_view)"),
+            "confidence": Field(str, "probability", choices=("probability", "margin"),
+                                help="probability of the top class, or its margin over the runner-up"),
+            "weight": Field(float, 1.0, 0.0, 1000.0,
+                            help="weight of the pseudo-label term against the labelled clips' cross-entropy"),
+            "class_balance": Field(str, "none", choices=("none", "inverse_frequency"),
+                                   help="inverse_frequency: each pseudo-label weighted by 1 / its class's share of the "
+                                        "pseudo-labels so far, so every class weighs the same"),
+            "strong_augment": Field(bool, True,
+                                    help="train the pseudo-label term on a strongly augmented clip (zoom, shift, "
+                                         "rotation, brightness, contrast, an erased box; no flips)"),
         },
         "label_smoothing": {
             "epsilon": Field(float, 0.1, 0.0, 0.99, keywords=("auto",),
@@ -380,52 +412,10 @@ def validate_params(raw: dict) -> dict:
     problem = check_protocols(params["dataset"], params["splits"]["protocols"])
     if problem:
         raise ParamsError(f"splits.protocols: {problem}")
-    _check_student(params)
-    _check_distill_targets(params)
+    check_teacher(params)
+    check_student(params)
+    check_distill(params)
     return params
-
-
-def _check_distill_targets(params: dict) -> None:
-    """Controls that cannot be built: class-wise pairings need every training label; the
-    baseline's outputs are logits only, so only logit losses can use them."""
-    distill = params["distill"]
-    if params["splits"]["labeled_fraction"] < 1 and distill["pairing"] in ("class_shuffled", "class_mean"):
-        raise ParamsError(f"distill.pairing: {distill['pairing']} pairs by class, which unlabeled recordings do not "
-                          f"have (splits.labeled_fraction {params['splits']['labeled_fraction']:g}); use recording "
-                          "or shuffled")
-    if distill["targets"] == "baseline":
-        if distill["pairing"] != "recording":
-            raise ParamsError(f"distill.pairing: {distill['pairing']} pairs teacher outputs, which distill.targets: "
-                              "baseline does not use (it labels each clip with the baseline's own outputs)")
-        extra = [name for name in ("dkd", "contrastive") if distill[name]["weight"] > 0 and name != distill["method"]]
-        if distill["method"] not in LOGIT_METHODS or "contrastive" in extra:
-            raise ParamsError(f"distill.targets: baseline gives logits only, which distill.method "
-                              f"{distill['method']}{' + ' + ', '.join(extra) if extra else ''} cannot use alone "
-                              f"(use one of {', '.join(LOGIT_METHODS)})")
-
-
-def _check_student(params: dict) -> None:
-    """What the student modules would reject at build time (a head the backbone cannot take,
-    ImageNet weights no file exists for offline), and layer pairs it has no tap for."""
-    student = params["student"]
-    backbone, head = student["backbone"], student["head"]
-    if head == "tsm" and backbone not in TSM_BACKBONES:
-        raise ParamsError(f"student.head: tsm has no temporal shift for student.backbone {backbone} "
-                          f"(use one of {', '.join(TSM_BACKBONES)})")
-    if head in MULTI_FRAME_HEADS and student["num_segments"] < 2:
-        raise ParamsError(f"student.num_segments: the {head} head relates frames, so it needs at least 2, "
-                          f"got {student['num_segments']}")
-    if student["weights"] == "imagenet":
-        from pipeline.models.weights import PACKAGED  # local: keeps the import of this module small
-
-        if backbone not in PACKAGED:
-            raise ParamsError(f"student.weights: imagenet has no offline file for student.backbone {backbone} (only "
-                              f"{', '.join(PACKAGED)}); use null or the path of a torchvision state dict file")
-    taps = BACKBONE_TAPS[backbone]
-    for _, student_tap in params["distill"]["layer_pairs"]:
-        if student_tap not in taps:
-            raise ParamsError(f"distill.layer_pairs: student tap {student_tap!r} is not a tap of student.backbone "
-                              f"{backbone} (its taps: {', '.join(taps)})")
 
 
 # Keys dvc.yaml interpolates itself (a dependency, the per-split stages' foreach): DVC reads

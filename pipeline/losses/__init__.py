@@ -3,7 +3,7 @@
 package registers every family, so ``distill_methods()`` and ``build_objective`` see them all."""
 from __future__ import annotations
 
-from pipeline.losses import baselines, literature, sakdn  # noqa: F401  (register the losses)
+from pipeline.losses import baselines, literature, pseudo_label, sakdn  # noqa: F401  (register the losses)
 from pipeline.losses.registry import (  # noqa: F401
     CONTROLS,
     EXTRA_TERMS,

@@ -92,11 +92,15 @@ OBJECTIVES: dict[str, dict[str, float | str]] = {
     "sakdn": {"ce": 1.0, "soft_target": "alpha", "gsdm": "beta", "semantic": "gamma"},
     # A control (docs/method.md §6b): CE on smoothed labels, no teacher term.
     "label_smoothing": {"label_smoothing": 1.0},
+    # Labels for the unlabeled clips (docs/method.md §6d): CE + the weighted pseudo-label term.
+    "pseudo_label": {"ce": 1.0, "pseudo_label": "distill.pseudo_label.weight"},
 }
 # Terms that join any distillation objective (not the baseline, not a control) when the params
 # key holding their weight is > 0, so they compose with SAKDN's terms.
 EXTRA_TERMS: dict[str, str] = {"dkd": "distill.dkd.weight", "contrastive": "distill.contrastive.weight"}
 CONTROLS = ("baseline", "label_smoothing")
+# Objectives with no teacher term for the extra terms to join (they label clips instead).
+NO_EXTRA_TERMS = CONTROLS + ("pseudo_label",)
 
 
 def distill_methods() -> tuple[str, ...]:
@@ -116,7 +120,7 @@ def objective_terms(params: dict, method: str) -> dict[str, float]:
     else:
         raise ParamsError(f"distill.method: unknown student objective {method!r} "
                           f"(valid: baseline, {', '.join(distill_methods())})")
-    if method not in CONTROLS:
+    if method not in NO_EXTRA_TERMS:
         for name, key in EXTRA_TERMS.items():
             if name not in terms and float(param(params, key)) > 0:
                 terms[name] = float(param(params, key))

@@ -66,6 +66,7 @@ examples:
   python -m pipeline.study studies/utd_mhad_depth.yaml
   python -m pipeline.study studies/utd_mhad_label_scarce.yaml --plan
   python -m pipeline.study studies/utd_mhad_label_scarce.yaml --recorded-only
+  python -m pipeline.study studies/utd_mhad_pseudo_labels.yaml --fraction 0.25
   python -m pipeline.study studies/utd_mhad_depth.yaml --root /data/UTD-MHAD --search-only
   make study SPEC=studies/utd_mhad_depth.yaml"""
 
@@ -94,6 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="write the results from the run record alone, training and cloning nothing; a "
                              "label-fraction study reports the fractions whose runs are all recorded (the rest "
                              "listed as pending), another study stops at the first missing run")
+    parser.add_argument("--fraction", type=float, action="append", metavar="F",
+                        help="a label-fraction study: train only fraction F (repeatable), reading the others from "
+                             "the run record (pending where missing), e.g. to finish one fraction first")
     parser.add_argument("--update-code", action="store_true",
                         help="re-clone the study's DVC project when this repository's code differs from the pinned "
                              "one (recorded runs are kept: the record pins results)")
@@ -115,12 +119,15 @@ def main(argv: list[str] | None = None) -> dict:
         from pipeline.study.spec import load_spec
 
         spec = load_spec(args.spec)
+        if args.fraction and not spec.fractions:
+            raise StudyError(f"{args.spec}: --fraction needs a label-fraction study (the spec has no fractions)")
         plan = Plan(spec.cost) if args.plan else None
+        options = {"only": args.fraction} if spec.fractions else {}
         kind = FractionStudy if spec.fractions else Study
         study = kind(spec, root=args.root, workdir=args.workdir, results=args.results, update_code=args.update_code,
                      train_finals=args.train_finals, command=command_line("pipeline.study", argv),
                      say=(lambda message: None) if plan else (lambda message: print(message, flush=True)), plan=plan,
-                     recorded_only=args.recorded_only)
+                     recorded_only=args.recorded_only, **options)
         result = study.run(search_only=args.search_only)
         if plan is not None:
             print(plan.report(spec))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from pipeline.params_rules import labels_with_baseline
 from pipeline.study.errors import StudyError
 from pipeline.study.overrides import with_overrides
 from pipeline.study.project import Project, check_trained
@@ -189,7 +190,7 @@ class Finals:
             shutil.copyfile(trained["model"], model_file)
             live = trained["live"]
         else:
-            if arm.stage == "distill" and params["distill"].get("targets") == "baseline":
+            if arm.stage == "distill" and labels_with_baseline(params):
                 labeller = self.link_baseline(folder, seed, epochs, seconds)
             seconds[arm.stage] = round(run_stage(folder, arm.stage, item=split, log=self.log, dvc_yaml=dvc_yaml), 1)
             summary = json.loads((folder / "dvclive" / split / arm.model / "metrics.json").read_text())
@@ -213,6 +214,7 @@ class Finals:
                  "accuracy": details["accuracy"], "f_measure": details["f_measure"], **live,
                  "teachers_accuracy": teachers["accuracy"], **({"labeller": labeller} if labeller else {}),
                  "per_class_accuracy": details["per_class_accuracy"],
+                 **({"pseudo_labels": details["pseudo_labels"]} if "pseudo_labels" in details else {}),
                  "validation_curve": [epoch["val_accuracy"] for epoch in history], "seconds": seconds,
                  "trained_in": trained["name"] if trained else None, "commit": project.commit,
                  "machine": self.record.machine_id(self.machine())}

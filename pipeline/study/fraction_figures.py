@@ -5,7 +5,9 @@
   ``<study>_curve.csv``, one row per run, for ``dvc plots show``);
 - ``class_pairs``: per fraction (rows) and class pair of the spec's ``class_pairs`` (columns),
   each arm's test accuracy on the pair's two classes (mean over seeds): what separates
-  classes the video alone confuses.
+  classes the video alone confuses;
+- ``precision``: each arm's gain over the reference against the precision of the
+  pseudo-labels its students learnt from, per fraction (drawn when runs record them).
 
 A figure whose data the record lacks (runs recorded without per-class accuracy) is not drawn
 again: the file drawn before stays (``figures_kept``).
@@ -88,6 +90,42 @@ def draw_class_pairs(plt, spec: Spec, runs: Runs):
     return figure
 
 
+def precision_points(result: dict) -> list[tuple[str, str, float, dict]]:
+    """(fraction, arm, pseudo-label precision %, gain over the reference) of every arm whose
+    runs record their pseudo-labels' precision and that has a gain."""
+    reference = result["reference"]
+    points = []
+    for label, fraction in result["fractions"].items():
+        for arm, row in fraction["students"].items():
+            precision = (row.get("pseudo_labels") or {}).get("precision")
+            gain = row.get(f"gain_vs_{reference}")
+            if precision and gain and gain.get("ci95"):
+                points.append((label, arm, precision["mean"], gain))
+    return points
+
+
+def draw_precision(plt, result: dict, title: str):
+    """Each arm's mean gain over the reference (95 % interval) against the precision of the
+    pseudo-labels its students learnt from; None when no run records them."""
+    points = precision_points(result)
+    if not points:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 5))
+    for index, arm in enumerate(dict.fromkeys(arm for _, arm, _, _ in points)):
+        mine = [(label, x, gain) for label, name, x, gain in points if name == arm]
+        axis.errorbar([x for _, x, _ in mine], [g["mean"] for _, _, g in mine],
+                      yerr=[[g["mean"] - g["ci95"][0] for _, _, g in mine], [g["ci95"][1] - g["mean"] for _, _, g in mine]],
+                      marker="o", linestyle="none", capsize=3, label=arm, color=f"C{index}")
+        for label, x, gain in mine:
+            axis.annotate(f"f = {label}", (x, gain["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    axis.axhline(0, color="grey", linewidth=0.8)
+    axis.set_xlabel("precision of the pseudo-labels on the unlabeled training recordings (%)")
+    axis.set_ylabel(f"test accuracy gain over the {result['reference']} (points, 95 % interval)")
+    axis.set_title(title)
+    axis.legend(fontsize=7)
+    return figure
+
+
 def draw_fraction_figures(spec: Spec, result: dict, runs: Runs, folder: Path) -> dict[str, list[str]]:
     """{"figures": drawn now, "figures_kept": drawn before and kept, "plots_data": CSV files}."""
     plt = pyplot()
@@ -100,6 +138,8 @@ def draw_fraction_figures(spec: Spec, result: dict, runs: Runs, folder: Path) ->
         write_csv(folder / f"{spec.name}_curve.csv", rows)
         data.append(f"{spec.name}_curve.csv")
         save("curve", draw_curve(plt, result, runs, spec.title or f"{spec.name}: test accuracy per labelled fraction"))
+    if rows:
+        save("precision", draw_precision(plt, result, f"{spec.name}: gain against pseudo-label precision"))
     if spec.class_pairs:
         save("class_pairs", draw_class_pairs(plt, spec, runs) if rows else None)
     return {"figures": drawn, "figures_kept": kept, "plots_data": data}

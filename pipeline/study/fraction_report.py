@@ -19,7 +19,7 @@ from pipeline.study.report import interval_text, p_value_text, write_json
 from pipeline.study.spec import Spec, fraction_label
 from pipeline.study.statistics import summary
 
-ROW_KEYS = ("setting", "overrides", "accuracy", "f_measure", "validation_accuracy")
+ROW_KEYS = ("setting", "overrides", "accuracy", "f_measure", "validation_accuracy", "pseudo_labels")
 
 
 def student_row(row: dict, reference: str) -> dict:
@@ -88,6 +88,10 @@ def _cell(row: dict | None, reference: str) -> str:
     return f"{text} ({interval_text(gain)})" if gain else text
 
 
+def _share(value: dict | None) -> str:
+    return f"{value['mean']:.1f} ± {value['std']:.1f}" if value else "–"
+
+
 def markdown(spec: Spec, result: dict) -> str:
     """The accuracy of every arm at every fraction, the controls, the choices, the provenance."""
     labels, reference = list(result["fractions"]), result["reference"]
@@ -121,6 +125,14 @@ def markdown(spec: Spec, result: dict) -> str:
                       "95 % CI):", "",
                   "| f | arm | against | difference (95 % CI) | McNemar p |", "| --- | --- | --- | --- | --- |",
                   *against]
+    quality = [f"| {label} | {arm} | {_share(row['pseudo_labels']['coverage'])} | "
+               f"{_share(row['pseudo_labels']['precision'])} |"
+               for label in labels for arm, row in fractions[label]["students"].items() if row.get("pseudo_labels")]
+    if quality:
+        lines += ["", "The pseudo-labels each arm's students learnt from, on the unlabeled training recordings "
+                      "(% of them labelled, % of those right; mean ± sd over seeds; computed against the manifest "
+                      "after training, never used to choose anything):", "",
+                  "| f | arm | coverage | precision |", "| --- | --- | --- | --- |", *quality]
     lines += ["", "Chosen on validation, before any test-split read:", "",
               "| f | teachers | student head | epochs | distilled arm (cell) |", "| --- | --- | --- | --- | --- |"]
     for label, choice in result["chosen_on_validation"].items():

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipeline.study.errors import RunsMissing
+from pipeline.study.errors import RunsMissing, StudyError
 from pipeline.study.fraction_report import combined, write_combined
 from pipeline.study.record import Record
 from pipeline.study.runner import RESULTS, WORK, Study, shown
@@ -28,8 +28,14 @@ class FractionStudy:
 
     def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
                  results: Path | None = None, update_code: bool = False, train_finals: bool = False,
-                 command: str = "", say: Callable[[str], None] = print, plan=None, recorded_only: bool = False):
+                 command: str = "", say: Callable[[str], None] = print, plan=None, recorded_only: bool = False,
+                 only: list[float] | None = None):
         self.spec, self.root, self.plan, self.recorded_only = spec, root, plan, recorded_only
+        unknown = [f for f in only or () if f not in spec.fractions]
+        if unknown:
+            raise StudyError(f"{spec.path}: --fraction {unknown[0]:g} is not one of the spec's fractions "
+                             f"({', '.join(f'{f:g}' for f in spec.fractions)})")
+        self.only = list(only or [])
         self.workdir = Path(workdir or WORK / spec.name).resolve()
         self.results = Path(results or RESULTS).resolve()
         self.update_code, self.train_finals, self.command, self.say = update_code, train_finals, command, say
@@ -37,15 +43,20 @@ class FractionStudy:
         self.started = time.perf_counter()
 
     def study(self, fraction: float) -> Study:
-        """The one-split study of ``fraction``, in its own work folder, writing to the shared record."""
+        """The one-split study of ``fraction``, in its own work folder, writing to the shared record;
+        a fraction left out by ``only`` is read from the record alone (pending when missing)."""
+        left_out = bool(self.only) and fraction not in self.only
         return Study(self.spec.at_fraction(fraction), root=self.root,
                      workdir=self.workdir / f"f{fraction_label(fraction)}", results=self.results,
                      update_code=self.update_code, train_finals=self.train_finals, command=self.command,
-                     say=self.say, record=self.record, plan=self.plan, recorded_only=self.recorded_only)
+                     say=self.say, record=self.record, plan=None if left_out else self.plan,
+                     recorded_only=self.recorded_only or left_out)
 
     def run(self, search_only: bool = False) -> dict:
         studies, results, pending = {}, {}, []
         for fraction in self.spec.fractions:
+            if self.plan is not None and self.only and fraction not in self.only:
+                continue  # --plan with --fraction: the runs of the fractions named only
             self.say(f"labelled fraction {fraction:g}:")
             study = self.study(fraction)
             try:

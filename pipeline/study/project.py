@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from pipeline.params_rules import labels_with_baseline
 from pipeline.study.errors import StudyError
 from pipeline.study.overrides import fingerprint, results_params
 from pipeline.study.workspace import REPO
@@ -380,7 +381,7 @@ class Project:
         stage = target.split("@")[0]
         upstream = self.upstream(stage)
         if stage == "distill":
-            if (params.get("distill") or {}).get("targets") == "baseline":
+            if labels_with_baseline(params):
                 return False
             upstream = [name for name in upstream if name != "baseline"]
         definition = self._definition()

@@ -425,6 +425,7 @@ def check_params(spec: Spec, at: str = "") -> None:
     cell's) overrides, each control's pairing, each teacher and head candidate. A bad key or
     value names the arm (``at``: the fraction, for a fraction's study)."""
     from pipeline.params import ParamsError, validate_params
+    from pipeline.params_rules import labels_with_baseline
 
     try:
         base = spec.base_params()
@@ -448,6 +449,6 @@ def check_params(spec: Spec, at: str = "") -> None:
             params = validate_params(with_overrides(base, overrides))
         except (ParamsError, OverrideError) as error:
             raise StudyError(f"{spec.path}: {at}{where}: {error}") from None
-        if params["distill"].get("targets") == "baseline" and spec.arms[spec.reference].stage != "baseline":
+        if labels_with_baseline(params) and spec.arms[spec.reference].stage != "baseline":
             raise StudyError(f"{spec.path}: {at}{where}: distill.targets baseline reads the reference's model, and "
                              f"the reference {spec.reference} is not a baseline arm")

@@ -104,11 +104,27 @@ def statistics_of(runs: dict[str, list[dict]], seeds: list[int], reference: str 
         row["validation_accuracy"] = summary([run["validation_accuracy"] for run in arm_runs])
         row["best_epoch"] = [run["best_epoch"] for run in arm_runs]
         row["seconds"] = [run["seconds"] for run in arm_runs]
+        quality = pseudo_label_summary(arm_runs)
+        if quality:
+            row["pseudo_labels"] = quality
         for other in (reference, *(comparisons or {}).get(arm, ())):
             if other != arm and other in runs:
                 row[f"gain_vs_{other}"] = compare(arm, arm_runs, other, runs[other], seeds, recorded)
         students[arm] = row
     return students
+
+
+def pseudo_label_summary(runs: list[dict]) -> dict | None:
+    """The coverage and precision (in %) of the pseudo-labels the runs' students learnt from on
+    the unlabeled training recordings, over the runs that record them (None: none does)."""
+    recorded = [run["pseudo_labels"] for run in runs if run.get("pseudo_labels")]
+    if not recorded:
+        return None
+    out = {}
+    for key in ("coverage", "precision"):
+        values = [round(100 * q[key], 2) for q in recorded if q.get(key) is not None]
+        out[key] = summary(values) if values else None
+    return out
 
 
 def target_met(students: dict, chosen: str, reference: str, controls: list[str], target_gain: float | None) -> dict:

@@ -59,6 +59,16 @@ def baseline_logits(path: str | Path, clips: VideoClips, data: SplitData, runtim
     return {rid: logits[rows].mean(0) for rid, rows in by_recording.items()}
 
 
+def frozen_baseline_logits(needed_by: str, path: str | Path | None, clips: VideoClips, data: SplitData,
+                           runtime: Runtime, batch_size: int, workers: int = 0) -> dict[str, torch.Tensor]:
+    """``baseline_logits`` of the baseline model file at ``path``; an error naming the setting
+    that ``needed_by`` it when the file is missing."""
+    if path is None or not Path(path).is_file():
+        raise InputError(f"{needed_by} needs the baseline student's model file "
+                         f"({path or 'none given'}: run the baseline stage first)")
+    return baseline_logits(path, clips, data, runtime, batch_size, workers)
+
+
 class DistillTargets:
     """``batch(indices, epoch)``: the target outputs (one dict per teacher) of the training
     clips at ``indices`` of ``recording_ids``."""
@@ -75,11 +85,21 @@ class DistillTargets:
         source = params["distill"]["targets"]
         baseline = None
         if source == "baseline":
-            if baseline_path is None or not Path(baseline_path).is_file():
-                raise InputError(f"distill.targets: baseline needs the baseline student's model file "
-                                 f"({baseline_path or 'none given'}: run the baseline stage first)")
-            baseline = baseline_logits(baseline_path, clips, data, runtime, params["student"]["batch_size"], workers)
+            baseline = frozen_baseline_logits("distill.targets: baseline", baseline_path, clips, data, runtime,
+                                              params["student"]["batch_size"], workers)
         return cls(source, cache, clips.recording_ids, baseline)
+
+    def decisions(self, recording_ids: list[str]) -> dict[str, int] | None:
+        """{recording: the class its targets put first} (the first epoch's pairing) for the
+        hard-label and self-training controls, whose targets are pseudo-labels of a kind; None
+        for the teachers' soft outputs."""
+        if self.source == "teachers" or not recording_ids:
+            return None if self.source == "teachers" else {}
+        if self.source == "baseline":
+            classes = torch.stack([self.baseline[rid] for rid in recording_ids]).argmax(1)
+        else:
+            classes = pseudo_labels([{"logits": branch} for branch in self.cache.logits(list(recording_ids), 0)])
+        return {rid: int(label) for rid, label in zip(recording_ids, classes.tolist())}
 
     def batch(self, indices: list[int], epoch: int = 0) -> list[dict]:
         ids = [self.recording_ids[i] for i in indices]

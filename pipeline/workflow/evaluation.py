@@ -11,6 +11,7 @@ from pipeline.data import SensorImages, VideoClips
 from pipeline.errors import InputError
 from pipeline.frames import frame_cache_has_video
 from pipeline.metrics import accuracy_of, classification_metrics
+from pipeline.pseudo_labels import quality
 from pipeline.training import Runtime
 from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
 from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
@@ -82,11 +83,26 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
         metrics[name].update(validation_summary(saved))
         if "training_clips" in saved:
             metrics[name]["training_clips"] = saved["training_clips"]
+        if "pseudo_labels" in saved:
+            metrics[name]["pseudo_labels"] = pseudo_label_quality(saved["pseudo_labels"], data)
         # Per test sample, so two models can be compared recording by recording (McNemar).
         metrics[name]["per_sample"] = {"sample_id": list(clips.sample_ids), "label": clips.labels.tolist(),
                                        "predicted": logits.argmax(1).tolist()}
         predictions[name] = (clips.labels.numpy(), logits.argmax(1).numpy())
     return metrics, predictions
+
+
+def pseudo_label_quality(assigned: dict[str, int], data: SplitData) -> dict:
+    """The coverage and precision of a student's pseudo-labels over the split's unlabeled
+    training recordings, against the manifest's labels (read here, for the report, after
+    training: no model and no choice reads them)."""
+    unlabeled = data.recordings("unlabeled")
+    truth = dict(zip(unlabeled["recording_id"], unlabeled["label"].astype(int)))
+    try:
+        result = quality(assigned, truth)
+    except ValueError as error:
+        raise InputError(f"pseudo-labels made for other unlabeled recordings than the split's: {error}") from None
+    return {key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()}
 
 
 def validation_summary(saved: dict) -> dict:

@@ -16,10 +16,16 @@ from pipeline.metrics import accuracy_of
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.models.weights import resolve_weights
+from pipeline.params_rules import labels_with_baseline
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
 from pipeline.workflow.inputs import SplitData, check_made_for, load_model_file
 from pipeline.workflow.student_inference import student_predict
-from pipeline.workflow.distill_targets import DistillTargets, pseudo_labels, student_training_samples
+from pipeline.losses.gsdm_channel import evaluation_mode
+from pipeline.video_augment import strong_augment
+from pipeline.workflow.distill_targets import (
+    DistillTargets, frozen_baseline_logits, pseudo_labels, student_training_samples,
+)
+from pipeline.workflow.pseudo_labeller import PseudoLabeller
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,14 @@ def tap_channels(student: nn.Module, teacher_config_: dict, pairs: list) -> tupl
     teacher = MultiSensorTeacher(**teacher_config_)
     branch = teacher.branches[teacher.sensors[0]]
     return [probe[s].shape[2] for _, s in pairs], [branch.channels(t) for t, _ in pairs]
+
+
+def reads_teacher_outputs(params: dict, method: str) -> bool:
+    """Whether the student learns from the teachers' cached outputs: every distilled student
+    but one whose pseudo-labels come from a video model (the video-only controls)."""
+    if method == "baseline":
+        return False
+    return method != "pseudo_label" or params["distill"]["pseudo_label"]["labeller"] == "teachers"
 
 
 def student_seed(params: dict) -> int:
@@ -75,7 +89,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     # The baseline learns from labelled clips; a distilled student from every training clip,
     # the unlabeled ones with their label hidden (-1): only teacher terms reach them.
     training_samples = data.samples("train") if method == "baseline" else student_training_samples(data)
-    if method != "baseline":
+    if reads_teacher_outputs(params, method):
         pool = training_samples.drop_duplicates("recording_id")
         cache = TeacherOutputCache(teacher_outputs, pool, params["distill"]["pairing"], seed, features=False)
         check_made_for(cache.made_for, data, teacher_outputs)
@@ -97,13 +111,24 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     in_memory, workers = params["train"]["cache_in_memory"], params["train"]["workers"]
     train = VideoClips(frames, training_samples, settings["num_segments"], "random", seed, in_memory,
                        normalize=False)
-    targets = DistillTargets.of(params, cache, train, baseline_path, data, runtime, workers) if cache else None
+    targets, labeller = None, None
+    if method == "pseudo_label":
+        baseline = None
+        if method != "baseline" and labels_with_baseline(params):
+            baseline = frozen_baseline_logits("distill.pseudo_label.labeller: baseline", baseline_path, train, data,
+                                              runtime, settings["batch_size"], workers)
+        labeller = PseudoLabeller(params["distill"]["pseudo_label"], len(data.class_names), train.recording_ids,
+                                  cache, baseline)
+    elif cache is not None:
+        targets = DistillTargets.of(params, cache, train, baseline_path, data, runtime, workers)
+    strong = labeller is not None and params["distill"]["pseudo_label"]["strong_augment"]
     validation = VideoClips(frames, data.samples("val"), settings["num_segments"], "centre", in_memory=in_memory,
                             normalize=False)
 
     def step(batch):
         clips, labels, indices = batch
-        teachers, labeled = [], None
+        teachers, labeled, pseudo, weights = [], None, None, None
+        inputs = normalize_clips(runtime.to_device(clips))
         if targets is not None:
             teachers = targets.batch(indices.tolist(), train.epoch)
             labeled = labels >= 0
@@ -111,13 +136,20 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                 labels = torch.where(labeled, labels, pseudo_labels(teachers))
             else:
                 labeled = None
+        if labeller is not None:
+            inputs, pseudo, weights = label_batch(labeller, student, inputs, labels, indices.tolist(), train.epoch,
+                                                  runtime, strong)
+            labeled = None if bool((labels >= 0).all()) else labels >= 0
         positions = train.segment_positions(indices.tolist()) if loss.needs_segment_positions else None
         with runtime.autocast():
-            output, total, terms = trainer(normalize_clips(runtime.to_device(clips)), runtime.to_device(labels),
+            output, total, terms = trainer(inputs, runtime.to_device(labels),
                                       teacher_outputs=runtime.to_device(teachers),
                                       segment_positions=runtime.to_device(positions),
-                                      labeled=runtime.to_device(labeled))
+                                      labeled=runtime.to_device(labeled), pseudo_labels=runtime.to_device(pseudo),
+                                      pseudo_weights=runtime.to_device(weights))
         logged = {name: value.detach() for name, value in terms.items()}
+        if pseudo is not None and bool((labels < 0).any()):  # the share of unlabeled clips given a label
+            logged["pseudo_coverage"] = (pseudo >= 0).sum().float() / (labels < 0).sum()
         if not runtime.distributed and len(terms) > 1:
             logged.update(term_gradient_norms(terms, loss.weights, tap_activation(output, gradient_tap)))
         return total, logged
@@ -130,8 +162,10 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
 
     weights = resolve_weights(settings["weights"], settings["backbone"])
     read = [data.inputs.manifest, data.inputs.splits, frames, data.inputs.class_embeddings, weights]
-    if method != "baseline":
-        read += [teacher_outputs, teacher_path] + ([baseline_path] if targets.source == "baseline" else [])
+    if cache is not None:
+        read += [teacher_outputs, teacher_path]
+    if method != "baseline" and labels_with_baseline(params):
+        read += [baseline_path]
     fingerprint_config = {"student": config, "method": method, "split": data.split, "loss": loss.formula(),
                           "params": params_subset(params, BASELINE_PARAMS if method == "baseline" else DISTILL_PARAMS),
                           "inputs": input_digests(read)}
@@ -142,11 +176,57 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
                  runtime=runtime, progress=progress)
     best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
-    return {"kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
+    extra = {}
+    if labeller is not None:
+        student.load_state_dict(best)
+        extra = {"pseudo_labels": unlabeled_decisions(labeller, student, data, frames, settings, runtime, in_memory,
+                                                      workers)}
+    elif targets is not None and targets.source != "teachers":
+        extra = {"pseudo_labels": targets.decisions(list(data.recordings("unlabeled")["recording_id"]))}
+    return {**extra, "kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "made_for": data.made_for, "loss": loss.formula(),
             "training_clips": {"labeled": int((train.labels >= 0).sum()), "unlabeled": int((train.labels < 0).sum())},
-            "targets": targets.source if targets else None}
+            "targets": targets.source if targets else (f"pseudo_label:{labeller.labeller}" if labeller else None)}
+
+
+def label_batch(labeller: PseudoLabeller, student: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,
+                indices: list[int], epoch: int, runtime: Runtime,
+                strong: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(the batch's inputs, its pseudo-labels, their weights): the labeller's labels of its
+    unlabeled clips (the student's view from the clip as loaded, in eval mode, no gradient),
+    and those clips strongly augmented when ``strong``, so the term learns from another view
+    than the one labelled."""
+    unlabeled = labels < 0
+    view = None
+    if labeller.needs_student and unlabeled.any():
+        with torch.no_grad(), evaluation_mode(student), runtime.autocast():
+            view = student(inputs[unlabeled.to(inputs.device)])["logits"].float().softmax(1).cpu()
+    pseudo, weights = labeller.batch(indices, epoch, unlabeled, view)
+    if strong and unlabeled.any():
+        rows = unlabeled.to(inputs.device)
+        inputs = inputs.clone()
+        inputs[rows] = strong_augment(inputs[rows])
+    return inputs, pseudo, weights
+
+
+def unlabeled_decisions(labeller: PseudoLabeller, student: nn.Module, data: SplitData, frames, settings: dict,
+                        runtime: Runtime, in_memory, workers: int) -> dict[str, int]:
+    """{unlabeled recording: its pseudo-label or -1} by the labeller's rules with the kept
+    student (centre sampling, averaged over a recording's clips): the model file's record of
+    what it was taught, for the reports' coverage and precision. No label is read."""
+    samples = student_training_samples(data)
+    samples = samples[samples["label"] < 0]
+    if samples.empty:
+        return {}
+    ids = list(dict.fromkeys(samples["recording_id"]))
+    view = None
+    if labeller.needs_student:
+        clips = VideoClips(frames, samples, settings["num_segments"], "centre", in_memory=in_memory, normalize=False)
+        logits = student_predict(student, clips, settings["batch_size"], runtime, workers)
+        rows = {rid: [i for i, r in enumerate(clips.recording_ids) if r == rid] for rid in ids}
+        view = torch.stack([logits[rows[rid]].mean(0) for rid in ids]).softmax(1)
+    return labeller.decisions(ids, view)
 
 
 def with_resolved_temperature(params: dict, cache: TeacherOutputCache) -> dict:

@@ -297,6 +297,12 @@ class TeacherOutputCache:
             partner[order] = order.roll(-1)
         return self.bank_rows[partner[positions]]
 
+    def logits(self, recording_ids: list[str], epoch: int = 0) -> list[torch.Tensor]:
+        """Each sensor branch's logits for the recordings' pairs, any number of them (a
+        labeller's view: no ablated outputs, so no fixed batch size)."""
+        rows = self.partners(recording_ids, epoch) if self.bank_rows is not None else self._rows(recording_ids)
+        return [self.values[sensor]["logits"][rows] for sensor in self.sensors]
+
     def batch(self, recording_ids: list[str], epoch: int = 0) -> list[dict]:
         """Each sensor branch's outputs for the recordings' pairs (their own outside training)."""
         rows = self.partners(recording_ids, epoch) if self.bank_rows is not None else self._rows(recording_ids)

@@ -13,6 +13,7 @@ from torch import nn
 from pipeline.data import SensorImages, random_time_crop, random_time_warp
 from pipeline.metrics import accuracy_of
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
+from pipeline.pseudo_labels import NO_LABEL, thresholded
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
 from pipeline.workflow.inputs import SplitData, check_gaf_settings
 from pipeline.workflow.teacher_inference import TeacherPredictor, draw_reference_set, teacher_config, teacher_sensors
@@ -33,9 +34,57 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
                    keys: tuple[str, ...] = TEACHER_PARAMS) -> dict:
     """Train the multi-sensor teacher on the split's training recordings (or ``training``, a
     subset of them: a fold teacher); select the epoch on the validation recordings' fused
-    accuracy. Returns the model file's content."""
-    settings = params["teacher"]
+    accuracy. With ``teacher.self_training.rounds`` R > 0 (semi-supervised teachers), then R
+    times: label the split's unlabeled recordings with the teacher just kept, where its fused
+    probability reaches ``teacher.self_training.threshold``, and train a new teacher (same seed)
+    on the labelled recordings and those. Returns the model file's content (the last round's,
+    with ``self_training``: the recordings each round added)."""
     training = data.recordings("train") if training is None else training
+    name = name or f"teachers[{data.split}]"
+    rounds, threshold = params["teacher"]["self_training"]["rounds"], params["teacher"]["self_training"]["threshold"]
+    unlabeled = data.recordings("unlabeled")
+    if rounds == 0 or unlabeled.empty:
+        return fit_teachers(params, data, runtime, checkpoint, progress, training, name, keys)
+    saved = fit_teachers(params, data, runtime, round_checkpoint(checkpoint, 0), progress, training,
+                         f"{name} labelled", keys)
+    added = []
+    for round_ in range(1, rounds + 1):
+        pseudo = teacher_pseudo_labels(saved, params, data, runtime, unlabeled, threshold)
+        kept = pseudo[pseudo["label"] >= 0]
+        added.append({"round": round_, "recordings": len(kept), "of": len(pseudo)})
+        log.info("%s: self-training round %d adds %d of %d unlabeled recordings", name, round_, len(kept), len(pseudo))
+        path = checkpoint if round_ == rounds else round_checkpoint(checkpoint, round_)
+        saved = fit_teachers(params, data, runtime, path, progress, pd.concat([training, kept], ignore_index=True),
+                             f"{name} self-training {round_}/{rounds}", keys,
+                             pseudo_labels=dict(zip(kept["recording_id"], kept["label"].astype(int))))
+    return {**saved, "self_training": added}
+
+
+def round_checkpoint(checkpoint: str | Path, round_: int) -> Path:
+    """Where a self-training round before the last keeps its resumable checkpoint."""
+    path = Path(checkpoint)
+    return path.with_name(f"{path.stem}.round{round_}{path.suffix}")
+
+
+def teacher_pseudo_labels(saved: dict, params: dict, data: SplitData, runtime: Runtime, unlabeled: pd.DataFrame,
+                          threshold: float) -> pd.DataFrame:
+    """The unlabeled recordings (``recording_id``, ``label``) with the kept teacher's fused
+    class where its probability is at least ``threshold``, else -1. Their own labels are
+    dropped before the images are read: nothing here sees them."""
+    teacher = MultiSensorTeacher(**saved["config"]).to(runtime.device, memory_format=torch.channels_last)
+    teacher.load_state_dict(saved["state"])
+    hidden = unlabeled[["recording_id"]].assign(label=NO_LABEL)
+    images = SensorImages(data.inputs.need("gaf"), teacher.sensors, hidden, params["train"]["cache_in_memory"])
+    logits = TeacherPredictor(teacher, saved["reference"]["images"], runtime).predict(images)["logits"]
+    return hidden.assign(label=thresholded(logits.float().softmax(1), threshold).numpy())
+
+
+def fit_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path, progress: bool,
+                 training: pd.DataFrame, name: str, keys: tuple[str, ...],
+                 pseudo_labels: dict[str, int] | None = None) -> dict:
+    """One teacher trained on ``training`` (recordings with their labels, or pseudo-labels
+    listed in ``pseudo_labels``, which the checkpoint's fingerprint covers)."""
+    settings = params["teacher"]
     seed_everything(params["seed"])
     sensors = teacher_sensors(params, data.sensors)
     config = teacher_config(params, sensors, len(data.class_names), data.embeddings.shape[1])
@@ -54,7 +103,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     held_out = held_out[~held_out["recording_id"].isin(training["recording_id"])].reset_index(drop=True)
     if len(held_out) == 0 and len(data.recordings("val")):
         log.info("%s: every validation recording is also a training recording of the teachers (the split holds "
-                 "out videos, not recordings): the teachers keep their last epoch", name or f"teachers[{data.split}]")
+                 "out videos, not recordings): the teachers keep their last epoch", name)
     validation = SensorImages(gaf, sensors, held_out, in_memory)
     embeddings = data.embeddings.to(runtime.device)
 
@@ -76,13 +125,14 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
         logits = TeacherPredictor(teacher, reference, runtime).predict(validation)["logits"]
         return accuracy_of(logits, validation.labels)
 
-    result = fit(name=name or f"teachers[{data.split}]", model=teacher, parameters=list(teacher.parameters()),
+    result = fit(name=name, model=teacher, parameters=list(teacher.parameters()),
                  train_data=loader(train, settings["batch_size"], runtime, params["seed"], shuffle=True, drop_last=True,
                                    batch_key="teacher.batch_size", workers=params["train"]["workers"]),
                  step=step, validate=validate, epochs=settings["epochs"], lr=settings["lr"],
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint,
                  config={"teacher": config, "params": params_subset(params, keys), "split": data.split,
                          "reference": reference_ids, "training": sorted(train.recording_ids),
+                         **({"pseudo_labels": pseudo_labels} if pseudo_labels else {}),
                          "inputs": input_digests([data.inputs.manifest, data.inputs.splits, gaf,
                                                   data.inputs.class_embeddings])},
                  runtime=runtime, progress=progress)

@@ -167,7 +167,10 @@ def test_every_registered_loss_runs_forward_and_backward(name):
     loss = WeightedSum({name: (1.0, loss_for(name, student))})
     distiller = Distiller(student, loss, embeddings(), teacher=teacher).train()
     clips, sensors, labels = batch()
-    _, total, terms = distiller(clips, labels, teacher_inputs=sensors)
+    # the pseudo-label term learns from a labeller's labels of unlabeled clips: every clip here
+    extra = {"labeled": torch.zeros(len(labels), dtype=torch.bool), "pseudo_labels": labels,
+             "pseudo_weights": torch.ones(len(labels))} if name == "pseudo_label" else {}
+    _, total, terms = distiller(clips, labels, teacher_inputs=sensors, **extra)
     assert torch.isfinite(total) and set(terms) == {name}
     total.backward()
     gradients = [p.grad for p in distiller.trainable_parameters() if p.grad is not None]

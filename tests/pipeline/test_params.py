@@ -271,7 +271,7 @@ def test_distill_methods_are_the_registered_distillation_losses(monkeypatch):
     from pipeline.losses import LOSSES, distill_methods
 
     methods = distill_methods()
-    assert set(methods) == {"sakdn", "label_smoothing"} | {name for name, cls in LOSSES.items() if cls.method}
+    assert set(methods) == {"sakdn", "label_smoothing", "pseudo_label"} | {name for name, cls in LOSSES.items() if cls.method}
     assert {"soft_target", "logits", "fitnet", "at", "rkd", "sp", "cc", "dkd", "contrastive"} <= set(methods)
     assert not {"ce", "semantic", "gsdm"} & set(methods)  # terms, not methods
     with pytest.raises(ParamsError, match=re.escape(f"distill.method: 'ce' is not one of {', '.join(methods)}")):
@@ -345,10 +345,10 @@ def test_tsm_is_accepted_with_every_backbone(backbone):
 
 
 def test_tsm_with_a_backbone_without_a_shift_is_rejected_at_load_in_one_line(monkeypatch):
-    import pipeline.params
+    import pipeline.params_rules
 
     # Every backbone has a shift now; a new backbone would be refused until its trunk inserts one.
-    monkeypatch.setattr(pipeline.params, "TSM_BACKBONES", ("resnet18", "resnet50"))
+    monkeypatch.setattr(pipeline.params_rules, "TSM_BACKBONES", ("resnet18", "resnet50"))
     with pytest.raises(ParamsError, match=r"^student.head: tsm has no temporal shift for student.backbone "
                                           r"mobilenet_v2 \(use one of resnet18, resnet50\)$"):
         validate_params({"student": {"backbone": "mobilenet_v2", "head": "tsm"}})
@@ -397,3 +397,20 @@ def test_loss_keys_have_the_loss_signature_defaults():
     assert default("gsdm", "importance") == distill["importance"].default
     for name in ("gsdm", "at", "sp", "fitnet"):  # layer pairs come from params, never a default
         assert default(name, "pairs") is inspect.Parameter.empty
+
+
+def test_self_training_teachers_need_unlabeled_recordings():
+    with pytest.raises(ParamsError, match=r"teacher\.self_training\.rounds: the teachers self-train"):
+        validate_params({"teacher": {"self_training": {"rounds": 1}}})
+    params = validate_params({"splits": {"labeled_fraction": 0.5}, "teacher": {"self_training": {"rounds": 2}}})
+    assert params["teacher"]["self_training"] == {"rounds": 2, "threshold": 0.8}
+
+
+def test_labels_with_baseline_reads_either_control():
+    from pipeline.params_rules import labels_with_baseline
+
+    assert labels_with_baseline({"distill": {"method": "soft_target", "targets": "baseline"}})
+    assert labels_with_baseline({"distill": {"method": "pseudo_label", "pseudo_label": {"labeller": "baseline"}}})
+    assert not labels_with_baseline({"distill": {"method": "pseudo_label", "targets": "baseline",
+                                                 "pseudo_label": {"labeller": "student"}}})
+    assert not labels_with_baseline({})

@@ -29,7 +29,9 @@ arms:
 ACCURACY = {"baseline": [25.0, 50.0, 50.0], "soft_target": [75.0, 75.0, 50.0], "smoothing": [25.0, 50.0, 25.0]}
 
 
-def recorded(tmp_path):
+def recorded(tmp_path, pseudo_labels: dict | None = None):
+    """The spec, its runs in the record; ``pseudo_labels``: arm -> per seed the
+    ``{coverage, precision}`` its runs record."""
     spec_path = tmp_path / "scarce.yaml"
     spec_path.write_text(SPEC.format(root=tmp_path / "no_data"))
     spec = load_spec(spec_path)
@@ -45,7 +47,8 @@ def recorded(tmp_path):
                     "arm": name, "seed": seed, "accuracy": ACCURACY[name][seed], "f_measure": ACCURACY[name][seed],
                     "validation_accuracy": 60.0, "best_epoch": 3, "per_class_accuracy": per_class,
                     "validation_curve": [50.0, 60.0], "seconds": {arm.stage: 9.0, "evaluate": 1.0},
-                    "teachers_accuracy": 70.0 + 10 * fraction, "trained_in": None, "commit": "a" * 40},
+                    "teachers_accuracy": 70.0 + 10 * fraction, "trained_in": None, "commit": "a" * 40,
+                    **({"pseudo_labels": pseudo_labels[name][seed]} if name in (pseudo_labels or {}) else {})},
                     {"sample_id": list("abcd"), "label": [0] * 4, "predicted": [0] * right + [1] * (4 - right)})
     return spec
 
@@ -109,3 +112,20 @@ def test_recorded_only_reports_the_fractions_the_record_holds_and_names_the_rest
     (results / "scarce_runs.json").write_text(json.dumps(record))
     with pytest.raises(RunsMissing, match="no labelled fraction has all its runs in .*scarce_runs.json"):
         FractionStudy(spec, workdir=work, results=results, say=said.append, recorded_only=True).run()
+
+
+def test_pseudo_label_coverage_and_precision_per_arm_with_their_figure(tmp_path):
+    quality = [{"count": 10, "coverage": 0.8, "precision": 0.9}, {"count": 10, "coverage": 0.6, "precision": 1.0},
+               {"count": 10, "coverage": 0.7, "precision": 0.8}]
+    spec = recorded(tmp_path, {"soft_target": quality})
+    results = tmp_path / "results"
+    FractionStudy(spec, workdir=tmp_path / "work", results=results, command="c", say=lambda m: None).run()
+    saved = json.loads((results / "scarce.json").read_text())
+    half = saved["fractions"]["0.5"]["students"]
+    assert half["soft_target"]["pseudo_labels"] == {"coverage": {"mean": 70.0, "std": 14.14, "runs": [80.0, 60.0]},
+                                                    "precision": {"mean": 95.0, "std": 7.07, "runs": [90.0, 100.0]}}
+    assert "pseudo_labels" not in half["baseline"]
+    assert saved["fractions"]["1.0"]["students"]["soft_target"]["pseudo_labels"]["precision"]["mean"] == 90.0
+    table = (results / "scarce.md").read_text()
+    assert "| f | arm | coverage | precision |" in table and "| 0.5 | soft_target | 70.0 ± 14.1 | 95.0 ± 7.1 |" in table
+    assert "scarce_precision.png" in saved["figures"] and (results / "scarce_precision.png").exists()

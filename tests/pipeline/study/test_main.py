@@ -41,3 +41,19 @@ def test_plan_and_recorded_only_exclude_each_other(capsys):
     with pytest.raises(SystemExit) as stopped:
         parse_args(["s.yaml", "--plan", "--recorded-only"])
     assert stopped.value.code == 2 and "choose one" in capsys.readouterr().err
+
+
+def test_fraction_limits_the_plan_to_the_fractions_named(capsys):
+    spec = str(REPO / "studies/utd_mhad_pseudo_labels.yaml")
+    main([spec, "--plan", "--fraction", "0.25"])
+    planned = capsys.readouterr().out
+    assert "utd_mhad_pseudo_labels_f0.25:" in planned
+    assert "_f0.1:" not in planned and "_f0.5:" not in planned
+    assert "cross_modal_shuffled seed 14" in planned and "video_only seed 14" in planned
+    for argv, message in (([spec, "--plan", "--fraction", "0.3"], "--fraction 0.3 is not one of the spec's "
+                                                                   "fractions (0.1, 0.25, 0.5)"),
+                          ([str(REPO / "studies/utd_mhad_depth.yaml"), "--plan", "--fraction", "0.25"],
+                           "--fraction needs a label-fraction study")):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2 and message in capsys.readouterr().err

@@ -99,3 +99,16 @@ def test_arms_tested_on_different_recordings_are_an_error():
     other["per_sample"] = {**other["per_sample"], "sample_id": ["a", "b", "c", "e"]}
     with pytest.raises(StudyError, match="different recordings"):
         compare("a", [run([1, 1, 0, 0])], "b", [other], [0])
+
+
+def test_pseudo_label_summary_in_percent_over_the_runs_that_record_them():
+    from pipeline.study.statistics import pseudo_label_summary
+
+    runs = [{"pseudo_labels": {"coverage": 0.5, "precision": 0.9}},
+            {"pseudo_labels": {"coverage": 0.7, "precision": 0.8}},
+            {"pseudo_labels": {"coverage": 0.0, "precision": None}},  # nothing labelled: no precision
+            {"accuracy": 50.0}]                                        # a run from before
+    result = pseudo_label_summary(runs)
+    assert result["coverage"]["runs"] == [50.0, 70.0, 0.0] and result["coverage"]["mean"] == 40.0
+    assert result["precision"] == {"mean": 85.0, "std": 7.07, "runs": [90.0, 80.0]}
+    assert pseudo_label_summary([{"accuracy": 50.0}]) is None
