@@ -48,3 +48,12 @@ def labeled_only(logits: Tensor, targets: dict) -> tuple[Tensor, Tensor]:
     if mask is None:
         return logits, labels
     return logits[mask], labels[mask]
+
+
+def kl_divergence(log_target: Tensor, log_input: Tensor) -> Tensor:
+    """Per row ``KL(target || input)`` from log-probabilities (N, C), clamped at 0: a true KL is
+    never negative, while its rounding error is, and the soft-target losses multiply it by T^2
+    (T up to 1000 where the temperature is fitted). Give it float64 log-probabilities computed
+    from float64 logits: float32 rounding times T^2 read -0.013 at T = 1000, float64 stays
+    within 1e-9 of the exact value there."""
+    return (log_target.exp() * (log_target - log_input)).sum(dim=1).clamp_min(0)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.losses.common import labeled_only
+from pipeline.losses.common import kl_divergence, labeled_only
 from pipeline.losses.registry import Loss, param, register_loss
 
 
@@ -39,17 +39,17 @@ def dkd_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, tem
     """Decoupled KD (Zhao et al., CVPR 2022): ``T^2 (target_weight TCKD + non_target_weight
     NCKD)``, batch mean. TCKD = KL(b^T || b^S) of the binary [p_target, 1 - p_target];
     NCKD = KL(p̂^T || p̂^S) of the softmax over the non-target classes; both at ``T``."""
-    with _no_autocast(student_logits):  # float32: log(1 - p_t) and small KLs vanish in bfloat16
-        student = _float32(student_logits) / temperature
-        teacher = _float32(teacher_logits).detach() / temperature
+    # float64: log(1 - p_t) and small KLs vanish in bfloat16, and T^2 times float32 rounding can
+    # be negative at a large fitted T (``kl_divergence``)
+    with _no_autocast(student_logits):
+        student = student_logits.double() / temperature
+        teacher = teacher_logits.double().detach() / temperature
         student_target, student_rest = _split_target(student, labels)
         teacher_target, teacher_rest = _split_target(teacher, labels)
-        tckd = F.kl_div(_binary_log_probs(student, student_target, student_rest),
-                        _binary_log_probs(teacher, teacher_target, teacher_rest),
-                        log_target=True, reduction="batchmean")
-        nckd = F.kl_div(F.log_softmax(student_rest, dim=1), F.log_softmax(teacher_rest, dim=1),
-                        log_target=True, reduction="batchmean")
-        return temperature**2 * (target_weight * tckd + non_target_weight * nckd)
+        tckd = kl_divergence(_binary_log_probs(teacher, teacher_target, teacher_rest),
+                             _binary_log_probs(student, student_target, student_rest)).mean()
+        nckd = kl_divergence(F.log_softmax(teacher_rest, dim=1), F.log_softmax(student_rest, dim=1)).mean()
+        return (temperature**2 * (target_weight * tckd + non_target_weight * nckd)).float()
 
 
 @register_loss("dkd", method=True)

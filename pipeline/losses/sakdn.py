@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.losses.common import check_pairs, labeled_only, pool_to_common, tap
+from pipeline.losses.common import check_pairs, kl_divergence, labeled_only, pool_to_common, tap
 from pipeline.losses.registry import Loss, layer_pairs, param, register_loss
 
 READOUTS = ("soft", "argmax")
@@ -29,10 +29,12 @@ class CrossEntropy(Loss):
 
 
 def soft_target_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
-    """``T^2 KL(softmax(t / T) || softmax(s / T))``, averaged over the batch."""
-    log_student = F.log_softmax(student_logits / temperature, dim=1)
-    teacher = F.softmax(teacher_logits.to(student_logits.dtype) / temperature, dim=1)
-    return temperature**2 * F.kl_div(log_student, teacher, reduction="batchmean")
+    """``T^2 KL(softmax(t / T) || softmax(s / T))``, averaged over the batch: computed in float64
+    and never negative, at any temperature (``kl_divergence``); returned in float32."""
+    with torch.autocast(device_type=student_logits.device.type, enabled=False):
+        log_student = F.log_softmax(student_logits.double() / temperature, dim=1)
+        log_teacher = F.log_softmax(teacher_logits.double() / temperature, dim=1)
+        return (temperature**2 * kl_divergence(log_teacher, log_student).mean()).float()
 
 
 @register_loss("soft_target", method=True)

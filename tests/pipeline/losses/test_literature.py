@@ -209,3 +209,16 @@ def test_float32_under_bfloat16_autocast():
                   contrastive({"semantic": torch.randn(3, 4).bfloat16()}, [{"fc2": torch.randn(3, 4)}], {}),
                   LabelSmoothing(0.1)({"logits": LOGITS.bfloat16()}, [], {"labels": LABEL})]
     assert all(v.dtype == torch.float32 for v in values)
+
+
+def test_dkd_is_never_negative_at_the_fitted_temperatures_ends():
+    from pipeline.losses.literature import dkd_loss
+    from pipeline.metrics import TEMPERATURE_LIMITS
+
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        student, teacher = torch.randn(16, 27, generator=generator), torch.randn(16, 27, generator=generator)
+        labels = torch.randint(0, 27, (16,), generator=generator)
+        for temperature in TEMPERATURE_LIMITS:
+            assert dkd_loss(student, teacher, labels, temperature).item() >= 0
+            assert dkd_loss(student, student, labels, temperature).item() == 0.0

@@ -137,3 +137,26 @@ def test_gsdm_sample_importance_only_scales_maps_that_the_normalisation_then_uns
     maps = [F.normalize(activation_map(features, importance).flatten(1), dim=1)
             for importance in (torch.tensor([0.1, 1.0, 7.0]), torch.tensor([3.0, 0.02, 1.0]))]
     torch.testing.assert_close(maps[0], maps[1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_soft_targets_are_never_negative_and_exact_at_the_fitted_temperatures_ends(seed):
+    from pipeline.losses.sakdn import soft_target_kl
+    from pipeline.metrics import TEMPERATURE_LIMITS
+
+    generator = torch.Generator().manual_seed(seed)
+    student, teacher = torch.randn(16, 27, generator=generator) * 3, torch.randn(16, 27, generator=generator) * 3
+    low, high = TEMPERATURE_LIMITS
+    # T -> infinity: softmax(z / T) ~ (1 + (z_i - mean z) / T) / C, so T^2 KL -> sum_i (d_i - mean d)^2 / (2 C)
+    # with d = t - s (the next term is O(1 / T))
+    d = teacher - student
+    limit = ((d - d.mean(1, keepdim=True)) ** 2).sum(1).mean() / (2 * d.shape[1])
+    value = soft_target_kl(student, teacher, high)
+    assert value.item() >= 0 and value.item() == pytest.approx(limit.item(), rel=1e-2)
+    # T -> 0: the teacher is one-hot at its argmax a, and T^2 KL -> T (max_j s_j - s_a)
+    a = teacher.argmax(1)
+    limit = low * (student.max(1).values - student.gather(1, a[:, None]).squeeze(1)).mean()
+    assert soft_target_kl(student, teacher, low).item() == pytest.approx(limit.item(), rel=1e-6, abs=1e-12)
+    # the same logits: exactly 0, never a rounding error below it
+    for temperature in (low, 1.0, high):
+        assert soft_target_kl(student, student, temperature).item() == 0.0
