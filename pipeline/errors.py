@@ -27,3 +27,12 @@ class ParamsError(PipelineError, ValueError):
 
 class DatasetError(PipelineError, ValueError):
     """A dataset folder that cannot be read; the message says what layout was expected."""
+
+
+def yaml_problem(error: Exception) -> str:
+    """A YAML parser's error in one line: what is wrong and where (ruamel's message spans several
+    lines and opens with its context, e.g. "while constructing a mapping", not the problem)."""
+    problem, mark = getattr(error, "problem", None), getattr(error, "problem_mark", None)
+    if problem:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
-from pipeline.errors import ParamsError
+from pipeline.errors import ParamsError, yaml_problem
 from pipeline.models.names import (
     BACKBONES, HEADS, SPAMFM_GATES, SPAMFM_RELATIONS, TEACHER_CONV_TAPS, TEACHER_TAPS, VGG_LAYOUTS,
 )
@@ -409,7 +409,7 @@ def validate_params(raw: dict) -> dict:
     depth = params["frames"]["depth"]
     if depth["near"] >= depth["far"]:
         raise ParamsError(f"frames.depth.near: {depth['near']} must be below frames.depth.far ({depth['far']})")
-    problem = check_protocols(params["dataset"], params["splits"]["protocols"])
+    problem = check_protocols(params["dataset"], params["splits"]["protocols"], params["splits"]["labeled_fraction"])
     if problem:
         raise ParamsError(f"splits.protocols: {problem}")
     check_teacher(params)
@@ -432,7 +432,7 @@ def load_params(path: str | Path = "params.yaml") -> dict:
     try:
         raw = yaml.load(path.read_text())
     except Exception as error:  # ruamel raises many error types; all mean bad YAML
-        raise ParamsError(f"{path}: not valid YAML: {error}") from None
+        raise ParamsError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     try:
         params = validate_params(raw)
     except ParamsError as error:

@@ -44,6 +44,10 @@ def check_pseudo_label(params: dict) -> None:
     if settings["labeller"] == "student" and settings["second_view"]:
         raise ParamsError("distill.pseudo_label.second_view: the student is already the labeller "
                           "(distill.pseudo_label.labeller: student)")
+    extra = [name for name in ("dkd", "contrastive") if distill[name]["weight"] > 0]
+    if extra:
+        raise ParamsError(f"distill.{extra[0]}.weight: {distill[extra[0]]['weight']:g} adds a teacher term, which "
+                          "distill.method pseudo_label does not take (it labels clips instead); set it to 0")
     if distill["targets"] != "teachers":
         raise ParamsError(f"distill.targets: {distill['targets']} is for the soft-target methods; "
                           "distill.method pseudo_label takes its labeller from distill.pseudo_label.labeller")

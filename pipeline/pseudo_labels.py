@@ -47,7 +47,8 @@ def two_views(teachers: Tensor, student: Tensor, teacher_threshold: float, stude
 class ClassBalance:
     """Weights of pseudo-labelled clips so that every class weighs the same in total:
     ``w_c = n / (K n_c)`` over the pseudo-labels counted so far (``n`` of them, ``K`` classes
-    among them), so the weights of the counted labels average 1. ``none`` weighs every one 1."""
+    among them), so the weights of the counted labels average 1. ``none`` weighs every one 1.
+    (The labeller counts one epoch at a time.)"""
 
     def __init__(self, num_classes: int, mode: str = "none"):
         if mode not in CLASS_BALANCES:

@@ -2,8 +2,8 @@
 random zoom, shift and small rotation, brightness and contrast jitter, and one erased box per
 clip, each drawn per clip and the same for all its frames (motion stays coherent). No
 horizontal flip: it turns a swipe left into a swipe right. Works on the student's normalised
-float input (N, T, C, H, W) on its device; draws from torch's global RNG, which checkpoints save
-and restore."""
+float input (N, T, C, H, W) on its device; draws from torch's global CPU RNG (on any device),
+which checkpoints save and restore."""
 from __future__ import annotations
 
 import math
@@ -21,7 +21,7 @@ ERASE_AREA = (0.02, 0.2)  # of the frame, one box per clip, filled with the mean
 
 
 def _uniform(low: float, high: float, count: int, device) -> Tensor:
-    return torch.rand(count, device=device) * (high - low) + low
+    return (torch.rand(count) * (high - low) + low).to(device)
 
 
 def strong_augment(clips: Tensor) -> Tensor:
@@ -44,8 +44,8 @@ def strong_augment(clips: Tensor) -> Tensor:
     aspect = torch.exp(_uniform(math.log(0.5), math.log(2.0), count, device))
     box_h = (area * aspect).sqrt().clamp(1, height).floor()
     box_w = (area / aspect).sqrt().clamp(1, width).floor()
-    top = (torch.rand(count, device=device) * (height - box_h + 1)).floor()
-    left = (torch.rand(count, device=device) * (width - box_w + 1)).floor()
+    top = (_uniform(0.0, 1.0, count, device) * (height - box_h + 1)).floor()
+    left = (_uniform(0.0, 1.0, count, device) * (width - box_w + 1)).floor()
     rows = torch.arange(height, device=device).reshape(1, height, 1)
     cols = torch.arange(width, device=device).reshape(1, 1, width)
     box = ((rows >= top.reshape(-1, 1, 1)) & (rows < (top + box_h).reshape(-1, 1, 1))

@@ -3,7 +3,8 @@ matrices of a split's teachers (fused and per sensor), baseline and distilled st
 
 The metrics file is keyed by model (``baseline.accuracy``, ``student.accuracy``,
 ``teachers.fused.accuracy``), with each student's validation summary (``best_val_accuracy``,
-``best_epoch``, read from its model file; under pseudo-labelling the labels' ``coverage`` and
+``best_epoch``, read from its model file, its ``training_clips`` and the ``temperature`` its soft
+terms used; ``training``: the labelled and unlabeled training recordings; under pseudo-labelling the labels' ``coverage`` and
 ``precision`` on the unlabeled training recordings): with one metrics file per split, `dvc metrics
 show` is one row per split and one column per model metric. A student whose training was
 skipped (no video) is ``{"skipped": reason}``, with an empty confusion table."""
@@ -36,8 +37,10 @@ def main(args, params):
     summary["teachers"]["fused"]["samples"] = metrics["teachers"]["fused"]["samples"]  # test recordings scored
     for name in students:
         summary[name] = {k: metrics[name][k] for k in ("skipped", "samples", "accuracy", "f_measure",
-                                                       "best_val_accuracy", "best_epoch", "pseudo_labels")
+                                                       "best_val_accuracy", "best_epoch", "training_clips",
+                                                       "temperature", "pseudo_labels")
                          if k in metrics[name]}
+    summary["training"] = metrics["training"]  # labelled and unlabeled recordings (splits.labeled_fraction)
     metrics["skipped_samples"] = data.skipped_samples  # no frames: not part of the test set
     write_json(args.metrics, summary)
     write_json(args.details, metrics)

@@ -48,8 +48,15 @@ def dataset_protocols(dataset: str) -> dict[str, tuple[str, list]]:
     return dict(get_adapter(dataset).SPLITS)
 
 
-def check_protocols(dataset: str, protocols: list[str]) -> str | None:
-    """Return an error message if a protocol is unknown for this dataset, else None."""
+# Manifest columns that vary within a recording (one recording, several camera views): a protocol
+# on them puts a recording's samples in more than one part.
+WITHIN_RECORDING_COLUMNS = ("view",)
+
+
+def check_protocols(dataset: str, protocols: list[str], labeled_fraction: float = 1.0) -> str | None:
+    """Return an error message if a protocol is unknown for this dataset, or splits recordings
+    while labels are withheld (``labeled_fraction`` < 1: the label would be read in validation
+    or test), else None."""
     try:
         known = dataset_protocols(dataset)
     except (ValueError, ImportError):
@@ -59,6 +66,12 @@ def check_protocols(dataset: str, protocols: list[str]) -> str | None:
         return f"{unknown[0]!r} is not a protocol of dataset {dataset!r} (has: {', '.join(known)})"
     if len(set(protocols)) != len(protocols):
         return "lists a protocol twice"
+    if labeled_fraction < 1:
+        split = [name for name in protocols if known[name][0] in WITHIN_RECORDING_COLUMNS]
+        if split:
+            return (f"{split[0]!r} splits recordings by {known[split[0]][0]}, so splits.labeled_fraction "
+                    f"{labeled_fraction:g} would read a withheld label in validation or test; use labeled_fraction "
+                    "1 or a protocol that splits by recording, subject or trial")
     return None
 
 

@@ -24,7 +24,9 @@ class PseudoLabel(Loss):
         labels = targets.get("pseudo_labels")
         if labels is None:
             raise ValueError("the pseudo_label term needs targets['pseudo_labels'] (the labeller's)")
-        weights = targets.get("pseudo_weights", (labels != NO_LABEL).to(logits.dtype))
+        weights = targets.get("pseudo_weights")
+        if weights is None:
+            weights = (labels != NO_LABEL).float()
         labeled = targets.get("labeled")
         unlabeled = len(labels) if labeled is None else int((~labeled).sum())
         kept = labels != NO_LABEL

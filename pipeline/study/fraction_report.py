@@ -129,9 +129,10 @@ def markdown(spec: Spec, result: dict) -> str:
                f"{_share(row['pseudo_labels']['precision'])} |"
                for label in labels for arm, row in fractions[label]["students"].items() if row.get("pseudo_labels")]
     if quality:
-        lines += ["", "The pseudo-labels each arm's students learnt from, on the unlabeled training recordings "
-                      "(% of them labelled, % of those right; mean ± sd over seeds; computed against the manifest "
-                      "after training, never used to choose anything):", "",
+        lines += ["", "Pseudo-labels of the unlabeled training recordings by each arm's rules (% of them labelled, "
+                      "% of those right; mean ± sd over seeds): the teachers' or baseline's, which the students "
+                      "learnt from; where the student is a view, its kept model's. Scored against the manifest "
+                      "after training, never used to choose anything:", "",
                   "| f | arm | coverage | precision |", "| --- | --- | --- | --- |", *quality]
     lines += ["", "Chosen on validation, before any test-split read:", "",
               "| f | teachers | student head | epochs | distilled arm (cell) |", "| --- | --- | --- | --- | --- |"]

@@ -81,8 +81,13 @@ class Record:
         self.data = {"study": study, "format": FORMAT, "machines": {}, "search": {}, "finals": {},
                      "test_samples": None, "reuse_check": None, "recorded_mcnemar": {}}
         if self.path.exists():
-            saved = json.loads(self.path.read_text())
-            if saved.get("format") != FORMAT:
+            try:
+                saved = json.loads(self.path.read_text())
+            except json.JSONDecodeError as error:
+                raise StudyError(f"{self.path}: not a readable run record ({error.msg} at line {error.lineno}: "
+                                 "truncated or edited? restore it from git)") from None
+            if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+                saved = saved if isinstance(saved, dict) else {}
                 raise StudyError(f"{self.path}: run record format {saved.get('format')}, this code reads {FORMAT}")
             self.data.update(saved)
 

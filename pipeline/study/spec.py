@@ -90,6 +90,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipeline.errors import yaml_problem
 from pipeline.study.errors import StudyError
 from pipeline.study.overrides import OverrideError, with_overrides
 from pipeline.study.spec_values import (
@@ -307,7 +308,7 @@ def load_spec(path: str | Path) -> Spec:
     try:
         raw = YAML(typ="safe", pure=True).load(path.read_text())
     except Exception as error:  # ruamel raises many error types; all mean bad YAML
-        raise StudyError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
+        raise StudyError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
     raw = mapping_of(raw, TOP_KEYS, "", path)
     if "seeds" not in raw and "fractions" not in raw:
         raise StudyError(f"{path}: missing key seeds")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from pipeline.data import VideoClips
 from pipeline.errors import InputError
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_made_with, load_model_file
 from pipeline.workflow.student_inference import student_from, student_predict
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
@@ -49,6 +49,8 @@ def baseline_logits(path: str | Path, clips: VideoClips, data: SplitData, runtim
     """{recording id: the frozen baseline student's logits}, from each of its training clips at
     centre sampling (averaged over a recording's clips, e.g. its views)."""
     saved = load_model_file(path, "student", data)
+    check_made_with(saved, {"student.num_segments": clips.num_segments, **cache_settings(clips.cache.path, "frames")},
+                    path, f"the distilled student's clips ({clips.cache.path})")
     if saved.get("method") != "baseline":
         raise InputError(f"{path}: a {saved.get('method')!r} student; distill.targets: baseline needs the baseline's")
     centred = VideoClips(clips.cache.path, pd.DataFrame({"sample_id": clips.sample_ids, "recording_id": clips.recording_ids,

@@ -13,7 +13,7 @@ from pipeline.frames import frame_cache_has_video
 from pipeline.metrics import accuracy_of, classification_metrics
 from pipeline.pseudo_labels import quality
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings, check_made_with, load_model_file
 from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
 
 
@@ -76,13 +76,18 @@ def evaluate(params: dict, data: SplitData, models: dict[str, str], runtime: Run
 
     clips = VideoClips(data.inputs.need("frames"), data.samples("test"), params["student"]["num_segments"], "centre",
                        in_memory=in_memory, normalize=False)
+    frames = data.inputs.need("frames")
+    current = {"student.num_segments": params["student"]["num_segments"], **cache_settings(frames, "frames")}
     for name, path in models.items():
         saved = load_model_file(path, "student", data)
+        check_made_with(saved, current, path, f"params.yaml or {frames}")
         logits = student_predict(student_from(saved, runtime), clips, params["student"]["batch_size"], runtime, workers)
         metrics[name] = classification_metrics(clips.labels.numpy(), logits.argmax(1).numpy(), data.class_names)
         metrics[name].update(validation_summary(saved))
         if "training_clips" in saved:
             metrics[name]["training_clips"] = saved["training_clips"]
+        if saved.get("temperature") is not None:
+            metrics[name]["temperature"] = saved["temperature"]
         if "pseudo_labels" in saved:
             metrics[name]["pseudo_labels"] = pseudo_label_quality(saved["pseudo_labels"], data)
         # Per test sample, so two models can be compared recording by recording (McNemar).

@@ -137,6 +137,36 @@ def check_gaf_settings(params: dict, data: SplitData) -> None:
                          f"{wanted['image_size']} ({wanted['method']}); rerun the gaf stage (`dvc repro`)")
 
 
+def cache_settings(path: str | Path, section: str) -> dict:
+    """The settings a GAF or frame cache was made with, as dotted params keys (``gaf.image_size``,
+    ``gaf.method``; ``frames.size``, ``frames.per_video``, ``frames.crop``)."""
+    names = {"gaf": {"image_size": "image_size", "method": "method"},
+             "frames": {"size": "size", "per_video": "per_video", "crop": "crop"}}[section]
+    with h5py.File(path, "r") as cache:
+        attrs = dict(cache.attrs)
+    return {f"{section}.{key}": _plain(attrs.get(attr)) for key, attr in names.items()}
+
+
+def _plain(value):
+    """An HDF5 attribute as a plain Python value (numpy scalars compare and print as numbers)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def check_made_with(saved: dict, current: dict, path: str | Path, where: str) -> None:
+    """A model file must have been made with the settings its consumer now has (``current``:
+    dotted key -> value, from ``where``): e.g. teachers trained on 32-pixel GAF images scored on
+    64-pixel ones, or a student trained on 2 segments evaluated on 4, is one line naming the key."""
+    made = saved.get("made_with")
+    if made is None:
+        log.warning("%s: written before model files recorded their settings; %s not checked against %s", path,
+                    ", ".join(current), where)
+        return
+    for key, value in current.items():
+        if key in made and made[key] != value:
+            raise InputError(f"{path}: made with {key} {made[key]!r}, but {where} has {value!r}; rerun its stage "
+                             "(`dvc repro`)")
+
+
 def load_model_file(path: str | Path, kind: str, data: SplitData | None = None, allow_skipped: bool = False) -> dict:
     """A model file written by a training stage, or one line saying what is wrong with it.
     With ``data``, the file must have been made for that split (``check_made_for``). A

@@ -32,8 +32,8 @@ class PseudoLabeller:
             raise ValueError("distill.pseudo_label.labeller: teachers needs the teacher-output cache")
         if self.labeller == "baseline" and baseline is None:
             raise ValueError("distill.pseudo_label.labeller: baseline needs the baseline's logits")
-        self.cache, self.baseline = cache, baseline
-        self.balance = ClassBalance(num_classes, settings["class_balance"])
+        self.cache, self.baseline, self.num_classes = cache, baseline, num_classes
+        self.balance, self.epoch = ClassBalance(num_classes, settings["class_balance"]), 0
 
     @property
     def needs_student(self) -> bool:
@@ -63,6 +63,8 @@ class PseudoLabeller:
 
     def batch(self, indices: list[int], epoch: int, unlabeled: Tensor,
               student: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if epoch != self.epoch:  # balance over the epoch's labels so far: a run resumed at an epoch's end agrees
+            self.balance, self.epoch = ClassBalance(self.num_classes, self.settings["class_balance"]), epoch
         labels = torch.full((len(indices),), NO_LABEL, dtype=torch.long)
         if unlabeled.any():
             rows = unlabeled.nonzero().flatten().tolist()

@@ -18,7 +18,7 @@ from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.models.weights import resolve_weights
 from pipeline.params_rules import labels_with_baseline
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
-from pipeline.workflow.inputs import SplitData, check_made_for, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_made_for, load_model_file
 from pipeline.workflow.student_inference import student_predict
 from pipeline.losses.gsdm_channel import evaluation_mode
 from pipeline.video_augment import strong_augment
@@ -104,7 +104,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         runtime.device, memory_format=torch.channels_last)
     # DDP wraps the whole Distiller, so checkpoints hold the same keys as single-process runs.
     trainer = nn.parallel.DistributedDataParallel(distiller) if runtime.distributed else distiller
-    if cache is not None and cache.batch_size != settings["batch_size"]:
+    if cache is not None and method != "pseudo_label" and cache.batch_size != settings["batch_size"]:
         raise InputError(f"{teacher_outputs}: ablated outputs cached for batch size {cache.batch_size}, "
                          f"student.batch_size is {settings['batch_size']} (rerun teacher_outputs)")
     frames = data.inputs.need("frames")
@@ -148,8 +148,8 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                                       labeled=runtime.to_device(labeled), pseudo_labels=runtime.to_device(pseudo),
                                       pseudo_weights=runtime.to_device(weights))
         logged = {name: value.detach() for name, value in terms.items()}
-        if pseudo is not None and bool((labels < 0).any()):  # the share of unlabeled clips given a label
-            logged["pseudo_coverage"] = (pseudo >= 0).sum().float() / (labels < 0).sum()
+        if pseudo is not None:  # the share of the batch's clips with a pseudo-label (every batch: an exact mean)
+            logged["pseudo_labelled"] = (pseudo >= 0).float().mean()
         if not runtime.distributed and len(terms) > 1:
             logged.update(term_gradient_norms(terms, loss.weights, tap_activation(output, gradient_tap)))
         return total, logged
@@ -177,7 +177,9 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                  runtime=runtime, progress=progress)
     best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
     extra = {}
-    if labeller is not None:
+    if data.recordings("unlabeled").empty:
+        pass  # every training recording is labelled: nothing was pseudo-labelled
+    elif labeller is not None:
         student.load_state_dict(best)
         extra = {"pseudo_labels": unlabeled_decisions(labeller, student, data, frames, settings, runtime, in_memory,
                                                       workers)}
@@ -186,8 +188,11 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     return {**extra, "kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "made_for": data.made_for, "loss": loss.formula(),
+            "made_with": {"student.num_segments": settings["num_segments"], **cache_settings(frames, "frames")},
             "training_clips": {"labeled": int((train.labels >= 0).sum()), "unlabeled": int((train.labels < 0).sum())},
-            "targets": targets.source if targets else (f"pseudo_label:{labeller.labeller}" if labeller else None)}
+            "targets": targets.source if targets else (f"pseudo_label:{labeller.labeller}" if labeller else None),
+            # the temperature the soft terms used (auto resolved; None where nothing read it)
+            "temperature": params["temperature"] if targets is not None and params["temperature"] != "auto" else None}
 
 
 def label_batch(labeller: PseudoLabeller, student: nn.Module, inputs: torch.Tensor, labels: torch.Tensor,

@@ -14,7 +14,7 @@ from pipeline.errors import InputError, ParamsError
 from pipeline.losses.gsdm_channel import teacher_group_maps
 from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_made_with, load_model_file
 
 
 def teacher_sensors(params: dict, available: list[str]) -> list[str]:
@@ -230,6 +230,9 @@ def load_teacher_predictor(path: str | Path, runtime: Runtime, data: SplitData |
     saved = load_model_file(path, "teachers", data)
     if "reference" not in saved:
         raise InputError(f"{path}: written before teachers kept a reference set; delete it and run `dvc repro`")
+    if data is not None:
+        gaf = data.inputs.need("gaf")
+        check_made_with(saved, cache_settings(gaf, "gaf"), path, str(gaf))
     return teacher_predictor(saved, runtime)
 
 

@@ -20,7 +20,7 @@ from pipeline.io import atomic_output
 from pipeline.losses.literature import mean_non_target_mass
 from pipeline.metrics import accuracy_of, teacher_diagnostics, temperature_fit
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, check_gaf_settings, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings, check_made_with, load_model_file
 from pipeline.workflow.teacher_inference import load_teacher_predictor, teacher_predictor
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,7 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
                                           if validation.any() else None),
             "unlabeled_recordings": int(hidden.sum()), "folds": folds,
             "temperature": {"fitted": round(temperature, 4), "fitted_on": fitted_on, "fitted_recordings": len(fit_labels),
-                            "grid": fit["grid"], "at_grid_edge": fit["at_grid_edge"],
-                            "used": temperature if params["temperature"] == "auto" else params["temperature"]},
+                            "grid": fit["grid"], "at_grid_edge": fit["at_grid_edge"]},
             "training_recordings": len(training_ids), "diagnostics": diagnostics}
 
 
@@ -155,7 +154,9 @@ def cross_fit(predicted: dict, gsdm_maps: dict, fold_teachers_path: str | Path, 
     if saved["split"] != data.split or sorted(assignment) != sorted(training_ids):
         raise InputError(f"{fold_teachers_path}: fold teachers of other training recordings (split "
                          f"{saved['split']!r}); rerun the fold_teachers stage")
+    gaf = data.inputs.need("gaf")
     for fold, fold_teacher in enumerate(saved["teachers"]):
+        check_made_with(fold_teacher, cache_settings(gaf, "gaf"), f"{fold_teachers_path} (fold {fold + 1})", str(gaf))
         held_out = [rid for rid in training_ids if assignment[rid] == fold]
         rows = torch.tensor([position[rid] for rid in held_out], dtype=torch.long)
         predictor = teacher_predictor(fold_teacher, runtime)

@@ -15,7 +15,7 @@ from pipeline.metrics import accuracy_of
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.pseudo_labels import NO_LABEL, thresholded
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
-from pipeline.workflow.inputs import SplitData, check_gaf_settings
+from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings
 from pipeline.workflow.teacher_inference import TeacherPredictor, draw_reference_set, teacher_config, teacher_sensors
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def fit_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: st
                                                   data.inputs.class_embeddings])},
                  runtime=runtime, progress=progress)
     return {"kind": "teachers", "config": config, "state": result["best_state"], "class_names": data.class_names,
+            "made_with": cache_settings(gaf, "gaf"),
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
             "made_for": data.made_for, "reference": {"recording_ids": reference_ids, "images": reference}}
 

@@ -106,7 +106,9 @@ def test_metrics_show_compares_models_per_split(project):
     assert set(files) == {f"metrics/{split}.json" for split in SPLITS}  # one row per split
     for split in SPLITS:
         metrics = files[f"metrics/{split}.json"]["data"]
-        assert set(metrics) == {"teachers", "baseline", "student"}
+        assert set(metrics) == {"teachers", "baseline", "student", "training"}
+        assert metrics["training"]["unlabeled_recordings"] == 0 and metrics["training"]["labeled_recordings"] > 0
+        assert metrics["student"]["training_clips"]["labeled"] > 0 and metrics["student"]["temperature"] == 4.0
         assert set(metrics["teachers"]) == {"fused", "wrist_acc", "wrist_gyro", "phone_acc"}
         for model in (metrics["baseline"], metrics["student"], metrics["teachers"]["fused"]):
             assert 0 <= model["accuracy"] <= 100 and 0 <= model["f_measure"] <= 100

@@ -48,6 +48,26 @@ def test_a_gaf_cache_of_other_settings_stops_evaluation(project, tmp_path):
     assert "data/gaf.h5: GAF images of size 32 (summation), but params.yaml has gaf.image_size 64" in error
 
 
+def test_models_made_with_other_settings_are_refused_naming_the_key(project, tmp_path):
+    """Every model file carries the settings it was made with, and its consumers compare them:
+    teachers trained on 32-pixel GAF images are not scored on 64-pixel ones (even where the
+    GAF cache agrees with params.yaml), nor a 2-segment student on 4-segment clips."""
+    copy = copy_project(project, tmp_path / "copy")
+    metrics = copy / "metrics/cross_subject.json"
+    before = metrics.read_bytes()
+    original = (copy / "params.yaml").read_text()
+    write_params(copy / "params.yaml", {"student": {"num_segments": 4}})
+    error = refused(run(stage_command(copy, "evaluate", "cross_subject"), copy, check=False))
+    assert "models/cross_subject/baseline.pt: made with student.num_segments 2, but params.yaml or " in error
+    assert metrics.read_bytes() == before
+    (copy / "params.yaml").write_text(original)
+    write_params(copy / "params.yaml", {"gaf": {"image_size": 64}})
+    run(stage_command(copy, "gaf"), copy)
+    error = refused(run(stage_command(copy, "evaluate", "cross_subject"), copy, check=False))
+    assert "models/cross_subject/teachers.pt: made with gaf.image_size 32, but data/gaf.h5 has 64" in error
+    assert metrics.read_bytes() == before
+
+
 def test_the_teachers_alone_are_evaluated_without_any_video(project, tmp_path):
     copy = copy_project(project, tmp_path / "copy")
     (copy / "data/frames.h5").unlink()
@@ -55,6 +75,6 @@ def test_the_teachers_alone_are_evaluated_without_any_video(project, tmp_path):
     run(command, copy)
     metrics = json.loads((copy / "metrics/cross_subject.json").read_text())
     reference = json.loads((project / "metrics/cross_subject.json").read_text())
-    assert set(metrics) == {"teachers"} and metrics["teachers"] == reference["teachers"]
+    assert set(metrics) == {"teachers", "training"} and metrics["teachers"] == reference["teachers"]
     assert metrics["teachers"]["fused"]["samples"] == 3  # the test subject's recordings
     assert reference["student"]["samples"] == reference["baseline"]["samples"] == 6  # its videos, 2 views each

@@ -414,3 +414,11 @@ def test_labels_with_baseline_reads_either_control():
     assert not labels_with_baseline({"distill": {"method": "pseudo_label", "targets": "baseline",
                                                  "pseudo_label": {"labeller": "student"}}})
     assert not labels_with_baseline({})
+
+
+def test_withheld_labels_with_a_protocol_that_splits_recordings_are_refused_at_load():
+    # checked with the params, before DVC deletes the manifest stage's outputs to rerun it
+    with pytest.raises(ParamsError, match=r"^splits\.protocols: 'cross_view' splits recordings by view, so "
+                                          r"splits\.labeled_fraction 0\.5 would read a withheld label"):
+        validate_params({"splits": {"labeled_fraction": 0.5, "protocols": ["cross_subject", "cross_view"]}})
+    assert validate_params({"splits": {"protocols": ["cross_view"]}})["splits"]["labeled_fraction"] == 1.0

@@ -36,9 +36,10 @@ def test_pseudo_label_term_is_zero_with_a_gradient_without_labels():
 
 def test_pseudo_label_objective_is_ce_plus_the_weighted_term():
     params = validate_params({"splits": {"labeled_fraction": 0.5},
-                              "distill": {"method": "pseudo_label", "pseudo_label": {"weight": 2.5},
-                                          "dkd": {"weight": 1.0}}})
-    # the extra terms join teacher objectives only: the pseudo-label method has none
+                              "distill": {"method": "pseudo_label", "pseudo_label": {"weight": 2.5}}})
+    assert objective_terms(params, "pseudo_label") == {"ce": 1.0, "pseudo_label": 2.5}
+    # the extra terms join teacher objectives only: the pseudo-label method has none, even if asked
+    params["distill"]["dkd"]["weight"] = 1.0
     assert objective_terms(params, "pseudo_label") == {"ce": 1.0, "pseudo_label": 2.5}
     assert build_objective(params, "pseudo_label").formula() == "1 * ce + 2.5 * pseudo_label"
 
@@ -52,6 +53,8 @@ def test_pseudo_label_objective_is_ce_plus_the_weighted_term():
      "distill.pseudo_label.second_view: the student is already the labeller"),
     ({"splits": {"labeled_fraction": 0.5}, "distill": {"targets": "teacher_labels"}},
      "distill.targets: teacher_labels is for the soft-target methods"),
+    ({"splits": {"labeled_fraction": 0.5}, "distill": {"contrastive": {"weight": 0.5}}},
+     "distill.contrastive.weight: 0.5 adds a teacher term"),
 ])
 def test_pseudo_label_settings_that_cannot_work_are_refused(update, message):
     update = {**update, "distill": {"method": "pseudo_label", **update.get("distill", {})}}

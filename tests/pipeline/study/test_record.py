@@ -74,3 +74,14 @@ def test_settings_added_later_at_their_neutral_value_leave_recorded_keys_alone()
     assert run_key("s", "distill", neutral) == run_key("s", "distill", {**PARAMS, "splits": {}, "distill": {}})
     assert run_key("s", "distill", {**PARAMS, "splits": {"labeled_fraction": 0.5}}) != key
     assert run_key("s", "distill", {**neutral, "distill": {"targets": "baseline"}}) != run_key("s", "distill", neutral)
+
+
+def test_a_truncated_record_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "s_runs.json"
+    path.write_text('{"study": "s", "format": 1, "finals": {"k": {"accuracy": 5')
+    with pytest.raises(StudyError, match=r"s_runs\.json: not a readable run record \(.* at line 1: truncated or "
+                                         r"edited\? restore it from git\)$"):
+        Record(path, "s")
+    path.write_text("[1, 2]")
+    with pytest.raises(StudyError, match="run record format None, this code reads 1"):
+        Record(path, "s")

@@ -137,6 +137,15 @@ def test_a_bad_spec_is_one_error_naming_the_file_and_the_key(tmp_path, case):
     assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
 
 
+def test_a_duplicated_arm_is_one_line_naming_it_and_its_line(tmp_path):
+    path = write(tmp_path, "split: cross_subject\narms:\n  baseline: {stage: baseline}\n  baseline: {stage: distill}\n")
+    with pytest.raises(StudyError) as error:
+        load_spec(path)
+    message = str(error.value)
+    assert message.startswith(f'{path}: not valid YAML: found duplicate key "baseline"')
+    assert message.endswith("(line 4, column 3)") and "\n" not in message
+
+
 def test_a_missing_spec_file_is_an_error(tmp_path):
     with pytest.raises(StudyError, match="study spec not found"):
         load_spec(tmp_path / "nope.yaml")

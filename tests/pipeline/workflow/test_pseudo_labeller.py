@@ -81,6 +81,9 @@ def test_class_balance_weights_follow_the_labels_so_far():
                               FakeCache())
     labels, weights = labeller.batch([0, 1, 2], 0, torch.tensor([True, True, True]))
     assert labels.tolist() == [0, 0, 2] and weights.tolist() == pytest.approx([0.75, 0.75, 1.5])
+    # the same epoch accumulates (4 of 0, 1 of 2); a new epoch counts afresh (a resumed run agrees)
+    assert labeller.batch([0, 1], 0, torch.tensor([True, True]))[1].tolist() == pytest.approx([5 / 8, 5 / 8])
+    assert labeller.batch([0, 2], 1, torch.tensor([True, True]))[1].tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_decisions_per_recording():
