@@ -276,6 +276,10 @@ SCHEMA: dict[str, Any] = {
                                       "disagree (relabelled at every step)"),
             "threshold": Field(float, 0.0, 0.0, 1.0,
                                help="the labeller's confidence needed for a pseudo-label (0: every clip gets one)"),
+            "coverage": Field(float, None, 0.001, 1.0, nullable=True,
+                              help="instead of threshold: the share of the unlabeled recordings the labeller keeps, "
+                                   "its most confident ones (the threshold is that quantile of its own confidences, "
+                                   "which need no label; the student labeller: of each batch's); null: threshold"),
             "student_threshold": Field(float, 0.95, 0.0, 1.0,
                                        help="the student's confidence needed for its own label (labeller student, "
                                             "or second_view)"),

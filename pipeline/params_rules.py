@@ -41,6 +41,9 @@ def check_pseudo_label(params: dict) -> None:
     if settings["labeller"] != "teachers" and distill["pairing"] != "recording":
         raise ParamsError(f"distill.pairing: {distill['pairing']} pairs teacher outputs, which "
                           f"distill.pseudo_label.labeller: {settings['labeller']} does not read")
+    if settings["coverage"] is not None and settings["threshold"] > 0:
+        raise ParamsError(f"distill.pseudo_label.coverage: {settings['coverage']:g} sets the threshold itself; "
+                          f"leave distill.pseudo_label.threshold at 0 (it is {settings['threshold']:g})")
     if settings["labeller"] == "student" and settings["second_view"]:
         raise ParamsError("distill.pseudo_label.second_view: the student is already the labeller "
                           "(distill.pseudo_label.labeller: student)")

@@ -5,6 +5,8 @@ pseudo-labels' coverage and precision against the true labels (for reports only:
 choice reads them). Pure tensor functions, no I/O."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -29,6 +31,20 @@ def thresholded(probabilities: Tensor, threshold: float, measure: str = "probabi
     (threshold 0: every row keeps its argmax)."""
     labels, score = confidence(probabilities, measure)
     return torch.where(score >= threshold, labels, torch.full_like(labels, NO_LABEL))
+
+
+def coverage_threshold(probabilities: Tensor, coverage: float, measure: str = "probability") -> float:
+    """The confidence threshold that keeps the ``coverage`` most confident share of the rows
+    (at least ``ceil(coverage n)`` of them; ties at the threshold are all kept): a threshold
+    set by the labeller's own confidences, which need no label, so that one setting means the
+    same on labellers whose confidences are on different scales."""
+    if not 0 < coverage <= 1:
+        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+    _, score = confidence(probabilities, measure)
+    if len(score) == 0:
+        return 0.0
+    kept = min(len(score), math.ceil(coverage * len(score) - 1e-9))
+    return float(score.sort(descending=True).values[kept - 1])
 
 
 def two_views(teachers: Tensor, student: Tensor, teacher_threshold: float, student_threshold: float,

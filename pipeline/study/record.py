@@ -32,7 +32,7 @@ FORMAT = 1
 # Settings added after runs were recorded: at these values a run does what every run did before
 # they existed, so its key leaves them out and recorded runs keep their keys.
 NEUTRAL = {"splits.labeled_fraction": 1.0, "distill.targets": "teachers",
-           "distill.pseudo_label": {"labeller": "teachers", "second_view": False, "threshold": 0.0,
+           "distill.pseudo_label": {"labeller": "teachers", "second_view": False, "threshold": 0.0, "coverage": None,
                                     "student_threshold": 0.95, "confidence": "probability", "weight": 1.0,
                                     "class_balance": "none", "strong_augment": True},
            "teacher.self_training": {"rounds": 0, "threshold": 0.8}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pipeline.pseudo_labels import NO_LABEL, ClassBalance, thresholded, two_views
+from pipeline.pseudo_labels import NO_LABEL, ClassBalance, coverage_threshold, thresholded, two_views
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 
 
@@ -26,7 +26,8 @@ class PseudoLabeller:
     when ``needs_student`` (labeller student, or second_view)."""
 
     def __init__(self, settings: dict, num_classes: int, recording_ids: list[str],
-                 cache: TeacherOutputCache | None = None, baseline: dict[str, Tensor] | None = None):
+                 cache: TeacherOutputCache | None = None, baseline: dict[str, Tensor] | None = None,
+                 unlabeled_ids: list[str] | None = None):
         self.labeller, self.settings, self.recording_ids = settings["labeller"], settings, recording_ids
         if self.labeller == "teachers" and cache is None:
             raise ValueError("distill.pseudo_label.labeller: teachers needs the teacher-output cache")
@@ -34,6 +35,14 @@ class PseudoLabeller:
             raise ValueError("distill.pseudo_label.labeller: baseline needs the baseline's logits")
         self.cache, self.baseline, self.num_classes = cache, baseline, num_classes
         self.balance, self.epoch = ClassBalance(num_classes, settings["class_balance"]), 0
+        self.threshold = settings["threshold"]
+        coverage = settings.get("coverage")
+        if coverage is not None and self.labeller != "student":
+            # the quantile of the labeller's confidence over every unlabeled recording (no label read)
+            pool = sorted(set(unlabeled_ids or []))
+            if not pool:
+                raise ValueError("distill.pseudo_label.coverage needs the unlabeled recordings")
+            self.threshold = coverage_threshold(self.labeller_probabilities(pool, 0), coverage, settings["confidence"])
 
     @property
     def needs_student(self) -> bool:
@@ -54,12 +63,15 @@ class PseudoLabeller:
         if self.needs_student and student is None:
             raise ValueError("the student's probabilities are needed (labeller student or second_view)")
         if self.labeller == "student":
-            return thresholded(student, settings["student_threshold"], settings["confidence"])
+            coverage = settings.get("coverage")  # the student's own labels: the quantile of this batch's confidences
+            threshold = (settings["student_threshold"] if coverage is None
+                         else coverage_threshold(student, coverage, settings["confidence"]))
+            return thresholded(student, threshold, settings["confidence"])
         probabilities = self.labeller_probabilities(ids, epoch)
         if settings["second_view"]:
-            return two_views(probabilities, student, settings["threshold"], settings["student_threshold"],
+            return two_views(probabilities, student, self.threshold, settings["student_threshold"],
                              settings["confidence"])
-        return thresholded(probabilities, settings["threshold"], settings["confidence"])
+        return thresholded(probabilities, self.threshold, settings["confidence"])
 
     def batch(self, indices: list[int], epoch: int, unlabeled: Tensor,
               student: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -117,8 +117,9 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
         if method != "baseline" and labels_with_baseline(params):
             baseline = frozen_baseline_logits("distill.pseudo_label.labeller: baseline", baseline_path, train, data,
                                               runtime, settings["batch_size"], workers)
+        unlabeled_ids = [rid for rid, label in zip(train.recording_ids, train.labels.tolist()) if label < 0]
         labeller = PseudoLabeller(params["distill"]["pseudo_label"], len(data.class_names), train.recording_ids,
-                                  cache, baseline)
+                                  cache, baseline, unlabeled_ids)
     elif cache is not None:
         targets = DistillTargets.of(params, cache, train, baseline_path, data, runtime, workers)
     strong = labeller is not None and params["distill"]["pseudo_label"]["strong_augment"]

@@ -24,13 +24,14 @@ def stage(copy, name, *extra):
     run(stage_command(copy, name, SPLIT if name not in ("manifest",) else None, *extra), copy)
 
 
-# Every pseudo-label path: the teachers above a threshold with the student as a second view and
-# class balance, and the student alone (FixMatch); each trains after the SAKDN student.
+# Every pseudo-label path: the teachers' most confident share (a quantile of their confidences
+# over the unlabeled pool) with the student as a second view and class balance, and the student
+# alone (FixMatch, its batch's most confident half); each trains before the SAKDN student.
 PSEUDO_LABELLERS = {
-    "teachers": {"method": "pseudo_label", "pseudo_label": {"threshold": 0.3, "second_view": True,
+    "teachers": {"method": "pseudo_label", "pseudo_label": {"coverage": 0.7, "second_view": True,
                                                              "student_threshold": 0.4,
                                                              "class_balance": "inverse_frequency"}},
-    "student": {"method": "pseudo_label", "pseudo_label": {"labeller": "student", "student_threshold": 0.4}},
+    "student": {"method": "pseudo_label", "pseudo_label": {"labeller": "student", "coverage": 0.5}},
 }
 
 

@@ -66,3 +66,19 @@ def test_quality_counts_coverage_and_precision_over_the_unlabeled_recordings():
     assert quality({k: NO_LABEL for k in truth}, truth) == {"count": 4, "coverage": 0.0, "precision": None}
     with pytest.raises(ValueError, match="no pseudo-label decision for 1"):
         quality({"a": 0, "b": 1, "c": 2}, truth)
+
+
+def test_coverage_threshold_keeps_the_most_confident_share():
+    from pipeline.pseudo_labels import coverage_threshold
+
+    # top probabilities 0.7, 0.4, 0.8 (margins 0.5, 0.05, 0.7)
+    assert coverage_threshold(P, 1.0) == pytest.approx(0.4)          # every row
+    assert coverage_threshold(P, 0.5) == pytest.approx(0.7)          # ceil(1.5) = 2 rows: 0.8 and 0.7
+    assert coverage_threshold(P, 0.3) == pytest.approx(0.8)          # ceil(0.9) = 1 row
+    assert coverage_threshold(P, 2 / 3) == pytest.approx(0.7)        # exactly 2 of 3, no rounding up to 3
+    assert coverage_threshold(P, 0.5, "margin") == pytest.approx(0.5)
+    assert thresholded(P, coverage_threshold(P, 0.5)).tolist() == [0, NO_LABEL, 2]
+    tied = torch.tensor([[0.6, 0.4], [0.6, 0.4], [0.9, 0.1]])
+    assert (thresholded(tied, coverage_threshold(tied, 0.5)) != NO_LABEL).sum() == 3  # ties at the threshold stay
+    with pytest.raises(ValueError, match="coverage must be in"):
+        coverage_threshold(P, 0.0)

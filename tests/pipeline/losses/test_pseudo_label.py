@@ -53,6 +53,8 @@ def test_pseudo_label_objective_is_ce_plus_the_weighted_term():
      "distill.pseudo_label.second_view: the student is already the labeller"),
     ({"splits": {"labeled_fraction": 0.5}, "distill": {"targets": "teacher_labels"}},
      "distill.targets: teacher_labels is for the soft-target methods"),
+    ({"splits": {"labeled_fraction": 0.5}, "distill": {"pseudo_label": {"coverage": 0.5, "threshold": 0.2}}},
+     "distill.pseudo_label.coverage: 0.5 sets the threshold itself"),
     ({"splits": {"labeled_fraction": 0.5}, "distill": {"contrastive": {"weight": 0.5}}},
      "distill.contrastive.weight: 0.5 adds a teacher term"),
 ])

@@ -90,3 +90,16 @@ def test_decisions_per_recording():
     labeller = PseudoLabeller(settings(threshold=0.85), 3, RECORDINGS, FakeCache())
     assert labeller.decisions(["sure0", "sure2", "unsure1"]) == {"sure0": NO_LABEL, "sure2": 2, "unsure1": NO_LABEL}
     assert labeller.decisions([]) == {}
+
+
+def test_coverage_sets_the_threshold_from_the_unlabeled_pool_without_labels():
+    cache = FakeCache()
+    # confidences over the pool: sure2 0.9, sure0 0.8, unsure1 3/7: a coverage of 0.6 keeps 2 of 3
+    labeller = PseudoLabeller(settings(coverage=0.6), 3, RECORDINGS, cache, unlabeled_ids=["unsure1", "sure0", "sure2"])
+    assert labeller.threshold == pytest.approx(0.8)
+    assert cache.asked[0] == (["sure0", "sure2", "unsure1"], 0)  # the pool, in a fixed order
+    assert labeller.batch([0, 1, 2, 3], 0, UNLABELED)[0].tolist() == [0, 2, NO_LABEL, NO_LABEL]
+    # the student labels the most confident share of each batch's unlabeled clips
+    student = PseudoLabeller(settings(labeller="student", coverage=0.5), 3, RECORDINGS)
+    view = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    assert student.batch([0, 1, 2, 3], 0, UNLABELED, view)[0].tolist() == [NO_LABEL, 1, 2, NO_LABEL]
