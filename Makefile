@@ -16,7 +16,9 @@ $(INSTALLED): requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
+# The params file is checked first: DVC reads it to resolve dvc.yaml before any stage runs.
 repro: $(INSTALLED)
+	$(PYTHON) -m stages.check_params
 	PATH="$(abspath $(VENV))/bin:$$PATH" dvc repro
 
 # The first run trains one protocol; this adds the synthetic data's other three, as a DVC
