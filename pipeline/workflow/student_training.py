@@ -12,16 +12,16 @@ from pipeline.data import VideoClips, normalize_clips, student_black
 from pipeline.distill import Distiller
 from pipeline.errors import InputError
 from pipeline.losses import build_objective
+from pipeline.losses.gsdm_channel import evaluation_mode
 from pipeline.metrics import accuracy_of
 from pipeline.models.students import build_student
 from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.models.weights import resolve_weights
 from pipeline.params_rules import labels_with_baseline
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
+from pipeline.video_augment import strong_augment
 from pipeline.workflow.inputs import SplitData, cache_settings, check_made_for, load_model_file
 from pipeline.workflow.student_inference import student_predict
-from pipeline.losses.gsdm_channel import evaluation_mode
-from pipeline.video_augment import strong_augment
 from pipeline.workflow.distill_targets import (
     DistillTargets, frozen_baseline_logits, pseudo_labels, student_training_samples,
 )
@@ -114,7 +114,7 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
     targets, labeller = None, None
     if method == "pseudo_label":
         baseline = None
-        if method != "baseline" and labels_with_baseline(params):
+        if labels_with_baseline(params):
             baseline = frozen_baseline_logits("distill.pseudo_label.labeller: baseline", baseline_path, train, data,
                                               runtime, settings["batch_size"], workers)
         unlabeled_ids = [rid for rid, label in zip(train.recording_ids, train.labels.tolist()) if label < 0]
@@ -177,14 +177,13 @@ def train_student(params: dict, data: SplitData, method: str, runtime: Runtime, 
                  weight_decay=settings["weight_decay"], checkpoint_path=checkpoint, config=fingerprint_config,
                  runtime=runtime, progress=progress)
     best = {k[len("student."):]: v for k, v in result["best_state"].items() if k.startswith("student.")}
-    extra = {}
-    if data.recordings("unlabeled").empty:
-        pass  # every training recording is labelled: nothing was pseudo-labelled
-    elif labeller is not None:
+    extra = {}  # the pseudo-labels of the unlabeled recordings, where there are any
+    unlabeled = not data.recordings("unlabeled").empty
+    if unlabeled and labeller is not None:
         student.load_state_dict(best)
         extra = {"pseudo_labels": unlabeled_decisions(labeller, student, data, frames, settings, runtime, in_memory,
                                                       workers)}
-    elif targets is not None and targets.source != "teachers":
+    elif unlabeled and targets is not None and targets.source != "teachers":
         extra = {"pseudo_labels": targets.decisions(list(data.recordings("unlabeled")["recording_id"]))}
     return {**extra, "kind": "student", "method": method, "config": config, "state": best, "class_names": data.class_names,
             "best_epoch": result["best_epoch"], "history": result["history"], "split": data.split,
