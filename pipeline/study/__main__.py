@@ -20,7 +20,7 @@ seconds without training anything (or needing its data)."""
 EPILOG = """\
 spec file (YAML; relative paths are from the repository root):
 
-  preset: presets/my_dataset.yaml      # a complete params file for your dataset
+  preset: presets/my_dataset.yaml      # your dataset's preset: the keys that differ (or any params file)
   data_root: /data/my_dataset          # its folder in the native layout (or --root)
   split: cross_subject                 # one split protocol of the dataset
   params: [frames.size=64]             # overrides of the preset for every run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.study.overrides import with_overrides
+from pipeline.params_compose import with_overrides
 from pipeline.study.project import cell_name
 from pipeline.study.record import run_key
 from pipeline.study.spec import Spec

@@ -26,7 +26,7 @@ from typing import Callable
 
 from pipeline.params_rules import labels_with_baseline
 from pipeline.study.errors import StudyError
-from pipeline.study.overrides import with_overrides
+from pipeline.params_compose import with_overrides
 from pipeline.study.project import Project, check_trained
 from pipeline.study.record import Record, run_key
 from pipeline.study.spec import Spec

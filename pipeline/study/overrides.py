@@ -1,7 +1,8 @@
-"""Params overrides (``key.sub=value``, as ``dvc exp run -S`` takes them) and run keys.
+"""Run keys: what a study's cached result is keyed on.
 
 A run's result is keyed on its params without the speed settings (``results_params``): a new
-speed setting, or a changed default of one, does not throw away finished runs.
+speed setting, or a changed default of one, does not throw away finished runs. Overrides
+(``key.sub=value``) are ``pipeline.params_compose``'s.
 """
 from __future__ import annotations
 
@@ -9,52 +10,11 @@ import copy
 import hashlib
 import json
 
-# Settings that change how fast a stage runs, never what it computes (dvc.yaml leaves them out
-# of every stage's params, so DVC reruns nothing when they change).
-SPEED_SETTINGS = ("train.threads", "train.workers", "train.cache_in_memory", "frames.workers", "gaf.batch_size",
-                  "synthetic.workers")
+from pipeline.params_compose import schema_leaves
 
-
-class OverrideError(ValueError):
-    """An override that is not ``key=value``."""
-
-
-def parse_value(text: str):
-    """An override's value, parsed as YAML (``1`` an int, ``[a, b]`` a list, ``null`` None)."""
-    from ruamel.yaml import YAML
-
-    return YAML(typ="safe", pure=True).load(text)
-
-
-def override(params: dict, assignment: str) -> dict:
-    """Apply ``key.sub=value`` (value parsed as YAML) to ``params`` in place."""
-    key, sep, value = assignment.partition("=")
-    if not sep or not key:
-        raise OverrideError(f"override {assignment!r} is not key=value")
-    target = params
-    *parents, leaf = key.split(".")
-    for parent in parents:
-        target = target.setdefault(parent, {})
-    target[leaf] = parse_value(value)
-    return params
-
-
-def with_overrides(params: dict, assignments: list[str]) -> dict:
-    """A copy of ``params`` with ``assignments`` applied in order (a later one wins)."""
-    params = copy.deepcopy(params)
-    for assignment in assignments:
-        override(params, assignment)
-    return params
-
-
-def deep_update(target: dict, update: dict) -> dict:
-    """Merge ``update`` into ``target`` key by key, nested dicts too."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            deep_update(target[key], value)
-        else:
-            target[key] = value
-    return target
+# Settings that change how fast a stage runs, never what it computes (the schema marks them;
+# dvc.yaml leaves them out of every stage's params, so DVC reruns nothing when they change).
+SPEED_SETTINGS = tuple(key for key, field in schema_leaves() if field.speed_only)
 
 
 def fingerprint(*values) -> str:

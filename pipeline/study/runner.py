@@ -13,7 +13,7 @@ from typing import Callable
 from pipeline.study.errors import RunsMissing, StudyError
 from pipeline.study.finals import (Finals, cell_controls, chosen_final, compared_arms, control_arms, final_arms,
                                    final_key)
-from pipeline.study.overrides import with_overrides
+from pipeline.params_compose import with_overrides
 from pipeline.study.project import Project
 from pipeline.study.provenance import git_commit, machine
 from pipeline.study.record import Record, run_key

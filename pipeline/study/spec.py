@@ -3,7 +3,7 @@
 The study's name is the file's stem; its results are ``<results>/<study>.json`` and friends.
 Keys (relative paths are relative to the repository root, the folder holding dvc.yaml)::
 
-    preset: presets/utd_mhad_depth.yaml  # required: a complete params file (the dataset's)
+    preset: presets/utd_mhad_depth.yaml  # required: the dataset's preset (or any params file)
     data_root: ../shared/data/utd_mhad   # the dataset folder (sets data.root; --root wins);
                                          # leave it out for the built-in synthetic dataset
     split: subject_specific              # required: one split protocol of the dataset
@@ -92,7 +92,7 @@ from pathlib import Path
 
 from pipeline.errors import yaml_problem
 from pipeline.study.errors import StudyError
-from pipeline.study.overrides import OverrideError, with_overrides
+from pipeline.params_compose import OverrideError, compose, with_overrides
 from pipeline.study.spec_values import (
     class_pair_list, cost_model, fraction_list, head_list, integers, labelled_fraction, mapping_of, override_list,
     teacher_candidates, text,
@@ -178,9 +178,7 @@ class Spec:
     def base_params(self, data_root: Path | None = None) -> dict:
         """The preset with the spec's overrides, one split, and the data folder (``data_root``,
         else the spec's; the synthetic dataset needs none)."""
-        from ruamel.yaml import YAML
-
-        preset = YAML(typ="safe", pure=True).load(self.preset.read_text())
+        preset = compose(self.preset)
         root = data_root or self.data_root
         extra = [f"data.root={Path(root).resolve()}"] if root is not None else []
         return with_overrides(preset, [*extra, f"splits.protocols=[{self.split}]", *self.params])

@@ -6,7 +6,7 @@ suite's DVC project, the GPU smoke run (``benchmarks.gpu``) and smoke studies tr
 """
 from __future__ import annotations
 
-from pipeline.study.overrides import deep_update
+from pipeline.params_compose import deep_update
 
 __all__ = ["TINY", "deep_update"]
 

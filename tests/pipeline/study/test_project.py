@@ -70,7 +70,7 @@ def test_a_student_skipped_for_want_of_video_stops_the_study_with_one_line(tmp_p
 
 def test_an_experiment_runs_its_stage_alone_when_nothing_upstream_would_change(tmp_path):
     from pipeline.params import validate_params
-    from pipeline.study.overrides import with_overrides
+    from pipeline.params_compose import with_overrides
     from ruamel.yaml import YAML
 
     params = validate_params(YAML(typ="safe", pure=True).load((REPO / "params.yaml").read_text()))
