@@ -3,6 +3,7 @@ cross-fit the teacher-output cache (docs/method.md §6b)."""
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from pipeline.data import SensorImages, random_time_crop, random_time_warp
+from pipeline.io import atomic_output
 from pipeline.metrics import accuracy_of
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
 from pipeline.pseudo_labels import NO_LABEL, thresholded
@@ -37,8 +39,9 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     accuracy. With ``teacher.self_training.rounds`` R > 0 (semi-supervised teachers), then R
     times: label the split's unlabeled recordings with the teacher just kept, where its fused
     probability reaches ``teacher.self_training.threshold``, and train a new teacher (same seed)
-    on the labelled recordings and those. Returns the model file's content (the last round's,
-    with ``self_training``: the recordings each round added)."""
+    on the labelled recordings and those; a round that adds none stops there (the same
+    recordings and seed would train the same teacher) with a warning. Returns the model file's
+    content (the last round's, with ``self_training``: the recordings each round added)."""
     training = data.recordings("train") if training is None else training
     name = name or f"teachers[{data.split}]"
     rounds, threshold = params["teacher"]["self_training"]["rounds"], params["teacher"]["self_training"]["threshold"]
@@ -52,6 +55,15 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
         pseudo = teacher_pseudo_labels(saved, params, data, runtime, unlabeled, threshold)
         kept = pseudo[pseudo["label"] >= 0]
         added.append({"round": round_, "recordings": len(kept), "of": len(pseudo)})
+        if kept.empty:  # the same recordings and seed would train the same teacher again
+            log.warning("%s: self-training round %d adds none of the %d unlabeled recordings: the fused teachers' "
+                        "highest probability on them is %.3f, below teacher.self_training.threshold %g; the "
+                        "teachers stay those trained on the labelled recordings", name, round_, len(pseudo),
+                        pseudo["confidence"].max(), threshold)
+            if runtime.is_main:  # dvc.yaml declares the checkpoint: the round kept is its content
+                with atomic_output(checkpoint) as partial:
+                    shutil.copyfile(round_checkpoint(checkpoint, round_ - 1), partial)
+            break
         log.info("%s: self-training round %d adds %d of %d unlabeled recordings", name, round_, len(kept), len(pseudo))
         path = checkpoint if round_ == rounds else round_checkpoint(checkpoint, round_)
         saved = fit_teachers(params, data, runtime, path, progress, pd.concat([training, kept], ignore_index=True),
@@ -68,15 +80,17 @@ def round_checkpoint(checkpoint: str | Path, round_: int) -> Path:
 
 def teacher_pseudo_labels(saved: dict, params: dict, data: SplitData, runtime: Runtime, unlabeled: pd.DataFrame,
                           threshold: float) -> pd.DataFrame:
-    """The unlabeled recordings (``recording_id``, ``label``) with the kept teacher's fused
-    class where its probability is at least ``threshold``, else -1. Their own labels are
-    dropped before the images are read: nothing here sees them."""
+    """The unlabeled recordings (``recording_id``, ``label``, ``confidence``) with the kept
+    teacher's fused class where its probability (``confidence``) is at least ``threshold``,
+    else -1. Their own labels are dropped before the images are read: nothing here sees them."""
     teacher = MultiSensorTeacher(**saved["config"]).to(runtime.device, memory_format=torch.channels_last)
     teacher.load_state_dict(saved["state"])
     hidden = unlabeled[["recording_id"]].assign(label=NO_LABEL)
     images = SensorImages(data.inputs.need("gaf"), teacher.sensors, hidden, params["train"]["cache_in_memory"])
     logits = TeacherPredictor(teacher, saved["reference"]["images"], runtime).predict(images)["logits"]
-    return hidden.assign(label=thresholded(logits.float().softmax(1), threshold).numpy())
+    probabilities = logits.float().softmax(1)
+    return hidden.assign(label=thresholded(probabilities, threshold).numpy(),
+                         confidence=probabilities.max(1).values.numpy())
 
 
 def fit_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: str | Path, progress: bool,
