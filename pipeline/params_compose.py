@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pipeline.errors import ParamsError, yaml_problem
-from pipeline.params import SCHEMA, Field, validate_params
+from pipeline.params import SCHEMA, validate_params
 
 
 class OverrideError(ValueError):

@@ -32,7 +32,7 @@ settings.load_profile("suite")
 # dvc in it, so one worker runs them one at a time), the end-to-end runs with projects of
 # their own, which another worker runs meanwhile, then the other tests of the shared project
 # and the unit tests last, to fill the gaps.
-RUN_FIRST = ["tests/pipeline/study/test_fraction_study.py", "tests/e2e/test_repro.py", "tests/e2e/test_learning.py",
+RUN_FIRST = ["tests/e2e/test_fraction_study.py", "tests/e2e/test_repro.py", "tests/e2e/test_learning.py",
              "tests/e2e/test_experiments.py"]
 
 

@@ -1,5 +1,6 @@
 """The code's shape, checked: one concept per module (no file in pipeline/ over 500 lines) and
-no import cycle in pipeline/, deferred imports and importlib's module strings included."""
+no import cycle in pipeline/, deferred imports and importlib's module strings included; no test
+module importing another."""
 from __future__ import annotations
 
 import ast
@@ -87,3 +88,15 @@ def test_no_module_in_pipeline_is_over_500_lines():
     long = {str(path.relative_to(REPO)): n for path in (REPO / "pipeline").rglob("*.py")
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_no_test_module_imports_another():
+    """Shared test code lives in helper modules (conftest, fake_datasets, helpers), so a test
+    file can move or go without breaking another."""
+    offenders = []
+    for path in (REPO / "tests").rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests."):
+                if node.module.split(".")[-1].startswith("test_"):
+                    offenders.append(f"{path.relative_to(REPO)} imports {node.module}")
+    assert offenders == []

@@ -53,7 +53,7 @@ def write_teacher_outputs(params: dict, data: SplitData, teacher_path: str | Pat
     dataset = SensorImages(data.inputs.need("gaf"), sensors, recordings, in_memory)
     taps = distill_taps(params)
     predicted = predictor.predict(dataset, taps)
-    hidden = torch.from_numpy(unlabeled)
+    hidden = torch.from_numpy(unlabeled.copy())  # a read-only view of the frame: torch warns on those
     validation = torch.from_numpy((recordings["part"] == "val").to_numpy())
     dataset.labels[hidden] = predicted["logits"][hidden].argmax(1)
     training_ids = data.recordings("train")["recording_id"].tolist()

@@ -5,7 +5,7 @@ import json
 
 import h5py
 
-from tests.pipeline.datasets.test_splits import synthetic_manifest
+from tests.fake_datasets import synthetic_manifest
 
 
 def test_a_manifest_without_any_video_gets_an_empty_frame_cache(tmp_path, capsys):

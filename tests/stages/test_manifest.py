@@ -2,7 +2,7 @@
 import argparse
 import json
 
-from tests.pipeline.datasets.test_splits import SYNTHETIC_TESTS, synthetic_manifest
+from tests.fake_datasets import SYNTHETIC_TESTS, synthetic_manifest
 
 
 def test_manifest_stage_reports_validation(tmp_path, capsys):

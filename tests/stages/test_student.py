@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.pipeline.workflow.test_inputs import write_split_files
+from tests.pipeline.workflow.helpers import write_split_files
 
 
 def student_args(folder, method):

@@ -10,7 +10,7 @@ from pipeline.datasets.splits import TEST, make_splits
 from pipeline.frames import FrameSpec, decode_sample
 from pipeline.signals import SignalError
 from tests.conftest import shared_path
-from tests.pipeline.datasets.helpers import tiny_frames
+from tests.fake_datasets import video_frames
 
 
 @pytest.mark.shared
@@ -45,7 +45,7 @@ def berkeley_tree(tmp_path):
             for cluster, camera in ((1, 1), (2, 3)):
                 frames = tmp_path / "Camera" / f"Cluster{cluster:02d}" / f"Cam{camera:02d}" / f"S{subject:02d}" / f"A{action:02d}" / "R01"
                 frames.mkdir(parents=True)
-                for k, image in enumerate(tiny_frames(5)[..., 0]):
+                for k, image in enumerate(video_frames(5)[..., 0]):
                     Image.fromarray(image).save(frames / f"img_l{cluster:02d}_c{camera:02d}_s{subject:02d}_a{action:02d}_r01_{k:05d}.pgm")
     return tmp_path
 

@@ -9,7 +9,7 @@ from pipeline.datasets.splits import TEST, TRAIN, make_splits
 from pipeline.frames import FrameSpec, decode_sample
 from pipeline.signals import SignalError
 from tests.conftest import shared_path, write_video
-from tests.pipeline.datasets.helpers import tiny_frames
+from tests.fake_datasets import video_frames
 
 
 @pytest.mark.shared
@@ -70,7 +70,7 @@ def test_mmact_tree_round_trip_all_protocols(mmact_tree):
 
 def test_mmact_video_decodes(mmact_tree):
     video = mmact_tree / "RGB/subject01/cam1/scene1/session1/carrying_heavy.mp4"
-    write_video(video, tiny_frames(6))
+    write_video(video, video_frames(6))
     frames, _, count = decode_sample(str(video), FrameSpec(3, 16))
     assert count == 6 and frames.shape == (3, 16, 16, 3)
 

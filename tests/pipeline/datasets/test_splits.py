@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.datasets import check_manifest
 from pipeline.errors import InputError
 from pipeline.datasets.splits import (
     TEST, TRAIN, UNLABELED, VAL, carve_recordings, carve_validation, describe_validation, hold_out, make_splits,
     make_splits_with_report, validation_unit, withhold_labels,
 )
 from tests.conftest import shared_path
+from tests.fake_datasets import SYNTHETIC_TESTS, synthetic_manifest
 
 
 def toy_manifest():
@@ -27,31 +27,6 @@ def toy_manifest():
                     rows.append(dict(sample_id=f"{recording}_v{view}", recording_id=recording, label=label,
                                      class_name=f"class{label}", subject=subject, trial=trial, view=view))
     return pd.DataFrame(rows)
-
-
-def synthetic_manifest(num_subjects=8, trials=2, num_scenes=3, num_sessions=2, num_views=3):
-    """The manifest the synthetic dataset gets with these settings (defaults: params.yaml's),
-    built from the generator's own id, scene and session rules without rendering anything."""
-    from pipeline.synthetic.actions import CLASS_NAMES
-    from pipeline.synthetic.generate import METADATA_COLUMNS, recording_id, scene_of, session_of
-
-    rows = []
-    for label, class_name in enumerate(CLASS_NAMES):
-        number = label + 1
-        for subject in range(1, num_subjects + 1):
-            for trial in range(1, trials + 1):
-                recording = recording_id(number, subject, trial)
-                for view in range(1, num_views + 1):
-                    sample = f"{recording}_v{view}"
-                    rows.append({
-                        "sample_id": sample, "recording_id": recording, "label": label, "class_name": class_name,
-                        "subject": subject, "trial": trial, "view": view,
-                        "scene": scene_of(number, subject, trial, trials, num_scenes),
-                        "session": session_of(number, subject, trial, trials, num_sessions),
-                        "video": f"videos/{sample}.avi",
-                        **{c: f"sensors/{recording}/{c[7:]}.csv" for c in METADATA_COLUMNS if c.startswith("sensor_")},
-                    })
-    return check_manifest(pd.DataFrame(rows, columns=list(METADATA_COLUMNS)), "synthetic layout")
 
 
 def units_of(manifest, assignment, part, unit):
@@ -189,10 +164,6 @@ def test_fallback_is_seeded():
 
 
 # ------------------------------------------------------------------ the synthetic dataset's layout
-SYNTHETIC_TESTS = {"cross_subject": ("subject", [7, 8]), "cross_view": ("view", [3]),
-                   "cross_scene": ("scene", [3]), "cross_session": ("session", [2])}
-
-
 def test_synthetic_layout_validation_per_protocol():
     manifest = synthetic_manifest()  # 12 classes x 8 subjects x 2 trials, 3 views, 3 scenes, 2 sessions
     table, reports = make_splits_with_report(manifest, "synthetic", list(SYNTHETIC_TESTS), 0.2, seed=0)

@@ -2,7 +2,7 @@
 `require: any` samples kept on their sensor files alone."""
 import pytest
 
-from tests.pipeline.datasets.test_splits import synthetic_manifest
+from tests.fake_datasets import synthetic_manifest
 
 
 def synthetic_root(folder, videos: bool):

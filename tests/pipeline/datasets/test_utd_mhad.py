@@ -11,8 +11,8 @@ from pipeline.datasets.splits import TEST, TRAIN, make_splits
 from pipeline.datasets.utd_mhad import read_signal as read_utd_signal
 from pipeline.frames import FrameSpec, decode_sample
 from pipeline.signals import SignalError
-from tests.conftest import shared_path, write_video
-from tests.pipeline.datasets.helpers import tiny_frames
+from tests.conftest import shared_path
+from tests.fake_datasets import write_utd_mhad
 
 
 # ---------------------------------------------------------------- real data in ../shared
@@ -42,20 +42,8 @@ def test_real_utd_mhad_depth_frames():
 # ---------------------------------------------------------------- native trees written here
 @pytest.fixture
 def utd_tree(tmp_path):
-    rng = np.random.default_rng(0)
-    for folder in ("Inertial", "Depth", "RGB"):
-        (tmp_path / folder).mkdir()
-    for action in (1, 27):
-        for subject in (1, 2):
-            for trial in (1, 3):
-                name = f"a{action}_s{subject}_t{trial}"
-                savemat(tmp_path / "Inertial" / f"{name}_inertial.mat", {"d_iner": rng.normal(size=(120, 6))})
-                depth = np.zeros((240, 320, 10), dtype=np.uint16)
-                depth[80:200, 140:180] = 2500
-                if name != "a27_s2_t3":  # one depth clip missing
-                    savemat(tmp_path / "Depth" / f"{name}_depth.mat", {"d_depth": depth})
-                write_video(tmp_path / "RGB" / f"{name}_color.avi", tiny_frames())
-    return tmp_path
+    return write_utd_mhad(tmp_path, actions=(1, 27), subjects=(1, 2), trials=(1, 3), depth_frames=10, rgb=True,
+                          missing_depth=("a27_s2_t3",))
 
 
 def test_utd_tree_round_trip(utd_tree):

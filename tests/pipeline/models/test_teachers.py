@@ -8,7 +8,7 @@ from torch import nn
 from pipeline.models.teachers import (
     TAPS, MultiSensorTeacher, SemanticFusion, SensorBranch, batch_similarity, teacher_loss,
 )
-from tests.pipeline.workflow.test_teacher_inference import random_images, small_teacher
+from tests.pipeline.workflow.helpers import random_images, small_teacher
 
 
 def constant_gates(fusion: SemanticFusion, bias: float) -> None:

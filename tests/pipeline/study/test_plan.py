@@ -6,7 +6,7 @@ from pipeline.study.__main__ import main
 from pipeline.study.plan import Plan
 from pipeline.study.provenance import machine
 from pipeline.study.record import Record
-from tests.pipeline.study.test_runner import SPEC, recorded_study
+from tests.pipeline.study.helpers import SPEC, recorded_study
 
 COST = ("cost: {clip_seconds: 0.5, training_clips: 10, validation_clips: 6, run_seconds: 1, distill_factor: 2,\n"
         "       experiment_seconds: 3, evaluate_seconds: 4, setup_seconds: 100}\n")

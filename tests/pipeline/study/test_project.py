@@ -1,5 +1,5 @@
 """pipeline/study/project.py: the parts of the study's DVC project that need no DVC run (the
-smoke study in tests/pipeline/study/test_fraction_study.py runs the rest)."""
+smoke study in tests/e2e/test_fraction_study.py runs the rest)."""
 from __future__ import annotations
 
 import shutil

@@ -6,7 +6,7 @@ import json
 from pipeline.study.report import markdown, p_value_text, run_seconds, write_results
 from pipeline.study.spec import load_spec
 from pipeline.study.statistics import statistics_of
-from tests.pipeline.study.test_statistics import run
+from tests.pipeline.study.helpers import scored_run
 
 SPEC = """\
 preset: presets/utd_mhad_depth.yaml
@@ -24,10 +24,10 @@ arms:
 def result_of(tmp_path, **extra):
     path = tmp_path / "s.yaml"
     path.write_text(SPEC)
-    runs = {"baseline": [run([1, 0, 0, 0]), run([1, 1, 0, 0])],
-            "dkd": [run([1, 1, 0, 0]), run([1, 1, 1, 0])],
-            "dkd_shuffled": [run([1, 0, 0, 0]), run([1, 0, 0, 0])],
-            "dkd_class_mean": [run([0, 0, 0, 0]), run([1, 1, 0, 0])]}
+    runs = {"baseline": [scored_run([1, 0, 0, 0]), scored_run([1, 1, 0, 0])],
+            "dkd": [scored_run([1, 1, 0, 0]), scored_run([1, 1, 1, 0])],
+            "dkd_shuffled": [scored_run([1, 0, 0, 0]), scored_run([1, 0, 0, 0])],
+            "dkd_class_mean": [scored_run([0, 0, 0, 0]), scored_run([1, 1, 0, 0])]}
     controls = ["dkd_shuffled", "dkd_class_mean"]
     students = statistics_of(runs, [0, 1], "baseline", {"dkd": controls})
     for arm, row in students.items():
@@ -95,8 +95,8 @@ def test_the_choices_made_before_the_search_are_said(tmp_path):
 
 def test_arms_the_spec_compares_are_said_with_their_paired_difference(tmp_path):
     spec, result = result_of(tmp_path)
-    runs = {"baseline": [run([1, 0, 0, 0]), run([1, 1, 0, 0])], "dkd": [run([1, 1, 0, 0]), run([1, 1, 1, 0])],
-            "dkd_shuffled": [run([1, 0, 0, 0]), run([1, 0, 0, 0])]}
+    runs = {"baseline": [scored_run([1, 0, 0, 0]), scored_run([1, 1, 0, 0])], "dkd": [scored_run([1, 1, 0, 0]), scored_run([1, 1, 1, 0])],
+            "dkd_shuffled": [scored_run([1, 0, 0, 0]), scored_run([1, 0, 0, 0])]}
     result["students"] = statistics_of(runs, [0, 1], "baseline", {"dkd_shuffled": ["dkd"]})
     for arm, row in result["students"].items():
         row["setting"] = arm

@@ -8,6 +8,7 @@ from pipeline.study.errors import StudyError
 from pipeline.study.statistics import (
     compare, interval_half_width, mcnemar, paired_difference, statistics_of, summary, target_met, verdict,
 )
+from tests.pipeline.study.helpers import scored_run
 
 
 def test_paired_difference_t_interval_by_hand():
@@ -35,18 +36,12 @@ def test_summary_rounds_mean_and_sd_and_keeps_the_runs():
     assert summary([5.0]) == {"mean": 5.0, "std": 0.0, "runs": [5.0]}
 
 
-def run(correct: list[int], key: str = "k") -> dict:
-    return {"key": key, "accuracy": 100 * sum(correct) / 4, "f_measure": 0.0, "validation_accuracy": 0.0,
-            "best_epoch": 1, "seconds": {}, "per_sample": {"sample_id": ["a", "b", "c", "d"], "label": [0, 0, 0, 0],
-                                                           "predicted": [0 if c else 1 for c in correct]}}
-
-
 def test_statistics_compare_only_the_chosen_arm_with_its_controls():
-    runs = {"baseline": [run([1, 0, 0, 0]), run([1, 1, 0, 0])],
-            "dkd": [run([1, 1, 0, 0]), run([1, 1, 1, 0])],
-            "dkd_shuffled": [run([1, 0, 0, 0]), run([1, 0, 0, 0])],
-            "dkd_class_mean": [run([0, 0, 0, 0]), run([1, 1, 0, 0])],
-            "soft_target": [run([1, 1, 1, 1]), run([1, 1, 1, 1])]}
+    runs = {"baseline": [scored_run([1, 0, 0, 0]), scored_run([1, 1, 0, 0])],
+            "dkd": [scored_run([1, 1, 0, 0]), scored_run([1, 1, 1, 0])],
+            "dkd_shuffled": [scored_run([1, 0, 0, 0]), scored_run([1, 0, 0, 0])],
+            "dkd_class_mean": [scored_run([0, 0, 0, 0]), scored_run([1, 1, 0, 0])],
+            "soft_target": [scored_run([1, 1, 1, 1]), scored_run([1, 1, 1, 1])]}
     controls = ["dkd_shuffled", "dkd_class_mean"]
     students = statistics_of(runs, [0, 1], "baseline", {"dkd": controls})
     # dkd - baseline per seed: +25, +25; dkd - dkd_shuffled: +25, +50
@@ -79,8 +74,8 @@ def test_the_target_needs_the_gain_its_interval_and_every_control():
 
 
 def test_runs_without_predictions_use_the_mcnemar_counts_recorded_when_they_ran():
-    arm = [{**run([1, 1, 0, 0], f"a{seed}"), "per_sample": None} for seed in (0, 1)]
-    reference = [{**run([1, 0, 0, 0], f"b{seed}"), "per_sample": None} for seed in (0, 1)]
+    arm = [{**scored_run([1, 1, 0, 0], f"a{seed}"), "per_sample": None} for seed in (0, 1)]
+    reference = [{**scored_run([1, 0, 0, 0], f"b{seed}"), "per_sample": None} for seed in (0, 1)]
     counts = {"only_arm": 7, "only_reference": 3, "p_value": 0.3438}
     asked = []
 
@@ -95,10 +90,10 @@ def test_runs_without_predictions_use_the_mcnemar_counts_recorded_when_they_ran(
 
 
 def test_arms_tested_on_different_recordings_are_an_error():
-    other = run([1, 0, 0, 0])
+    other = scored_run([1, 0, 0, 0])
     other["per_sample"] = {**other["per_sample"], "sample_id": ["a", "b", "c", "e"]}
     with pytest.raises(StudyError, match="different recordings"):
-        compare("a", [run([1, 1, 0, 0])], "b", [other], [0])
+        compare("a", [scored_run([1, 1, 0, 0])], "b", [other], [0])
 
 
 def test_pseudo_label_summary_in_percent_over_the_runs_that_record_them():

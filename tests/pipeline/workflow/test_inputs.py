@@ -8,38 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.datasets import MANIFEST_COLUMNS
-from pipeline.embeddings import ClassEmbeddings, write_class_embeddings
 from pipeline.errors import InputError, TrainingError
 from pipeline.training import load_checkpoint
 from pipeline.gaf_cache import build_gaf_cache
 from pipeline.params import validate_params
 from pipeline.workflow.inputs import Inputs, SplitData, check_gaf_settings, check_made_for, load_model_file
-
-CLASSES = ["wave", "squat"]
-
-
-def write_split_files(folder, frames_for=None):
-    """A 4-sample manifest (2 recordings x 2 views), its splits, class vectors and a frame cache
-    holding ``frames_for`` (default: every sample)."""
-    rows = []
-    for recording, label, part in (("r1", 0, "train"), ("r2", 1, "test")):
-        for view in (1, 2):
-            rows.append({"sample_id": f"{recording}_v{view}", "recording_id": recording, "label": label,
-                         "class_name": CLASSES[label], "subject": 1, "trial": 1, "view": view, "scene": None,
-                         "session": None, "video": f"{recording}_{view}.avi", "sensor_acc": f"{recording}.csv",
-                         "part": part})
-    table = pd.DataFrame(rows)
-    table[list(MANIFEST_COLUMNS) + ["sensor_acc"]].to_csv(folder / "manifest.csv", index=False)
-    table[["sample_id", "part"]].rename(columns={"part": "cross_view"}).to_csv(folder / "splits.csv", index=False)
-    write_class_embeddings(folder / "embeddings.h5", ClassEmbeddings(CLASSES, np.eye(2, 3, dtype=np.float32)))
-    ids = table["sample_id"].tolist() if frames_for is None else frames_for
-    with h5py.File(folder / "frames.h5", "w") as cache:
-        cache["frames"] = np.zeros((len(ids), 2, 8, 8, 3), dtype=np.uint8)
-        cache.create_dataset("sample_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-    return Inputs(str(folder / "manifest.csv"), str(folder / "splits.csv"), str(folder / "embeddings.h5"),
-                  frames=str(folder / "frames.h5"))
-
+from tests.pipeline.workflow.helpers import CLASSES, write_split_files
 
 # ------------------------------------------------------------------ what a split reads
 def test_split_data_reads_parts_classes_and_sensors(tmp_path):

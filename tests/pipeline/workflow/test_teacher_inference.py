@@ -2,11 +2,10 @@
 (docs/method.md §3)."""
 import pytest
 import torch
-from torch import nn
 
-from pipeline.models.teachers import TAPS, MultiSensorTeacher
 from pipeline.params import ParamsError, validate_params
 from pipeline.workflow.teacher_inference import teacher_sensors
+from tests.pipeline.workflow.helpers import random_images, small_teacher
 
 
 def test_teacher_sensors_error_names_the_params_key():
@@ -26,26 +25,6 @@ def test_teacher_sensors_param_selects_a_subset_or_names_the_bad_one():
 
 
 # ------------------------------------------------------------------ reference-set inference (docs/method.md §3)
-def small_teacher(fusion=TAPS) -> MultiSensorTeacher:
-    torch.manual_seed(0)
-    teacher = MultiSensorTeacher(["acc", "gyro"], num_classes=3, embedding_dim=4, architecture="vgg11",
-                                 width_mult=0.125, fusion_layers=fusion, reduction=2)
-    # Train-mode steps move BatchNorm's running statistics off their identity start, and
-    # steeper excitations make SPAMFM's batch dependence plain (at init it is ~1e-5).
-    with torch.no_grad():
-        for module in teacher.fusions.modules():
-            if isinstance(module, nn.Linear):
-                module.weight.mul_(20)
-        for _ in range(3):
-            teacher(random_images(8, seed=9))
-    return teacher.eval()
-
-
-def random_images(count: int, seed: int) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return {s: torch.rand(count, 3, 32, 32, generator=generator) * 2 - 1 for s in ("acc", "gyro")}
-
-
 def predictor_of(teacher, reference, rows_per_pass=256):
     from pipeline.workflow.teacher_inference import TeacherPredictor
     from pipeline.training import Runtime

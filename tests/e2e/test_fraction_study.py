@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from scipy.io import savemat
 
 from tests.conftest import REPO
+from tests.fake_datasets import write_utd_mhad
 
 PAIR = ["right arm swipe to the left", "right arm swipe to the right"]
 SPEC = """\
@@ -44,21 +43,7 @@ arms:
 @pytest.fixture
 def small_utd_tree(tmp_path):
     """UTD-MHAD's native layout: 3 actions x 2 subjects x 4 trials, inertial and depth."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "utd"
-    for folder in ("Inertial", "Depth"):
-        (root / folder).mkdir(parents=True)
-    for action in (1, 2, 3):
-        for subject in (1, 2):
-            for trial in (1, 2, 3, 4):
-                name = f"a{action}_s{subject}_t{trial}"
-                time = np.linspace(0, 2 * np.pi, 100)[:, None]
-                signal = np.sin(action * time + rng.normal(0, 0.1, (1, 6))) + rng.normal(0, 0.05, (100, 6))
-                savemat(root / "Inertial" / f"{name}_inertial.mat", {"d_iner": signal})
-                depth = np.zeros((240, 320, 6), dtype=np.uint16)
-                depth[60:200, 100 + 20 * action: 140 + 20 * action] = 2500
-                savemat(root / "Depth" / f"{name}_depth.mat", {"d_depth": depth})
-    return root
+    return write_utd_mhad(tmp_path / "utd")
 
 
 @pytest.mark.slow
