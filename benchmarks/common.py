@@ -1,8 +1,8 @@
 """What the speed benchmarks share: their argument parser with ``--output``, and the results
 they print and write, stamped with where they come from (the command, the commit, the machine:
-the study's provenance, ``pipeline/study/provenance.py``).
+``pipeline/project/provenance.py``).
 
-Benchmarks that run stages do it in scratch workspaces (``pipeline/study/workspace.py``),
+Benchmarks that run stages do it in scratch workspaces (``pipeline/project/workspace.py``),
 with exactly the command dvc.yaml gives each stage.
 """
 from __future__ import annotations
@@ -12,9 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from pipeline.study.overrides import fingerprint
-from pipeline.study.provenance import command_line, git_commit, machine
-from pipeline.study.workspace import REPO, dvc_command, make_workspace, run_stage
+from pipeline.project.dvc_yaml import REPO, dvc_command
+from pipeline.project.provenance import command_line, fingerprint, git_commit, machine
+from pipeline.project.workspace import make_workspace, run_stage
 
 __all__ = ["REPO", "dvc_command", "fingerprint", "finish", "git_commit", "machine", "make_workspace", "parser",
            "provenance", "run_stage"]

@@ -39,7 +39,8 @@ from pathlib import Path
 
 from benchmarks import common
 from benchmarks.common import REPO, dvc_command, make_workspace, run_stage
-from pipeline.study.tiny import TINY, deep_update
+from pipeline.params_compose import deep_update
+from pipeline.project.tiny import TINY
 
 SMOKE_SPLIT = "cross_subject"
 PREPARED = [("synthesize", None), ("manifest", None), ("frames", None), ("gaf", None), ("embed", None),

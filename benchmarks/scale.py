@@ -35,6 +35,7 @@ from pathlib import Path
 from benchmarks import common
 from benchmarks.common import REPO, dvc_command, fingerprint, make_workspace
 from pipeline.params_compose import deep_update
+from pipeline.project.dvc_yaml import data_paths
 
 MMACT_CLIPS = 36_000
 UTD_MHAD_VIDEOS = 861
@@ -85,14 +86,6 @@ def measured(command: list[str], cwd: Path, log: Path) -> tuple[float, float, st
     return seconds, max(peaks.values(), default=0.0), output
 
 
-def dvc_paths() -> dict:
-    """dvc.yaml's ``paths`` (where the stages write the manifest and caches)."""
-    from ruamel.yaml import YAML
-
-    variables = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["vars"]
-    return next(entry["paths"] for entry in variables if isinstance(entry, dict) and "paths" in entry)
-
-
 def size_params(subjects: int, trials: int) -> dict:
     from ruamel.yaml import YAML
 
@@ -133,7 +126,7 @@ def measure_size(subjects: int, trials: int, steps: int, work: Path) -> dict:
         print(f"  {stage}: {seconds:.1f} s, peak {peak:.0f} MB", file=sys.stderr)
     import csv
 
-    paths = dvc_paths()
+    paths = data_paths()
     with open(root / paths["manifest"], newline="") as handle:  # csv, not pandas: this process stays small
         rows = list(csv.DictReader(handle))
     frames = root / paths["frames"]

@@ -36,3 +36,7 @@ def yaml_problem(error: Exception) -> str:
     if problem:
         return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+class ProjectError(PipelineError, ValueError):
+    """A workspace's input that is missing, or a stage that failed when run in a workspace."""

@@ -17,7 +17,8 @@ import pytest
 from filelock import FileLock
 from hypothesis import settings
 
-from pipeline.study.tiny import TINY, deep_update  # shared with benchmarks.gpu
+from pipeline.params_compose import deep_update
+from pipeline.project.tiny import TINY  # shared with benchmarks.gpu
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -178,7 +179,7 @@ def stage_command(project: Path, stage: str, item: str | None = None, *extra: st
     with ``params`` and ``extra`` arguments."""
     from ruamel.yaml import YAML
 
-    from pipeline.study.workspace import dvc_command
+    from pipeline.project.dvc_yaml import dvc_command
 
     values = YAML(typ="safe", pure=True).load((project / params).read_text())
     argv = dvc_command(stage, item, values, dvc_yaml=project / "dvc.yaml", leave_out=leave_out)

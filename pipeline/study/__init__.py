@@ -2,12 +2,10 @@
 
 ``python -m pipeline.study SPEC`` runs one, described by a spec file (``studies/*.yaml``;
 the format is in ``pipeline/study/spec.py`` and in the command's ``--help``). One concept
-per module:
+per module (this repository as a DVC project, workspaces and provenance: ``pipeline.project``):
 
 - ``spec``: load and validate a study spec;
-- ``overrides``: params overrides (``key.sub=value``) and what a run's result is keyed on;
-- ``tiny``: the tiny configuration (seconds per stage) of the test suite and smoke runs;
-- ``workspace``: scratch folders that run a stage with exactly dvc.yaml's command;
+- ``overrides``: what a run's result is keyed on (its params less the speed settings);
 - ``record``: the run record, the study's one run cache (``studies/results/<study>_runs.json``);
 - ``project``: the DVC project the search runs its experiments in;
 - ``experiments``: a validation run, one DVC experiment of one stage, keyed as the record keys it;
@@ -17,7 +15,6 @@ per module:
 - ``statistics``: paired differences with t intervals, McNemar's exact test, summaries;
 - ``figures``: the study's figures and their per-run data (CSV, for ``dvc plots``);
 - ``gsdm_maps``: the GSDM maps figure (the paper's Fig. 6) from two final runs' models;
-- ``provenance``: machine and commit of a results file;
 - ``report``: the results JSON and its markdown table;
 - ``runner``: one invocation, from the spec to the results (the run record first);
 - ``fractions``: the label-fraction study, the one-split study per labelled fraction;

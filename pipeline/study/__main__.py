@@ -108,13 +108,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from pipeline.errors import ParamsError, ProjectError
     from pipeline.study.errors import StudyError
 
     args = parse_args(argv)
     try:
         from pipeline.study.fractions import FractionStudy
         from pipeline.study.plan import Plan
-        from pipeline.study.provenance import command_line
+        from pipeline.project.provenance import command_line
         from pipeline.study.runner import Study
         from pipeline.study.spec import load_spec
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
         if plan is not None:
             print(plan.report(spec))
         return result
-    except StudyError as error:
+    except (StudyError, ProjectError, ParamsError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

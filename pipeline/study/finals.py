@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipeline.params_rules import labels_with_baseline
-from pipeline.study.errors import StudyError
 from pipeline.params_compose import with_overrides
+from pipeline.params_rules import labels_with_baseline
+from pipeline.project.workspace import make_workspace, run_stage
+from pipeline.study.errors import StudyError
 from pipeline.study.project import Project, check_trained
 from pipeline.study.record import Record, run_key
 from pipeline.study.spec import Spec
-from pipeline.study.workspace import make_workspace, run_stage
 
 
 @dataclass

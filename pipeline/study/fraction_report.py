@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.study.provenance import describe_machines, git_commit
+from pipeline.project.provenance import describe_machines, git_commit
 from pipeline.study.report import interval_text, p_value_text, write_json
 from pipeline.study.spec import Spec, fraction_label
 from pipeline.study.statistics import summary

@@ -7,19 +7,12 @@ speed setting, or a changed default of one, does not throw away finished runs. O
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 
 from pipeline.params_compose import schema_leaves
 
 # Settings that change how fast a stage runs, never what it computes (the schema marks them;
 # dvc.yaml leaves them out of every stage's params, so DVC reruns nothing when they change).
 SPEED_SETTINGS = tuple(key for key, field in schema_leaves() if field.speed_only)
-
-
-def fingerprint(*values) -> str:
-    """A short digest of JSON-able values (dict key order does not matter)."""
-    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def results_params(params: dict) -> dict:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import statistics
 
+from pipeline.project.provenance import fingerprint
 from pipeline.study.finals import Finals, final_key, final_params
-from pipeline.study.overrides import fingerprint, results_params
+from pipeline.study.overrides import results_params
 
 PHASES = {"teachers": "teachers", "schedule": "schedule", "r1": "rung 1", "r2": "rung 2", "upstream": "upstream"}
 

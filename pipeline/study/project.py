@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.params_rules import labels_with_baseline
+from pipeline.project.dvc_yaml import REPO, data_paths
+from pipeline.project.dvc_yaml import stages as dvc_stages
+from pipeline.project.provenance import fingerprint
 from pipeline.study.errors import StudyError
-from pipeline.study.overrides import fingerprint, results_params
-from pipeline.study.workspace import REPO
+from pipeline.study.overrides import results_params
 
 # The stages upstream of a student whose outputs a final run links (teacher, fold teachers,
 # teacher outputs): taken from the project or from an experiment with the same params.
@@ -39,16 +41,10 @@ def dvc_environment() -> dict:
     return environment
 
 
-def _yaml(path: Path) -> dict:
-    from ruamel.yaml import YAML
-
-    return YAML(typ="safe", pure=True).load(Path(path).read_text())
-
-
 def code_version(stages: tuple[str, ...] | None = None, root: Path = REPO) -> str:
     """A digest of every code file (under pipeline/ or stages/) that ``root``'s dvc.yaml names
     as a dep of ``stages`` (default: of every stage), and of dvc.yaml itself."""
-    definition = _yaml(root / "dvc.yaml")["stages"]
+    definition = dvc_stages(root / "dvc.yaml")
     paths = set()
     for stage in stages or tuple(definition):
         body = definition[stage].get("do", definition[stage])
@@ -335,7 +331,6 @@ class Project:
     # ---------------------------------------------------------------- the stages' graph
     def _definition(self) -> dict:
         """Per stage: its params keys, deps and outs (paths with the split and dvc.yaml's paths)."""
-        from pipeline.study.workspace import data_paths
 
         paths = data_paths(self.root / "dvc.yaml")
 
@@ -346,7 +341,7 @@ class Project:
             return text
 
         found = {}
-        for name, body in _yaml(self.root / "dvc.yaml")["stages"].items():
+        for name, body in dvc_stages(self.root / "dvc.yaml").items():
             body = body.get("do", body)
             keys = []
             for entry in body.get("params", []) or []:
@@ -391,7 +386,7 @@ class Project:
     # ---------------------------------------------------------------- inputs of final runs
     def _stage(self, name: str) -> tuple[list[str], list[str]]:
         """A per-split stage's params keys and cached outputs, from the project's dvc.yaml."""
-        body = _yaml(self.root / "dvc.yaml")["stages"][name]
+        body = dvc_stages(self.root / "dvc.yaml")[name]
         body = body.get("do", body)
         keys = []
         for entry in body.get("params", []) or []:
@@ -405,7 +400,6 @@ class Project:
 
     def data_links(self) -> dict[str, Path]:
         """The preprocessed files (dvc.yaml's ``paths`` that are files) in the project."""
-        from pipeline.study.workspace import data_paths
 
         self.ensure()
         paths = data_paths(self.root / "dvc.yaml").values()

@@ -23,8 +23,9 @@ import json
 import os
 from pathlib import Path
 
+from pipeline.project.provenance import fingerprint
 from pipeline.study.errors import StudyError
-from pipeline.study.overrides import fingerprint, results_params
+from pipeline.study.overrides import results_params
 
 FORMAT = 1
 

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from pipeline.study.provenance import describe_machines
+from pipeline.project.provenance import describe_machines
 from pipeline.study.spec import Spec
 
 

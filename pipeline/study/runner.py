@@ -14,14 +14,14 @@ from pipeline.study.errors import RunsMissing, StudyError
 from pipeline.study.finals import (Finals, cell_controls, chosen_final, compared_arms, control_arms, final_arms,
                                    final_key)
 from pipeline.params_compose import with_overrides
+from pipeline.project.dvc_yaml import REPO
+from pipeline.project.provenance import git_commit, machine
 from pipeline.study.project import Project
-from pipeline.study.provenance import git_commit, machine
 from pipeline.study.record import Record, run_key
 from pipeline.study.report import run_seconds, write_results
 from pipeline.study.search import Search, experiments_table, project_student
 from pipeline.study.spec import Spec
 from pipeline.study.statistics import statistics_of, verdict
-from pipeline.study.workspace import REPO
 
 RESULTS = REPO / "studies" / "results"
 WORK = REPO / "studies" / ".work"

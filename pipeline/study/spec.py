@@ -91,13 +91,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.errors import yaml_problem
-from pipeline.study.errors import StudyError
 from pipeline.params_compose import OverrideError, compose, with_overrides
+from pipeline.study.errors import StudyError
 from pipeline.study.spec_values import (
     class_pair_list, cost_model, fraction_list, head_list, integers, labelled_fraction, mapping_of, override_list,
     teacher_candidates, text,
 )
-from pipeline.study.workspace import REPO
+from pipeline.project.dvc_yaml import REPO
 
 STAGES = ("distill", "baseline")
 TOP_KEYS = {"preset": True, "data_root": False, "split": True, "params": False, "seeds": False,

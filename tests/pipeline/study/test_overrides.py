@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from pipeline.params_compose import with_overrides
-from pipeline.study.overrides import SPEED_SETTINGS, fingerprint, results_params
+from pipeline.project.provenance import fingerprint
+from pipeline.study.overrides import SPEED_SETTINGS, results_params
 
 
 def test_results_are_keyed_without_speed_settings():

@@ -2,9 +2,9 @@
 model, and trains, clones and writes nothing."""
 from __future__ import annotations
 
+from pipeline.project.provenance import machine
 from pipeline.study.__main__ import main
 from pipeline.study.plan import Plan
-from pipeline.study.provenance import machine
 from pipeline.study.record import Record
 from tests.pipeline.study.helpers import SPEC, recorded_study
 

@@ -1,4 +1,4 @@
-"""pipeline/study/workspace.py: a stage's command exactly as dvc.yaml gives it, and scratch
+"""pipeline/project/workspace.py: a stage's command exactly as dvc.yaml gives it, and scratch
 workspaces that look like the repository to a stage."""
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from pipeline.study.errors import StudyError
-from pipeline.study.workspace import REPO, data_paths, dvc_command, make_workspace, run_stage
+from pipeline.errors import ProjectError
+from pipeline.project.dvc_yaml import REPO, data_paths, dvc_command
+from pipeline.project.workspace import make_workspace, run_stage
 
 
 def test_a_stage_command_is_dvc_yamls_interpolated_with_this_interpreter():
@@ -28,8 +29,8 @@ def test_a_workspace_links_code_and_inputs_and_a_failing_stage_is_one_error(tmp_
     assert (root / "pipeline").resolve() == REPO / "pipeline" and (root / "data" / "manifest.csv").read_text() == "x"
     assert (root / "params.yaml").read_text() == "seed: 0\n"
     make_workspace(root, {"seed": 1}, {"data/manifest.csv": source})  # again: replaced, not an error
-    with pytest.raises(StudyError, match="is missing"):
+    with pytest.raises(ProjectError, match="is missing"):
         make_workspace(root, {}, {"data/x": tmp_path / "nope"})
-    with pytest.raises(StudyError, match="stages.check_params"):
+    with pytest.raises(ProjectError, match="stages.check_params"):
         run_stage(root, "check_params", log=tmp_path / "log")  # params.yaml lacks every section
     assert "$ -m stages.check_params" in (tmp_path / "log").read_text()

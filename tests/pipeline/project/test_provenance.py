@@ -1,7 +1,7 @@
-"""pipeline/study/provenance.py: where a results file comes from."""
+"""pipeline/project/provenance.py: where a results file comes from."""
 from __future__ import annotations
 
-from pipeline.study.provenance import command_line, describe_machine, describe_machines, git_commit, machine
+from pipeline.project.provenance import command_line, describe_machine, describe_machines, git_commit, machine
 
 
 def test_the_command_is_quoted_as_typed():

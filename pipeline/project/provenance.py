@@ -1,16 +1,18 @@
-"""Where a results file comes from: the machine, the commit, the command.
-
-Shared by the study's results and the speed benchmarks (``benchmarks/common.py``).
+"""Where a results file comes from (the machine, the commit, the command) and what a cached
+result is keyed on (a digest of its settings). Shared by the study's results and the speed
+benchmarks (``benchmarks/common.py``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.study.workspace import REPO
+from pipeline.project.dvc_yaml import REPO
 
 # Results folders: what benchmarks and studies rewrite; changes there do not make the code dirty.
 RESULTS = ("benchmarks/results", "studies/results")
@@ -61,3 +63,8 @@ def describe_machines(machines: dict[str, dict]) -> str:
     for described in map(describe_machine, machines.values()):
         counts[described] = counts.get(described, 0) + 1
     return "; ".join(d if n == 1 else f"{d} ({n} machines)" for d, n in counts.items()) or "none recorded"
+
+
+def fingerprint(*values) -> str:
+    """A short digest of JSON-able values (dict key order does not matter)."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:16]
