@@ -121,33 +121,23 @@ def write_curves(directory: str | Path, history: list[dict], best_epoch: int | N
 
 
 def save_trained(model_path: str | Path, curves: str | Path, saved: dict) -> None:
-    """A training stage's outputs: the model file (atomic; refused when a weight is not
-    finite) and its dvclive curves."""
-    import torch
+    """A training stage's outputs: the model file (``model_files.save_model_file``: atomic,
+    refused when a weight is not finite) and its dvclive curves."""
+    from pipeline.workflow.model_files import save_model_file
 
-    from pipeline.io import atomic_output
-    from pipeline.training import check_finite_state
-
-    check_finite_state(saved["state"], str(model_path))
-    with atomic_output(model_path) as temporary:
-        torch.save(saved, temporary)
+    save_model_file(model_path, saved)
     write_curves(curves, saved["history"], saved.get("best_epoch"))
 
 
 def save_skipped(model_path: str | Path, checkpoint: str | Path, curves: str | Path, saved: dict) -> None:
-    """A skipped training stage's outputs, each saying so: the model file (``skipped_model``),
-    a dvclive folder with an empty curve and a summary holding the reason, and the checkpoint
-    only when there is none (a kept one may hold real progress)."""
-    import torch
-
+    """A skipped training stage's outputs, each saying so: the model file and its checkpoint
+    (``model_files.save_skipped_model``), and a dvclive folder with an empty curve and a
+    summary holding the reason."""
     from pipeline.io import atomic_output, write_json
+    from pipeline.workflow.model_files import save_skipped_model
 
-    if not Path(checkpoint).exists():
-        with atomic_output(checkpoint) as temporary:
-            torch.save({"fingerprint": None, "skipped": True, "reason": saved["reason"]}, temporary)
     with atomic_output(curves) as temporary:
         (temporary / "plots" / "metrics").mkdir(parents=True)
         (temporary / "plots" / "metrics" / "val_accuracy.tsv").write_text("step\tval_accuracy\n")
         write_json(temporary / "metrics.json", {"skipped": saved["reason"]})
-    with atomic_output(model_path) as temporary:
-        torch.save(saved, temporary)
+    save_skipped_model(model_path, checkpoint, saved)

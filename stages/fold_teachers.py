@@ -6,16 +6,12 @@ says there are none."""
 from pathlib import Path
 
 from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.model_files import save_model_file
 from pipeline.workflow.teacher_training import train_fold_teachers
 from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
 
 
 def main(args, params):
-    import torch
-
-    from pipeline.io import atomic_output
-    from pipeline.training import check_finite_state
-
     check_split(params, args.split)
     inputs = Inputs(args.manifest, args.splits, args.class_embeddings, gaf=args.gaf)
     Path(args.checkpoints).mkdir(parents=True, exist_ok=True)
@@ -23,10 +19,7 @@ def main(args, params):
         saved = train_fold_teachers(params, SplitData(args.split, inputs), runtime, args.checkpoints,
                                     progress=not args.no_progress)
         if runtime.is_main:
-            for fold, teacher in enumerate(saved["teachers"]):
-                check_finite_state(teacher["state"], f"{args.model} (fold {fold})")
-            with atomic_output(args.model) as temporary:
-                torch.save(saved, temporary)
+            save_model_file(args.model, saved)
             print(f"fold_teachers[{args.split}]: {saved['folds']} fold teachers"
                   + "".join(f", fold {j + 1} best epoch {t['best_epoch']}" for j, t in enumerate(saved["teachers"])))
 

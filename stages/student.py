@@ -7,7 +7,8 @@ import os
 from dataclasses import replace
 
 from pipeline.frames import frame_cache_has_video
-from pipeline.workflow.inputs import Inputs, SplitData, skipped_model
+from pipeline.workflow.inputs import Inputs, SplitData
+from pipeline.workflow.model_files import skipped_model
 from stages.common import (
     add_paths, check_split, run_stage, save_skipped, save_trained, training_parser, training_runtime,
 )

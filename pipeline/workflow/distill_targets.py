@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from pipeline.data import VideoClips
 from pipeline.errors import InputError
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, cache_settings, check_made_with, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings
+from pipeline.workflow.model_files import check_made_with, load_model_file
 from pipeline.workflow.student_inference import student_from, student_predict
 from pipeline.workflow.teacher_outputs import TeacherOutputCache
 

@@ -13,7 +13,8 @@ from pipeline.frames import frame_cache_has_video
 from pipeline.metrics import accuracy_of, classification_metrics
 from pipeline.pseudo_labels import quality
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings, check_made_with, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings
+from pipeline.workflow.model_files import check_made_with, load_model_file
 from pipeline.workflow.teacher_inference import class_sorted_order, load_teacher_predictor, teacher_predict_in_batches
 
 

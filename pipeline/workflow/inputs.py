@@ -1,5 +1,5 @@
 """The files a split's stages read: the manifest with its train/val/test part, the class
-vectors, the caches, and the model files the training stages write."""
+vectors and the caches (the model files: ``model_files``)."""
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +17,6 @@ from pipeline.datasets.manifest import OPTIONAL_INTEGER_COLUMNS
 from pipeline.embeddings import read_class_embeddings
 from pipeline.errors import InputError
 from pipeline.frames import cached_sample_ids
-from pipeline.training import load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -150,39 +149,3 @@ def cache_settings(path: str | Path, section: str) -> dict:
 def _plain(value):
     """An HDF5 attribute as a plain Python value (numpy scalars compare and print as numbers)."""
     return value.item() if hasattr(value, "item") else value
-
-
-def check_made_with(saved: dict, current: dict, path: str | Path, where: str) -> None:
-    """A model file must have been made with the settings its consumer now has (``current``:
-    dotted key -> value, from ``where``): e.g. teachers trained on 32-pixel GAF images scored on
-    64-pixel ones, or a student trained on 2 segments evaluated on 4, is one line naming the key."""
-    made = saved.get("made_with")
-    if made is None:
-        log.warning("%s: written before model files recorded their settings; %s not checked against %s", path,
-                    ", ".join(current), where)
-        return
-    for key, value in current.items():
-        if key in made and made[key] != value:
-            raise InputError(f"{path}: made with {key} {made[key]!r}, but {where} has {value!r}; rerun its stage "
-                             "(`dvc repro`)")
-
-
-def load_model_file(path: str | Path, kind: str, data: SplitData | None = None, allow_skipped: bool = False) -> dict:
-    """A model file written by a training stage, or one line saying what is wrong with it.
-    With ``data``, the file must have been made for that split (``check_made_for``). A
-    skipped stage's file (``skipped_model``) holds no model: an error unless ``allow_skipped``."""
-    saved = load_torch_file(path, "model file", "delete it and run `dvc repro` to rebuild it")
-    if saved.get("kind") != kind:
-        raise InputError(f"{path}: holds a {saved.get('kind', 'unknown')!r} model, expected {kind!r}")
-    if saved.get("skipped") and not allow_skipped:
-        raise InputError(f"{path}: holds no {kind} model: its training was skipped ({saved['reason']})")
-    if data is not None:
-        check_made_for(saved.get("made_for"), data, path)
-    return saved
-
-
-def skipped_model(kind: str, method: str, data: SplitData, reason: str) -> dict:
-    """The model file a training stage writes when it cannot train (e.g. no video for the
-    students): DVC records it, consumers read ``skipped`` and ``reason``."""
-    return {"kind": kind, "method": method, "skipped": True, "reason": reason, "split": data.split,
-            "made_for": data.made_for, "history": []}

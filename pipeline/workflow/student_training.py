@@ -20,7 +20,8 @@ from pipeline.models.weights import resolve_weights
 from pipeline.params_rules import labels_with_baseline
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
 from pipeline.video_augment import strong_augment
-from pipeline.workflow.inputs import SplitData, cache_settings, check_made_for, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_made_for
+from pipeline.workflow.model_files import load_model_file
 from pipeline.workflow.student_inference import student_predict
 from pipeline.workflow.distill_targets import (
     DistillTargets, frozen_baseline_logits, pseudo_labels, student_training_samples,

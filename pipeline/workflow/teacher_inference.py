@@ -14,7 +14,8 @@ from pipeline.errors import InputError, ParamsError
 from pipeline.losses.gsdm_channel import teacher_group_maps
 from pipeline.models.teachers import MultiSensorTeacher
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, cache_settings, check_made_with, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings
+from pipeline.workflow.model_files import check_made_with, load_model_file
 
 
 def teacher_sensors(params: dict, available: list[str]) -> list[str]:

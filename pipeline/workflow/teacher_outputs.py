@@ -20,7 +20,8 @@ from pipeline.io import atomic_output
 from pipeline.losses.literature import mean_non_target_mass
 from pipeline.metrics import accuracy_of, teacher_diagnostics, temperature_fit
 from pipeline.training import Runtime
-from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings, check_made_with, load_model_file
+from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings
+from pipeline.workflow.model_files import check_made_with, load_model_file
 from pipeline.workflow.teacher_inference import load_teacher_predictor, teacher_predictor
 
 log = logging.getLogger(__name__)

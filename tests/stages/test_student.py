@@ -60,7 +60,8 @@ def test_evaluate_recognises_skipped_students_only_while_there_is_no_video(tmp_p
     from pipeline.errors import InputError
     from pipeline.frames import FrameSpec, write_empty_frame_cache
     from pipeline.workflow.evaluation import skipped_students
-    from pipeline.workflow.inputs import SplitData, skipped_model
+    from pipeline.workflow.inputs import SplitData
+    from pipeline.workflow.model_files import skipped_model
 
     inputs = write_split_files(tmp_path)  # a frame cache with video
     data = SplitData("cross_view", inputs)

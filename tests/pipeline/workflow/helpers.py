@@ -55,3 +55,12 @@ def small_teacher(fusion=TAPS) -> MultiSensorTeacher:
 def random_images(count: int, seed: int) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     return {s: torch.rand(count, 3, 32, 32, generator=generator) * 2 - 1 for s in ("acc", "gyro")}
+
+
+def two_splits(folder):
+    """write_split_files' manifest with a second protocol holding out the other recording."""
+    inputs = write_split_files(folder)
+    splits = pd.read_csv(inputs.splits)
+    splits["other"] = splits["cross_view"].map({"train": "test", "test": "train"})
+    splits.to_csv(inputs.splits, index=False)
+    return inputs

@@ -1,19 +1,18 @@
 """What a split reads (pipeline/workflow/inputs.py): its parts, classes and sensors, samples
-without cached frames, and missing, truncated or damaged input and model files."""
+without cached frames, missing or truncated inputs, the split a file was made for."""
 from __future__ import annotations
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from pipeline.errors import InputError, TrainingError
-from pipeline.training import load_checkpoint
+from pipeline.errors import InputError
 from pipeline.gaf_cache import build_gaf_cache
 from pipeline.params import validate_params
-from pipeline.workflow.inputs import Inputs, SplitData, check_gaf_settings, check_made_for, load_model_file
-from tests.pipeline.workflow.helpers import CLASSES, write_split_files
+from pipeline.workflow.inputs import Inputs, SplitData, check_gaf_settings
+from tests.pipeline.workflow.helpers import CLASSES, two_splits, write_split_files
+
 
 # ------------------------------------------------------------------ what a split reads
 def test_split_data_reads_parts_classes_and_sensors(tmp_path):
@@ -49,38 +48,7 @@ def test_unknown_split_names_the_splits_file(tmp_path):
         SplitData("cross_subject", write_split_files(tmp_path))
 
 
-# ------------------------------------------------------------------ damaged files
-def test_damaged_model_and_checkpoint_files_get_one_line(tmp_path):
-    model = tmp_path / "teachers.pt"
-    model.write_bytes(b"")
-    with pytest.raises(TrainingError, match=r"teachers\.pt: model file is empty \(0 bytes\); delete it"):
-        load_model_file(model, "teachers")
-    torch.save({"kind": "teachers", "state": {"w": torch.ones(1000)}}, model)
-    whole = model.read_bytes()
-    model.write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(TrainingError, match=r"teachers\.pt: model file is truncated or corrupt .*delete it"):
-        load_model_file(model, "teachers")
-    torch.save({"kind": "student"}, model)
-    with pytest.raises(InputError, match="holds a 'student' model, expected 'teachers'"):
-        load_model_file(model, "teachers")
-
-    checkpoint = tmp_path / "checkpoint.pt"
-    checkpoint.write_bytes(whole[:100])
-    with pytest.raises(TrainingError, match=r"checkpoint\.pt: checkpoint is truncated or corrupt .*delete it"):
-        load_checkpoint(checkpoint, "any")
-    assert load_checkpoint(tmp_path / "absent.pt", "any") is None  # no checkpoint: a fresh start
-
-
 # ------------------------------------------------------------------ split coverage and provenance
-def two_splits(folder):
-    """write_split_files' manifest with a second protocol holding out the other recording."""
-    inputs = write_split_files(folder)
-    splits = pd.read_csv(inputs.splits)
-    splits["other"] = splits["cross_view"].map({"train": "test", "test": "train"})
-    splits.to_csv(inputs.splits, index=False)
-    return inputs
-
-
 # ------------------------------------------------------------------ split coverage
 @pytest.mark.parametrize("damage,message", [
     (lambda s: s.iloc[:-1], r"splits\.csv: manifest sample r2_v2 has no cross_view part \(1 of 4 samples missing\)"),
@@ -107,27 +75,6 @@ def test_provenance_records_split_held_out_units_and_assignment(tmp_path):
     assert view.made_for["split"] == "cross_view" and view.made_for["held_out"] == {}
     assert len(view.made_for["assignment"]) == 16 and view.made_for["assignment"] != other.made_for["assignment"]
     assert SplitData("cross_view", inputs).made_for == view.made_for  # a function of the files
-
-
-def test_a_model_file_of_another_split_is_an_error_naming_both_files(tmp_path):
-    inputs = two_splits(tmp_path)
-    view, other = SplitData("cross_view", inputs), SplitData("other", inputs)
-    path = tmp_path / "teachers.pt"
-    torch.save({"kind": "teachers", "made_for": view.made_for}, path)
-    assert load_model_file(path, "teachers", view)["kind"] == "teachers"
-    with pytest.raises(InputError, match=r"teachers\.pt: made for split 'cross_view' .*, but .*splits\.csv gives "
-                                         r"split 'other'"):
-        load_model_file(path, "teachers", other)
-    # the same split name with another assignment (e.g. another seed's validation) is also refused
-    splits = pd.read_csv(inputs.splits)
-    splits["cross_view"] = ["train", "val", "test", "test"]
-    splits.to_csv(inputs.splits, index=False)
-    with pytest.raises(InputError, match=r"made for split 'cross_view' \(.*assignment [0-9a-f]{16}\), but"):
-        load_model_file(path, "teachers", SplitData("cross_view", inputs))
-    torch.save({"kind": "teachers"}, path)
-    with pytest.raises(InputError, match=r"teachers\.pt: records no split"):
-        load_model_file(path, "teachers", view)
-    check_made_for(view.made_for, view, path)  # no error
 
 
 def test_a_gaf_cache_of_other_settings_is_an_error_naming_key_and_file(tmp_path):
@@ -158,16 +105,3 @@ def test_an_empty_frame_cache_stops_what_needs_frames_with_one_line(tmp_path):
     with pytest.raises(InputError, match=r"frames\.h5: the frame cache holds no video \(the manifest has sensor "
                                          r"files only\); what needs frames cannot run"):
         SplitData("cross_view", inputs)
-
-
-def test_a_skipped_model_file_is_refused_for_real_work(tmp_path):
-    from pipeline.workflow.inputs import skipped_model
-
-    inputs = write_split_files(tmp_path)
-    data = SplitData("cross_view", inputs)
-    torch.save(skipped_model("student", "baseline", data, "no video"), tmp_path / "baseline.pt")
-    with pytest.raises(InputError, match=r"baseline\.pt: holds no student model: its training was skipped "
-                                         r"\(no video\)"):
-        load_model_file(tmp_path / "baseline.pt", "student", data)
-    saved = load_model_file(tmp_path / "baseline.pt", "student", data, allow_skipped=True)
-    assert saved["skipped"] and saved["reason"] == "no video" and saved["made_for"] == data.made_for
