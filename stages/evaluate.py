@@ -8,11 +8,10 @@ terms used; ``training``: the labelled and unlabeled training recordings; under 
 ``precision`` on the unlabeled training recordings): with one metrics file per split, `dvc metrics
 show` is one row per split and one column per model metric. A student whose training was
 skipped (no video) is ``{"skipped": reason}``, with an empty confusion table."""
-from pathlib import Path
-
-from pipeline.io import atomic_output, write_json
-from pipeline.metrics import confusion_table
-from pipeline.workflow.evaluation import evaluate, skipped_students
+from pipeline.io import write_json
+from pipeline.workflow.evaluation import (
+    evaluate, evaluation_line, metrics_summary, skipped_students, write_confusion_tables,
+)
 from pipeline.workflow.inputs import Inputs, SplitData
 from stages.common import add_paths, check_split, run_stage, training_parser, training_runtime
 
@@ -30,31 +29,12 @@ def main(args, params):
     with training_runtime(params) as runtime:
         data = SplitData(args.split, inputs)
         metrics, predictions = evaluate(params, data, {"teachers": args.teachers, **trained}, runtime, skipped)
-    # Teachers: each test recording with the reference set (the result); the fused teacher in
-    # class-sorted batches too, labelled as the diagnostic it is (docs/method.md §3).
-    summary = {"teachers": {name: {k: m[k] for k in ("accuracy", "f_measure", "class_sorted_accuracy") if k in m}
-                            for name, m in metrics["teachers"].items()}}
-    summary["teachers"]["fused"]["samples"] = metrics["teachers"]["fused"]["samples"]  # test recordings scored
-    for name in students:
-        summary[name] = {k: metrics[name][k] for k in ("skipped", "samples", "accuracy", "f_measure",
-                                                       "best_val_accuracy", "best_epoch", "training_clips",
-                                                       "temperature", "pseudo_labels")
-                         if k in metrics[name]}
-    summary["training"] = metrics["training"]  # labelled and unlabeled recordings (splits.labeled_fraction)
+    summary = metrics_summary(metrics, students)
     metrics["skipped_samples"] = data.skipped_samples  # no frames: not part of the test set
     write_json(args.metrics, summary)
     write_json(args.details, metrics)
-    for name in skipped:  # DVC declares their confusion plots: empty, with the header
-        predictions[name] = ([], [])
-    for name, (labels, predicted) in predictions.items():
-        with atomic_output(Path(args.confusion_dir) / f"confusion_{name}.csv") as temporary:
-            confusion_table(labels, predicted, data.class_names).to_csv(temporary, index=False)
-    skipped_for = {}  # reason -> models: one mention of "no video" for both students
-    for name in skipped:
-        skipped_for.setdefault(metrics[name]["skipped"], []).append(name)
-    print(f"{args.split}: " + ", ".join([f"teachers {summary['teachers']['fused']['accuracy']:.2f}%"] + [
-        f"{name} {summary[name]['accuracy']:.2f}%" for name in trained])
-        + "".join(f"; {' and '.join(names)} skipped ({reason})" for reason, names in skipped_for.items()))
+    write_confusion_tables(args.confusion_dir, predictions, data.class_names, skipped)
+    print(evaluation_line(args.split, summary, metrics, trained, skipped))
 
 
 def parser():

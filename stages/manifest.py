@@ -3,8 +3,9 @@ per video sample), the class list (label order), the splits table (train/val/tes
 protocol) and a report: what was dropped for lacking a modality, and per protocol the
 validation carved along the split's axis (docs/method.md §0b) and how many training recordings
 keep their label (splits.labeled_fraction)."""
-from pipeline.datasets import build_manifest, check_labels, class_names, missing_modalities, select_complete
-from pipeline.datasets.splits import describe_validation, make_splits_with_report
+from pipeline.datasets import build_manifest, check_labels, class_names, select_complete
+from pipeline.datasets.manifest import manifest_report
+from pipeline.datasets.splits import describe_splits, make_splits_with_report
 from pipeline.io import atomic_output, write_json, write_text
 from stages.common import add_paths, run_stage, stage_parser
 
@@ -25,25 +26,11 @@ def main(args, params):
     with atomic_output(args.splits) as temporary:
         splits.to_csv(temporary, index=False)
     write_text(args.classes, "".join(f"{name}\n" for name in classes))
-    incomplete = missing_modalities(everything)
-    write_json(args.report, {
-        "samples": len(manifest), "recordings": int(manifest["recording_id"].nunique()),
-        "classes": len(classes), "require": data["require"],
-        "incomplete": len(incomplete), "dropped": len(everything) - len(manifest), "incomplete_samples": incomplete,
-        "validation": validation,
-    })
+    write_json(args.report, manifest_report(everything, manifest, classes, data["require"], validation))
+    dropped = len(everything) - len(manifest)
     print(f"{len(manifest)} video samples, {manifest['recording_id'].nunique()} recordings, {len(classes)} classes"
-          + (f"; {len(everything) - len(manifest)} dropped for lacking a modality" if len(everything) > len(manifest) else ""))
-    for protocol in params["splits"]["protocols"]:
-        counts = splits[protocol].value_counts()
-        parts = ("train", "unlabeled", "val", "test") if "unlabeled" in counts else ("train", "val", "test")
-        print(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in parts)
-              + f"; validation: {describe_validation(validation[protocol])}")
-        report = validation[protocol]
-        if report["unlabeled_recordings"]:
-            print(f"    labels kept for {report['labeled_recordings']} of "
-                  f"{report['labeled_recordings'] + report['unlabeled_recordings']} training recordings "
-                  f"(splits.labeled_fraction {params['splits']['labeled_fraction']:g})")
+          + (f"; {dropped} dropped for lacking a modality" if dropped else ""))
+    print("\n".join(describe_splits(splits, validation, params["splits"]["labeled_fraction"])))
 
 
 def parser():

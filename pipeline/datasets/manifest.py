@@ -116,3 +116,13 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found (run the manifest stage first)")
     return check_manifest(pd.read_csv(path, keep_default_na=True), str(path))
+
+
+def manifest_report(everything: pd.DataFrame, manifest: pd.DataFrame, classes: list[str], require: str,
+                    validation: dict) -> dict:
+    """The manifest stage's report: what was read, what was dropped for lacking a modality
+    (``require``), and each protocol's validation (``splits.make_splits_with_report``)."""
+    incomplete = missing_modalities(everything)
+    return {"samples": len(manifest), "recordings": int(manifest["recording_id"].nunique()),
+            "classes": len(classes), "require": require, "incomplete": len(incomplete),
+            "dropped": len(everything) - len(manifest), "incomplete_samples": incomplete, "validation": validation}

@@ -247,6 +247,22 @@ def describe_validation(report: dict) -> str:
     return f"{name} {values} (of {report['training_units']} training units) -> {counts}"
 
 
+
+def describe_splits(splits: pd.DataFrame, validation: dict, labeled_fraction: float) -> list[str]:
+    """Per protocol, its parts' sample counts and its validation in a line, and how many
+    training recordings keep their label where some do not."""
+    lines = []
+    for protocol, report in validation.items():
+        counts = splits[protocol].value_counts()
+        parts = ("train", "unlabeled", "val", "test") if "unlabeled" in counts else ("train", "val", "test")
+        lines.append(f"  {protocol}: " + ", ".join(f"{part} {counts.get(part, 0)}" for part in parts)
+                     + f"; validation: {describe_validation(report)}")
+        if report["unlabeled_recordings"]:
+            lines.append(f"    labels kept for {report['labeled_recordings']} of "
+                         f"{report['labeled_recordings'] + report['unlabeled_recordings']} training recordings "
+                         f"(splits.labeled_fraction {labeled_fraction:g})")
+    return lines
+
 def withhold_labels(manifest: pd.DataFrame, assignment: pd.Series, fraction: float, seed: int) -> pd.Series:
     """Keep the labels of ``fraction`` of each class's training recordings (at least one per
     class) and mark the rest's training samples ``unlabeled``. The subsets are nested: each

@@ -10,7 +10,8 @@ from torch import nn
 from pipeline.data import SensorImages, VideoClips
 from pipeline.errors import InputError
 from pipeline.frames import frame_cache_has_video
-from pipeline.metrics import accuracy_of, classification_metrics
+from pipeline.io import atomic_output
+from pipeline.metrics import accuracy_of, classification_metrics, confusion_table
 from pipeline.pseudo_labels import quality
 from pipeline.training import Runtime
 from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings
@@ -118,3 +119,39 @@ def validation_summary(saved: dict) -> dict:
     if kept is None or kept.get("val_accuracy") is None:
         return {}
     return {"best_epoch": saved["best_epoch"], "best_val_accuracy": round(kept["val_accuracy"], 2)}
+
+
+# What `dvc metrics show` shows of each student: one row per split, one column per number.
+STUDENT_SUMMARY = ("skipped", "samples", "accuracy", "f_measure", "best_val_accuracy", "best_epoch", "training_clips",
+                   "temperature", "pseudo_labels")
+
+
+def metrics_summary(metrics: dict, students) -> dict:
+    """The metrics file of a split, keyed by model: the teachers (each test recording with the
+    reference set: the result; the fused teacher in class-sorted batches too, labelled as the
+    diagnostic it is, docs/method.md §3), each student's numbers and the training recordings."""
+    summary = {"teachers": {name: {k: m[k] for k in ("accuracy", "f_measure", "class_sorted_accuracy") if k in m}
+                            for name, m in metrics["teachers"].items()}}
+    summary["teachers"]["fused"]["samples"] = metrics["teachers"]["fused"]["samples"]  # test recordings scored
+    for name in students:
+        summary[name] = {k: metrics[name][k] for k in STUDENT_SUMMARY if k in metrics[name]}
+    summary["training"] = metrics["training"]  # labelled and unlabeled recordings (splits.labeled_fraction)
+    return summary
+
+
+def write_confusion_tables(folder: str | Path, predictions: dict, class_names: list[str], skipped) -> None:
+    """``confusion_<model>.csv`` per model (DVC plots); a skipped student's holds the header only."""
+    predictions = {**predictions, **{name: ([], []) for name in skipped}}
+    for name, (labels, predicted) in predictions.items():
+        with atomic_output(Path(folder) / f"confusion_{name}.csv") as temporary:
+            confusion_table(labels, predicted, class_names).to_csv(temporary, index=False)
+
+
+def evaluation_line(split: str, summary: dict, metrics: dict, trained, skipped) -> str:
+    """One line: each model's test accuracy, and why a student was skipped (once per reason)."""
+    skipped_for = {}  # reason -> models: one mention of "no video" for both students
+    for name in skipped:
+        skipped_for.setdefault(metrics[name]["skipped"], []).append(name)
+    return (f"{split}: " + ", ".join([f"teachers {summary['teachers']['fused']['accuracy']:.2f}%"]
+                                     + [f"{name} {summary[name]['accuracy']:.2f}%" for name in trained])
+            + "".join(f"; {' and '.join(names)} skipped ({reason})" for reason, names in skipped_for.items()))
