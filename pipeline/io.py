@@ -92,10 +92,10 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     os.replace(temporary, path)
 
 
-def write_json(path: str | Path, data) -> None:
+def write_json(path: str | Path, data, indent: int = 2) -> None:
     """Write JSON atomically, pretty-printed so DVC diffs and humans can read it."""
     with atomic_output(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+        temporary.write_text(json.dumps(data, indent=indent, sort_keys=False) + "\n")
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from pipeline.io import write_json
 from pipeline.project.provenance import describe_machines, git_commit
-from pipeline.study.report import interval_text, p_value_text, write_json
+from pipeline.study.report import interval_text, p_value_text
 from pipeline.study.spec import Spec, fraction_label
 from pipeline.study.statistics import summary
 
@@ -167,6 +168,6 @@ def write_combined(spec: Spec, result: dict, runs: dict[float, dict[str, list[di
 
     result.update(draw_fraction_figures(spec, result, runs, Path(folder)))
     path = Path(folder) / f"{spec.name}.json"
-    write_json(path, result)
+    write_json(path, result, indent=1)
     path.with_suffix(".md").write_text(markdown(spec, result))
     return path

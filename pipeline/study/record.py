@@ -20,9 +20,9 @@ keyed by the two arms' run keys, and marked recorded in the results.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from pipeline.io import write_text
 from pipeline.project.provenance import fingerprint
 from pipeline.study.errors import StudyError
 from pipeline.study.overrides import results_params
@@ -153,7 +153,4 @@ class Record:
     def save(self) -> None:
         if not self.write:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(_dump(self.data) + "\n")
-        os.replace(temporary, self.path)
+        write_text(self.path, _dump(self.data) + "\n")

@@ -8,19 +8,11 @@ and machine.
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
+from pipeline.io import write_json
 from pipeline.project.provenance import describe_machines
 from pipeline.study.spec import Spec
-
-
-def write_json(path: Path, value: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(temporary, path)
 
 
 def median(values: list[float]) -> float:
@@ -127,7 +119,7 @@ def markdown(spec: Spec, result: dict) -> str:
 def write_results(spec: Spec, result: dict, folder: Path) -> Path:
     """``<study>.json`` and, once there are final runs, ``<study>.md``; returns the JSON's path."""
     path = Path(folder) / f"{spec.name}.json"
-    write_json(path, result)
+    write_json(path, result, indent=1)
     if result.get("students"):
         path.with_suffix(".md").write_text(markdown(spec, result))
     return path

@@ -40,7 +40,7 @@ def test_the_record_is_written_after_every_run_and_read_back(tmp_path):
     assert again.machine(again.final("f1")) == {"cpu": "c", "cores": 2}
     assert again.reuse_check == {"identical": True}
     assert '"predicted": [0, 0]' in path.read_text()  # lists of scalars on one line: a readable diff
-    assert not path.with_name(path.name + ".tmp").exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # written atomically: no temporary left
 
 
 def test_a_run_on_another_test_set_keeps_its_samples_and_one_without_predictions_has_none(tmp_path):
