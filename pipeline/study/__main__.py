@@ -17,51 +17,7 @@ Every finished run goes into the study's run record (<results>/<study>_runs.json
 after each run: an interrupted study resumes where it stopped, and a finished one reruns in
 seconds without training anything (or needing its data)."""
 
-EPILOG = """\
-spec file (YAML; relative paths are from the repository root):
-
-  preset: presets/my_dataset.yaml      # your dataset's preset: the keys that differ (or any params file)
-  data_root: /data/my_dataset          # its folder in the native layout (or --root)
-  split: cross_subject                 # one split protocol of the dataset
-  params: [frames.size=64]             # overrides of the preset for every run
-  seeds: [0, 1, 2, 3, 4]               # final runs: paired student seeds
-  selection_seeds: [0, 1]              # the schedule and the search's second rung
-  schedule: [12, 24]                   # epochs compared on validation (reference arm)
-  search: {short_epochs: 6, reduction: 3}   # rung 1: every cell, short; best 1/3 go on
-  reference: baseline                  # the arm the others are compared with
-  controls: [shuffled, class_mean]     # distill.pairing controls of the chosen arm
-  target_gain: 3                       # the verdict's target, points over the reference
-  description: My dataset, depth students distilled from IMU teachers.
-  arms:
-    baseline: {stage: baseline}        # the video network alone
-    label_smoothing:                   # a fixed arm: its overrides as they are
-      overrides: [distill.method=label_smoothing]
-    sakdn:                             # a searched arm: cells and/or a grid
-      final: sakdn_best
-      base: [distill.method=sakdn]
-      grid: {alpha: [0.1, 1], beta: [0.1, 1]}
-      grid_name: a{alpha}-b{beta}
-      cells: {t-auto: [temperature=auto]}
-
-Every override is checked against the params schema when the spec is loaded. The full
-format: pipeline/study/spec.py. Example: studies/utd_mhad_depth.yaml.
-
-label-fraction study (the study once per labelled fraction, reported together; choices on
-validation before the search: teachers, then the student's head with the schedule):
-
-  fractions: {0.1: {seeds: [0, 1, 2]}, 1.0: {seeds: [0, 1, 2], controls: [shuffled, class_mean]}}
-  teachers: {spamfm: [], no_spamfm: ['teacher.spamfm_layers=[]']}
-  heads: [tsn, trn, tsm]
-  class_pairs: [[sit to stand, stand to sit]]
-  arms:
-    self_training:                     # on soft_target's chosen cell, below 1.0 only
-      cell_of: soft_target
-      overrides: [distill.targets=baseline]
-      fractions: [0.1]
-
-It writes each fraction's results (<study>_f<f>.*) and all together: <study>.json and .md, the
-accuracy against the fraction per arm (_curve.png) and the class pairs (_class_pairs.png).
-
+EXAMPLES = """\
 examples:
   python -m pipeline.study studies/utd_mhad_depth.yaml
   python -m pipeline.study studies/utd_mhad_label_scarce.yaml --plan
@@ -71,8 +27,15 @@ examples:
   make study SPEC=studies/utd_mhad_depth.yaml"""
 
 
+def epilog() -> str:
+    """Every spec key with an example: the spec module's own documentation, then examples."""
+    from pipeline.study import spec
+
+    return f"spec file (YAML):\n\n{spec.__doc__.strip()}\n\n{EXAMPLES}"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=DESCRIPTION, epilog=EPILOG,
+    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=DESCRIPTION, epilog=epilog(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", type=Path, help="the study's spec file (YAML), e.g. studies/utd_mhad_depth.yaml")
     parser.add_argument("--root", type=Path, metavar="DATA",
