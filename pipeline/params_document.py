@@ -61,7 +61,8 @@ def _section_lines(params: dict, schema: dict, prefix: str, depth: int) -> list[
                 lines.append("")
             lines += _commented(f"{indent}{name}:", SECTION_HELP.get(key, ""))
             lines += _section_lines(value, spec, key, depth + 1)
-        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        elif isinstance(value, list) and value and (all(isinstance(item, dict) for item in value)
+                                                    or len(f"{indent}{name}: {yaml_value(value)}") > COMMENT_COLUMN + 40):
             lines += _commented(f"{indent}{name}:", spec.help)
             lines += [f"{indent}  - {yaml_value(item)}" for item in value]
         else:
