@@ -241,6 +241,9 @@ SCHEMA: dict[str, Any] = {
                                  "training new ones on those too (0: off)"),
             "threshold": Field(float, 0.8, 0.0, 1.0,
                                help="the fused teachers' probability an unlabeled recording needs to join a round"),
+            "coverage": Field(float, None, 0.001, 1.0, nullable=True,
+                              help="instead of threshold: the share of the unlabeled recordings that joins each "
+                                   "round, the teachers' most confident (no label read); null: threshold"),
         },
         **_training(30, 16, 0.001, "also the fixed evaluation batch (SPAMFM depends on batch-mates); >= 2"),
     },

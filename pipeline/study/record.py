@@ -36,15 +36,21 @@ NEUTRAL = {"splits.labeled_fraction": 1.0, "distill.targets": "teachers",
            "distill.pseudo_label": {"labeller": "teachers", "second_view": False, "threshold": 0.0, "coverage": None,
                                     "student_threshold": 0.95, "confidence": "probability", "weight": 1.0,
                                     "class_balance": "none", "strong_augment": True},
+           "teacher.self_training.coverage": None,  # before its section: removed first, then the section
            "teacher.self_training": {"rounds": 0, "threshold": 0.8}}
 
 
 def run_key(split: str, stage: str, params: dict) -> str:
     """What identifies a run's result: split, stage and params, less ``data.root`` (where the
-    dataset sits on a machine is not what it is), the speed settings and ``NEUTRAL`` settings
-    at their neutral value."""
+    dataset sits on a machine is not what it is), the speed settings, ``NEUTRAL`` settings at
+    their neutral value and, for a real dataset, the synthetic one's classes."""
     params = results_params(params)
     params.get("data", {}).pop("root", None)
+    if params.get("dataset") != "synthetic" and isinstance(params.get("synthetic"), dict):
+        # The synthetic dataset's settings change nothing a real dataset's run computes: they
+        # stay at the value its runs were recorded with (the default, before the first run's
+        # default became 6 classes), so a changed default keeps every recorded key.
+        params["synthetic"]["classes"] = None
     for dotted, neutral in NEUTRAL.items():
         *parents, leaf = dotted.split(".")
         section = params

@@ -15,7 +15,7 @@ from pipeline.data import SensorImages, random_time_crop, random_time_warp
 from pipeline.io import atomic_output
 from pipeline.metrics import accuracy_of
 from pipeline.models.teachers import MultiSensorTeacher, teacher_loss
-from pipeline.pseudo_labels import NO_LABEL, thresholded
+from pipeline.pseudo_labels import NO_LABEL, coverage_threshold, thresholded
 from pipeline.training import Runtime, fit, input_digests, loader, params_subset, seed_everything
 from pipeline.workflow.inputs import SplitData, cache_settings, check_gaf_settings
 from pipeline.workflow.teacher_inference import TeacherPredictor, draw_reference_set, teacher_config, teacher_sensors
@@ -44,7 +44,8 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
     content (the last round's, with ``self_training``: the recordings each round added)."""
     training = data.recordings("train") if training is None else training
     name = name or f"teachers[{data.split}]"
-    rounds, threshold = params["teacher"]["self_training"]["rounds"], params["teacher"]["self_training"]["threshold"]
+    settings = params["teacher"]["self_training"]
+    rounds, threshold, coverage = settings["rounds"], settings["threshold"], settings["coverage"]
     unlabeled = data.recordings("unlabeled")
     if rounds == 0 or unlabeled.empty:
         return fit_teachers(params, data, runtime, checkpoint, progress, training, name, keys)
@@ -52,7 +53,7 @@ def train_teachers(params: dict, data: SplitData, runtime: Runtime, checkpoint: 
                          f"{name} labelled", keys)
     added = []
     for round_ in range(1, rounds + 1):
-        pseudo = teacher_pseudo_labels(saved, params, data, runtime, unlabeled, threshold)
+        pseudo = teacher_pseudo_labels(saved, params, data, runtime, unlabeled, threshold, coverage)
         kept = pseudo[pseudo["label"] >= 0]
         added.append({"round": round_, "recordings": len(kept), "of": len(pseudo)})
         if kept.empty:  # the same recordings and seed would train the same teacher again
@@ -79,16 +80,19 @@ def round_checkpoint(checkpoint: str | Path, round_: int) -> Path:
 
 
 def teacher_pseudo_labels(saved: dict, params: dict, data: SplitData, runtime: Runtime, unlabeled: pd.DataFrame,
-                          threshold: float) -> pd.DataFrame:
+                          threshold: float, coverage: float | None = None) -> pd.DataFrame:
     """The unlabeled recordings (``recording_id``, ``label``, ``confidence``) with the kept
-    teacher's fused class where its probability (``confidence``) is at least ``threshold``,
-    else -1. Their own labels are dropped before the images are read: nothing here sees them."""
+    teacher's fused class where its probability (``confidence``) is at least ``threshold``
+    (with ``coverage``: the probability that keeps that share, the most confident), else -1.
+    Their own labels are dropped before the images are read: nothing here sees them."""
     teacher = MultiSensorTeacher(**saved["config"]).to(runtime.device, memory_format=torch.channels_last)
     teacher.load_state_dict(saved["state"])
     hidden = unlabeled[["recording_id"]].assign(label=NO_LABEL)
     images = SensorImages(data.inputs.need("gaf"), teacher.sensors, hidden, params["train"]["cache_in_memory"])
     logits = TeacherPredictor(teacher, saved["reference"]["images"], runtime).predict(images)["logits"]
     probabilities = logits.float().softmax(1)
+    if coverage is not None:
+        threshold = coverage_threshold(probabilities, coverage)
     return hidden.assign(label=thresholded(probabilities, threshold).numpy(),
                          confidence=probabilities.max(1).values.numpy())
 

@@ -390,7 +390,7 @@ def test_self_training_teachers_need_unlabeled_recordings():
     with pytest.raises(ParamsError, match=r"teacher\.self_training\.rounds: the teachers self-train"):
         validate_params({"teacher": {"self_training": {"rounds": 1}}})
     params = validate_params({"splits": {"labeled_fraction": 0.5}, "teacher": {"self_training": {"rounds": 2}}})
-    assert params["teacher"]["self_training"] == {"rounds": 2, "threshold": 0.8}
+    assert params["teacher"]["self_training"] == {"rounds": 2, "threshold": 0.8, "coverage": None}
 
 
 def test_labels_with_baseline_reads_either_control():

@@ -85,3 +85,22 @@ def test_a_truncated_record_is_one_line_naming_the_file(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(StudyError, match="run record format None, this code reads 1"):
         Record(path, "s")
+
+
+def test_the_synthetic_classes_change_no_real_datasets_key():
+    """The first run's default classes changed; a real dataset's recorded keys did not."""
+    real = {**PARAMS, "dataset": "utd_mhad", "synthetic": {"num_subjects": 8, "classes": None}}
+    assert run_key("s", "distill", {**real, "synthetic": {"num_subjects": 8, "classes": ["squat"]}}) == \
+        run_key("s", "distill", real)
+    synthetic = {**real, "dataset": "synthetic"}
+    assert run_key("s", "distill", {**synthetic, "synthetic": {"num_subjects": 8, "classes": ["squat"]}}) != \
+        run_key("s", "distill", synthetic)
+
+
+def test_a_self_training_coverage_left_at_null_keeps_recorded_keys():
+    before = {**PARAMS, "teacher": {"self_training": {"rounds": 1, "threshold": 0.8}}}
+    after = {**PARAMS, "teacher": {"self_training": {"rounds": 1, "threshold": 0.8, "coverage": None}}}
+    assert run_key("s", "distill", after) == run_key("s", "distill", before)
+    assert run_key("s", "distill", {**PARAMS, "teacher": {"self_training": {"rounds": 1, "threshold": 0.8,
+                                                                            "coverage": 0.5}}}) != \
+        run_key("s", "distill", before)

@@ -41,7 +41,7 @@ def test_a_self_training_round_that_adds_nothing_stops_and_says_why(monkeypatch,
     monkeypatch.setattr(teacher_training, "fit_teachers", fake_fit)
     monkeypatch.setattr(teacher_training, "teacher_pseudo_labels", lambda *args: unlabeled.assign(
         label=[-1, -1], confidence=[0.31, 0.42]))
-    params = {"teacher": {"self_training": {"rounds": 2, "threshold": 0.8}}}
+    params = {"teacher": {"self_training": {"rounds": 2, "threshold": 0.8, "coverage": None}}}
     checkpoint = tmp_path / "teachers.pt"
     with caplog.at_level("WARNING"):
         saved = teacher_training.train_teachers(params, data, SimpleNamespace(is_main=True), checkpoint,
