@@ -31,7 +31,8 @@ def test_experiments_with_set_params_and_a_queue(project, tmp_path):
     # them retrains a teacher (cross-fitted teachers: test_cross_fitting.py). One experiment: a
     # second would test DVC's queue, not our wiring, at a minute of the suite.
     run(["dvc", "exp", "run", "--queue", "-n", "levers", "-S", "gamma=0.5", "-S", "alpha=0.1",
-         "-S", "distill.importance=channel", "-S", "distill.align=temporal", "-S", "temperature=auto"], clone)
+         "-S", "distill.importance=channel", "-S", "distill.align=temporal", "-S", "temperature=auto",
+         "-S", "splits.protocols=[cross_subject]"], clone)  # one protocol: the wiring is the same for both
     run(["dvc", "queue", "start"], clone)
     # Wait for the experiment's git ref (a git call takes milliseconds; `dvc queue status`
     # takes 3 s of CPU, which polling would take from the experiments), asking DVC itself only
