@@ -101,3 +101,19 @@ def write_json(path: str | Path, data, indent: int = 2) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_output(path) as temporary:
         temporary.write_text(text)
+
+
+def read_yaml_file(path: str | Path, what: str, error: type[Exception]):
+    """A YAML file's content (YAML 1.2, safe); a missing file or bad YAML raises ``error`` in
+    one line naming the file (``what``: "params file", "preset", ...)."""
+    from ruamel.yaml import YAML
+
+    from pipeline.errors import yaml_problem
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        return YAML(typ="safe", pure=True).load(path.read_text())
+    except Exception as problem:  # ruamel raises many error types; all mean bad YAML
+        raise error(f"{path}: not valid YAML: {yaml_problem(problem)}") from None

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ruamel.yaml import YAML
-
-from pipeline.errors import ParamsError, yaml_problem
+from pipeline.errors import ParamsError
+from pipeline.io import read_yaml_file
 from pipeline.models.names import (
     BACKBONES, HEADS, SPAMFM_GATES, SPAMFM_RELATIONS, TEACHER_CONV_TAPS, TEACHER_TAPS, VGG_LAYOUTS,
 )
@@ -470,13 +469,7 @@ DVC_YAML_KEYS = ("data.root", "splits.protocols")
 def load_params(path: str | Path = "params.yaml") -> dict:
     """Read and validate params.yaml; errors name the file and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: params file not found")
-    yaml = YAML(typ="safe", pure=True)
-    try:
-        raw = yaml.load(path.read_text())
-    except Exception as error:  # ruamel raises many error types; all mean bad YAML
-        raise ParamsError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+    raw = read_yaml_file(path, "params file", ParamsError)
     try:
         params = validate_params(raw)
     except ParamsError as error:

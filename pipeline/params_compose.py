@@ -14,7 +14,8 @@ import copy
 from pathlib import Path
 from typing import Iterable
 
-from pipeline.errors import ParamsError, yaml_problem
+from pipeline.errors import ParamsError
+from pipeline.io import read_yaml_file
 from pipeline.params import SCHEMA, validate_params
 
 
@@ -68,15 +69,7 @@ def defaults(schema: dict = SCHEMA) -> dict:
 
 def read_preset(path: str | Path) -> dict:
     """A preset's mapping; errors name the file."""
-    from ruamel.yaml import YAML
-
-    path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: preset not found")
-    try:
-        raw = YAML(typ="safe", pure=True).load(path.read_text())
-    except Exception as error:  # ruamel raises many error types; all mean bad YAML
-        raise ParamsError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+    raw = read_yaml_file(path, "preset", ParamsError)
     if raw is None:
         return {}
     if not isinstance(raw, dict):

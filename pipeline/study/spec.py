@@ -90,7 +90,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pipeline.errors import yaml_problem
+from pipeline.io import read_yaml_file
 from pipeline.params_compose import OverrideError, compose, with_overrides
 from pipeline.study.errors import StudyError
 from pipeline.study.spec_values import (
@@ -298,15 +298,8 @@ def _finals(value, where: str, path: Path) -> str:
 
 def load_spec(path: str | Path) -> Spec:
     """Read and validate a study spec; every error is one line naming the file and the key."""
-    from ruamel.yaml import YAML
-
     path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"{path}: study spec not found")
-    try:
-        raw = YAML(typ="safe", pure=True).load(path.read_text())
-    except Exception as error:  # ruamel raises many error types; all mean bad YAML
-        raise StudyError(f"{path}: not valid YAML: {yaml_problem(error)}") from None
+    raw = read_yaml_file(path, "study spec", StudyError)
     raw = mapping_of(raw, TOP_KEYS, "", path)
     if "seeds" not in raw and "fractions" not in raw:
         raise StudyError(f"{path}: missing key seeds")

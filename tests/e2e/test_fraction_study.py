@@ -29,7 +29,7 @@ search: {{short_epochs: 1}}
 fractions:
   0.5: {{seeds: [0, 1]}}
 class_pairs: [[{pair}]]
-description: A tiny UTD-MHAD tree at two labelled fractions.
+description: A tiny UTD-MHAD tree with half of its labels.
 arms:
   baseline: {{stage: baseline}}
   soft_target: {{cells: {{t4: [distill.method=soft_target]}}}}
