@@ -18,6 +18,12 @@ from pipeline.project.dvc_yaml import REPO
 RESULTS = ("benchmarks/results", "studies/results")
 
 
+def shown(path: Path) -> str:
+    """A path as results and messages show it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def git_commit(root: Path = REPO) -> dict:
     """The checkout's commit, and whether its code has uncommitted changes."""
     def git(*args):

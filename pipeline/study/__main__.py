@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     args = parse_args(argv)
     try:
+        from pipeline.study.executors import RecordOnly, Trainer
         from pipeline.study.fractions import FractionStudy
-        from pipeline.study.plan import Plan
+        from pipeline.study.plan import Planner
         from pipeline.project.provenance import command_line
         from pipeline.study.runner import Study
         from pipeline.study.spec import load_spec
@@ -85,16 +86,17 @@ def main(argv: list[str] | None = None) -> dict:
         spec = load_spec(args.spec)
         if args.fraction and not spec.fractions:
             raise StudyError(f"{args.spec}: --fraction needs a label-fraction study (the spec has no fractions)")
-        plan = Plan(spec.cost) if args.plan else None
+        executor = (Planner(spec.cost, args.train_finals) if args.plan else RecordOnly() if args.recorded_only
+                    else Trainer(args.update_code, args.train_finals))
         options = {"only": args.fraction} if spec.fractions else {}
         kind = FractionStudy if spec.fractions else Study
-        study = kind(spec, root=args.root, workdir=args.workdir, results=args.results, update_code=args.update_code,
-                     train_finals=args.train_finals, command=command_line("pipeline.study", argv),
-                     say=(lambda message: None) if plan else (lambda message: print(message, flush=True)), plan=plan,
-                     recorded_only=args.recorded_only, **options)
+        study = kind(spec, root=args.root, workdir=args.workdir, results=args.results,
+                     command=command_line("pipeline.study", argv), executor=executor,
+                     say=(lambda message: print(message, flush=True)) if executor.writes else (lambda message: None),
+                     **options)
         result = study.run(search_only=args.search_only)
-        if plan is not None:
-            print(plan.report(spec))
+        if isinstance(executor, Planner):
+            print(executor.report(spec))
         return result
     except (StudyError, ProjectError, ParamsError) as error:
         print(f"error: {error}", file=sys.stderr)

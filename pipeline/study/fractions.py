@@ -17,29 +17,31 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.study.errors import RunsMissing, StudyError
+from pipeline.study.executors import Executor, RecordOnly, Trainer
 from pipeline.study.fraction_report import combined, write_combined
 from pipeline.study.record import Record
-from pipeline.study.runner import RESULTS, WORK, Study, shown
+from pipeline.project.provenance import shown
+from pipeline.study.runner import RESULTS, WORK, Study
 from pipeline.study.spec import Spec, fraction_label
 
 
 class FractionStudy:
-    """One invocation of a label-fraction study (``run``); the options are ``Study``'s."""
+    """One invocation of a label-fraction study (``run``); the options are ``Study``'s. ``only``:
+    the fractions to run with the executor; the others come from the record alone."""
 
     def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
-                 results: Path | None = None, update_code: bool = False, train_finals: bool = False,
-                 command: str = "", say: Callable[[str], None] = print, plan=None, recorded_only: bool = False,
-                 only: list[float] | None = None):
-        self.spec, self.root, self.plan, self.recorded_only = spec, root, plan, recorded_only
+                 results: Path | None = None, command: str = "", say: Callable[[str], None] = print,
+                 executor: Executor | None = None, only: list[float] | None = None):
         unknown = [f for f in only or () if f not in spec.fractions]
         if unknown:
             raise StudyError(f"{spec.path}: --fraction {unknown[0]:g} is not one of the spec's fractions "
                              f"({', '.join(f'{f:g}' for f in spec.fractions)})")
+        self.spec, self.root, self.command, self.say = spec, root, command, say
+        self.executor = executor or Trainer()
         self.only = list(only or [])
         self.workdir = Path(workdir or WORK / spec.name).resolve()
         self.results = Path(results or RESULTS).resolve()
-        self.update_code, self.train_finals, self.command, self.say = update_code, train_finals, command, say
-        self.record = Record(self.results / f"{spec.name}_runs.json", spec.name, write=plan is None)
+        self.record = Record(self.results / f"{spec.name}_runs.json", spec.name, write=self.executor.writes)
         self.started = time.perf_counter()
 
     def study(self, fraction: float) -> Study:
@@ -48,20 +50,19 @@ class FractionStudy:
         left_out = bool(self.only) and fraction not in self.only
         return Study(self.spec.at_fraction(fraction), root=self.root,
                      workdir=self.workdir / f"f{fraction_label(fraction)}", results=self.results,
-                     update_code=self.update_code, train_finals=self.train_finals, command=self.command,
-                     say=self.say, record=self.record, plan=None if left_out else self.plan,
-                     recorded_only=self.recorded_only or left_out)
+                     command=self.command, say=self.say, record=self.record,
+                     executor=RecordOnly() if left_out else self.executor)
 
     def run(self, search_only: bool = False) -> dict:
         studies, results, pending = {}, {}, []
         for fraction in self.spec.fractions:
-            if self.plan is not None and self.only and fraction not in self.only:
+            if not self.executor.writes and self.only and fraction not in self.only:
                 continue  # --plan with --fraction: the runs of the fractions named only
             self.say(f"labelled fraction {fraction:g}:")
             study = self.study(fraction)
             try:
                 results[fraction] = study.run(search_only=search_only)
-            except RunsMissing:  # only with recorded_only: report the fractions the record holds
+            except RunsMissing:  # a fraction read from the record alone: report those it holds
                 self.say(f"labelled fraction {fraction:g}: runs are missing from the record; left out, pending")
                 pending.append(fraction)
                 continue
@@ -72,7 +73,7 @@ class FractionStudy:
         result = combined(self.spec, results, {f: study.runs for f, study in studies.items()}, self.record,
                           studies[next(iter(studies))], pending)
         result["this_invocation_seconds"] = round(time.perf_counter() - self.started, 1)
-        if self.plan is not None:
+        if not self.executor.writes:
             return result
         path = write_combined(self.spec, result, {f: study.runs for f, study in studies.items()}, self.results)
         self.say(f"study {self.spec.name}: results {shown(path)} and {shown(path.with_suffix('.md'))}")

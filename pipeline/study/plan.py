@@ -1,7 +1,8 @@
 """``--plan``: the runs a study would train and an estimate of their time, training nothing.
 
-The study runs as it would, on a copy of its run record that is never written, with a stand-in
-DVC project and final runs that note each missing run instead of training it. A recorded run
+The study runs as it would, on a copy of its run record that is never written, with this
+module's executor (``pipeline.study.executors``): a stand-in DVC project and final runs that
+note each missing run instead of training it. A recorded run
 costs nothing; the choices not yet made are made as a tie would make them, except the
 schedule, where the longest wins (the estimate is an upper bound there): the first teachers
 and head listed, the first cells of each arm. A final run the search already trained is
@@ -21,7 +22,8 @@ from __future__ import annotations
 import statistics
 
 from pipeline.project.provenance import fingerprint
-from pipeline.study.finals import Finals, final_key, final_params
+from pipeline.study.executors import Executor
+from pipeline.study.finals import FinalArm, Finals, final_params
 from pipeline.study.overrides import results_params
 
 PHASES = {"teachers": "teachers", "schedule": "schedule", "r1": "rung 1", "r2": "rung 2", "upstream": "upstream"}
@@ -34,7 +36,7 @@ class PlannedProject:
     commit = None
     ready = False
 
-    def __init__(self, plan: Plan, study: str, params: dict):
+    def __init__(self, plan: Planner, study: str, params: dict):
         self.plan, self.study, self.params = plan, study, params
         plan.note(study, "project", "set-up", "", None, plan.cost_of("setup_seconds"))
 
@@ -62,56 +64,42 @@ class PlannedProject:
         self.params = params
 
 
-class PlannedFinals(Finals):
-    """Final runs that are noted, not trained: each recorded with test accuracy 0."""
+class Planner(Executor):
+    """The study's executor under ``--plan``: notes each missing run with its estimated seconds
+    (a final run is recorded, in the record's unwritten copy, with test accuracy 0)."""
 
-    def runs(self, arms: dict, epochs: int) -> dict[str, list[dict]]:
-        """Also: the recorded final runs this machine trained, timed against the cost model."""
-        here = self.record.machine_id(self.machine())
-        for arm in arms.values():
-            for seed in self.spec.seeds:
-                entry = self.record.final(final_key(self.spec, self.base, arm, seed, epochs)) or {}
-                seconds = (entry.get("seconds") or {}).get(arm.stage)
-                if seconds and entry.get("machine") == here:
-                    self.plan.measured(self.plan.training_seconds(arm.stage, final_params(self.base, arm, seed, epochs)),
-                                       seconds)
-        return super().runs(arms, epochs)
+    writes = False
 
-    def run(self, arm, seed: int, epochs: int, key: str) -> dict:
-        from pipeline.study.finals import final_params
-
-        params = final_params(self.base, arm, seed, epochs)
-        searched = self.record.search_run(key)
-        check = self.record.reuse_check
-        reused = searched is not None and not self.train_finals and check is not None and check["identical"]
-        if searched is not None and check is None and not self.train_finals:
-            self.record.data["reuse_check"] = {"identical": True, "planned": True}
-        training = 0.0 if reused else self.plan.training_seconds(arm.stage, params)
-        seconds = None if self.plan.cost is None else training + self.plan.cost_of("evaluate_seconds")
-        self.plan.note(self.spec.name, "final", f"{arm.name} seed {seed}" + (" (evaluated only)" if reused else ""),
-                       arm.stage, None if reused else epochs, seconds)
-        self.record.add_final(key, {"arm": arm.name, "seed": seed, "stage": arm.stage, "overrides": arm.overrides,
-                                    "epochs": epochs, "accuracy": 0.0, "f_measure": 0.0, "validation_accuracy": 0.0,
-                                    "best_epoch": None, "seconds": {}, "trained_in": searched["name"] if reused
-                                    else None})
-        return self.record.final(key)
-
-
-class Plan:
-    """The runs noted while a study runs in plan mode, and their estimated seconds."""
-
-    def __init__(self, cost: dict | None):
-        self.cost = cost
+    def __init__(self, cost: dict | None, train_finals: bool = False):
+        self.cost, self.train_finals = cost, train_finals
         self.rows: list[dict] = []
         self.timings: list[tuple[float, float]] = []  # (the model's, measured) training seconds on this machine
 
-    def project(self, study: str, params: dict) -> PlannedProject:
-        return PlannedProject(self, study, params)
+    def project(self, study) -> PlannedProject:
+        return PlannedProject(self, study.spec.name, study.project_params())
 
-    def finals(self, *args, **kwargs) -> PlannedFinals:
-        finals = PlannedFinals(*args, **kwargs)
-        finals.plan = self
-        return finals
+    def recorded(self, finals: Finals, arm: FinalArm, seed: int, epochs: int, entry: dict) -> None:
+        """A recorded final run this machine trained, timed against the cost model."""
+        seconds = (entry.get("seconds") or {}).get(arm.stage)
+        if seconds and entry.get("machine") == finals.record.machine_id(finals.machine()):
+            self.measured(self.training_seconds(arm.stage, final_params(finals.base, arm, seed, epochs)), seconds)
+
+    def final(self, finals: Finals, arm: FinalArm, seed: int, epochs: int, key: str) -> dict:
+        record = finals.record
+        params = final_params(finals.base, arm, seed, epochs)
+        searched = record.search_run(key)
+        check = record.reuse_check
+        reused = searched is not None and not self.train_finals and check is not None and check["identical"]
+        if searched is not None and check is None and not self.train_finals:
+            record.data["reuse_check"] = {"identical": True, "planned": True}
+        training = 0.0 if reused else self.training_seconds(arm.stage, params)
+        seconds = None if self.cost is None else training + self.cost_of("evaluate_seconds")
+        self.note(finals.spec.name, "final", f"{arm.name} seed {seed}" + (" (evaluated only)" if reused else ""),
+                  arm.stage, None if reused else epochs, seconds)
+        record.add_final(key, {"arm": arm.name, "seed": seed, "stage": arm.stage, "overrides": arm.overrides,
+                               "epochs": epochs, "accuracy": 0.0, "f_measure": 0.0, "validation_accuracy": 0.0,
+                               "best_epoch": None, "seconds": {}, "trained_in": searched["name"] if reused else None})
+        return record.final(key)
 
     def cost_of(self, key: str) -> float | None:
         return None if self.cost is None else float(self.cost.get(key, 0.0))

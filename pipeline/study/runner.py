@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipeline.study.errors import RunsMissing, StudyError
+from pipeline.study.executors import Executor, Trainer
 from pipeline.study.finals import (Finals, cell_controls, chosen_final, compared_arms, control_arms, final_arms,
                                    final_key)
 from pipeline.params_compose import with_overrides
 from pipeline.project.dvc_yaml import REPO
-from pipeline.project.provenance import git_commit, machine
+from pipeline.project.provenance import git_commit, machine, shown
 from pipeline.study.project import Project
 from pipeline.study.record import Record, run_key
 from pipeline.study.report import run_seconds, write_results
@@ -27,28 +27,20 @@ RESULTS = REPO / "studies" / "results"
 WORK = REPO / "studies" / ".work"
 
 
-def shown(path: Path) -> str:
-    """A path as the results show it: relative to the repository when inside it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
 class Study:
     """One invocation of a study (``run``); ``say`` gets the progress messages."""
 
     def __init__(self, spec: Spec, root: Path | None = None, workdir: Path | None = None,
-                 results: Path | None = None, update_code: bool = False, train_finals: bool = False,
-                 command: str = "", say: Callable[[str], None] = print, record: Record | None = None,
-                 plan=None, recorded_only: bool = False):
+                 results: Path | None = None, command: str = "", say: Callable[[str], None] = print,
+                 record: Record | None = None, executor: Executor | None = None):
         self.spec, self.root = spec, Path(root) if root is not None else None
         self.workdir = Path(workdir or WORK / spec.name).resolve()
         self.results = Path(results or RESULTS).resolve()
-        self.update_code, self.train_finals, self.command, self.print = update_code, train_finals, command, say
-        self.record = record or Record(self.results / f"{spec.name}_runs.json", spec.name, write=plan is None)
+        self.command, self.print = command, say
+        self.executor = executor or Trainer()  # where the runs the record lacks come from
+        self.record = record or Record(self.results / f"{spec.name}_runs.json", spec.name, write=self.executor.writes)
         self.base = spec.base_params(self.root)
         self.teachers: list[str] = []  # the overrides of the teachers chosen on validation
-        self.plan = plan  # a pipeline.study.plan.Plan: note the runs to train, train and write nothing
-        self.recorded_only = recorded_only  # a missing run raises RunsMissing: nothing is made or trained
         self.runs: dict[str, list[dict]] = {}  # the final runs, per final arm (after ``run``)
         self.started = time.perf_counter()
         self._project: Project | None = None
@@ -56,7 +48,7 @@ class Study:
 
     def say(self, message: str) -> None:
         self.print(message)
-        if self.workdir.is_dir() and self.plan is None:  # a study that trains nothing makes no work folder
+        if self.workdir.is_dir() and self.executor.writes:  # a plan writes nothing, not even a log
             with open(self.workdir / "study.log", "a") as handle:
                 handle.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
 
@@ -66,21 +58,9 @@ class Study:
         return self._machine
 
     def project(self) -> Project:
-        """The study's DVC project, made on first call (only when a run is missing)."""
-        if self._project is None and self.plan is not None:
-            self._project = self.plan.project(self.spec.name, self.project_params())
-        if self._project is None and self.recorded_only:
-            raise RunsMissing(f"{self.spec.path}: runs are missing from {shown(self.record.path)} "
-                              f"(--recorded-only trains nothing)")
+        """The study's DVC project, made by the executor on first call (only when a run is missing)."""
         if self._project is None:
-            data = self.root or self.spec.data_root
-            if data is not None and not Path(data).is_dir():
-                raise StudyError(f"{self.spec.path}: runs are missing from {shown(self.record.path)} and the dataset "
-                                 f"folder {data} is not there (the spec's data_root, or --root)")
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self._project = Project(self.workdir / "project", self.project_params(), self.spec.split,
-                                    self.workdir / "study.log", self.update_code, self.say)
-            self._project.ensure()
+            self._project = self.executor.project(self)
         return self._project
 
     def project_params(self) -> dict:
@@ -146,7 +126,7 @@ class Study:
         self.say(f"study {spec.name}: run record {shown(self.record.path)} "
                  f"({len(self.record.data['search'])} search runs, {len(self.record.data['finals'])} final runs)")
 
-        writes = self.plan is None
+        writes = self.executor.writes
 
         def progress(found: dict) -> None:
             if writes:
@@ -161,9 +141,8 @@ class Study:
         if not search_only:
             arms = final_arms(spec, search)
             settings = search.get("settings", [])
-            finals = (self.plan.finals if self.plan else Finals)(
-                spec, with_overrides(self.base, settings), self.record, self.project, self.workdir, self.say,
-                self.machine, self.train_finals, settings)
+            finals = Finals(spec, with_overrides(self.base, settings), self.record, self.project, self.workdir,
+                            self.say, self.machine, self.executor, settings)
             runs = self.runs = finals.runs(arms, epochs)
             chosen = result["chosen_on_validation"]
             controls = list(control_arms(spec, chosen)) if chosen else []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline.study.executors import RecordOnly
 from pipeline.study.finals import final_arms, final_key
 from pipeline.study.fractions import FractionStudy
 from pipeline.study.record import Record
@@ -94,7 +95,7 @@ def test_recorded_only_reports_the_fractions_the_record_holds_and_names_the_rest
     del record["finals"][missing]
     (results / "scarce_runs.json").write_text(json.dumps(record))
     said = []
-    result = FractionStudy(spec, workdir=work, results=results, command="c", say=said.append, recorded_only=True).run()
+    result = FractionStudy(spec, workdir=work, results=results, command="c", say=said.append, executor=RecordOnly()).run()
     assert not work.exists()  # nothing cloned or trained
     saved = json.loads((results / "scarce.json").read_text())
     assert saved["status"] == "partial" and saved["pending_fractions"] == ["1.0"] and list(saved["fractions"]) == ["0.5"]
@@ -111,7 +112,7 @@ def test_recorded_only_reports_the_fractions_the_record_holds_and_names_the_rest
     record["finals"] = {key: run for key, run in record["finals"].items() if run["arm"] != "baseline"}
     (results / "scarce_runs.json").write_text(json.dumps(record))
     with pytest.raises(RunsMissing, match="no labelled fraction has all its runs in .*scarce_runs.json"):
-        FractionStudy(spec, workdir=work, results=results, say=said.append, recorded_only=True).run()
+        FractionStudy(spec, workdir=work, results=results, say=said.append, executor=RecordOnly()).run()
 
 
 def test_pseudo_label_coverage_and_precision_per_arm_with_their_figure(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.project.provenance import machine
 from pipeline.study.__main__ import main
-from pipeline.study.plan import Plan
+from pipeline.study.plan import Planner
 from pipeline.study.record import Record
 from tests.pipeline.study.helpers import SPEC, recorded_study
 
@@ -40,7 +40,7 @@ def test_a_recorded_study_plans_nothing(tmp_path, capsys):
 
 
 def test_without_a_cost_model_the_plan_has_no_time():
-    plan = Plan(None)
+    plan = Planner(None)
     assert plan.training_seconds("distill", {"student": {"epochs": 3}, "splits": {}}) is None
     plan.note("s", "final", "a seed 0", "distill", 3, None)
     assert plan.report(type("Spec", (), {"path": "s.yaml"})()).endswith("no time estimate: the spec has no cost key")
