@@ -2,8 +2,9 @@
 
 The JSON holds, per labelled fraction (``fractions.<f>``, f written 0.1, 0.25, 1.0): its
 seeds, per final arm its setting, test accuracy (``accuracy.{mean,std,runs}``), F-measure and
-validation summaries, its paired gain over the reference (``gain_vs_<reference>``: mean, 95 %
-interval, McNemar) and over its controls (``gain_vs.<control>``), the teachers' test accuracy
+validation summaries and its paired gains (``gain_vs_<arm>``: mean, 95 % interval, McNemar) over
+the reference, its controls and the arms the spec compares it with, as a one-split study's
+results hold them; the teachers' test accuracy
 (``teachers.fused.accuracy``) and the fraction's verdict; ``chosen_on_validation`` per fraction
 (teachers, head, epochs, the distilled arm and cell); the code commits and machines of the
 runs; this invocation's command, commit and machine. Each fraction's own results (search,
@@ -23,14 +24,9 @@ from pipeline.study.statistics import summary
 ROW_KEYS = ("setting", "overrides", "accuracy", "f_measure", "validation_accuracy", "pseudo_labels")
 
 
-def student_row(row: dict, reference: str) -> dict:
-    """A fraction's arm: its summaries, its gain over the reference, ``gain_vs`` its controls."""
-    out = {key: row[key] for key in ROW_KEYS if key in row}
-    if f"gain_vs_{reference}" in row:
-        out[f"gain_vs_{reference}"] = row[f"gain_vs_{reference}"]
-    out["gain_vs"] = {key[len("gain_vs_"):]: value for key, value in row.items()
-                      if key.startswith("gain_vs_") and key != f"gain_vs_{reference}"}
-    return out
+def student_row(row: dict) -> dict:
+    """A fraction's arm: its summaries and its paired gains, as the one-split study has them."""
+    return {key: value for key, value in row.items() if key in ROW_KEYS or key.startswith("gain_vs_")}
 
 
 def teachers_of(runs: list[dict]) -> dict | None:
@@ -65,7 +61,7 @@ def combined(spec: Spec, results: dict[float, dict], runs: dict[float, dict[str,
             "status": result["status"], "seeds": result["seeds"], "reference": reference,
             "controls": result["controls"], "cell_controls": result.get("cell_controls", {}),
             "compared": result.get("compared", {}),
-            "students": {arm: student_row(row, reference) for arm, row in result["students"].items()},
+            "students": {arm: student_row(row) for arm, row in result["students"].items()},
             "teachers": teachers_of(runs.get(fraction, {}).get(reference, [])), "verdict": result["verdict"]}
         chosen[label] = choices_of(result)
         commits += [c for c in result.get("code_commits", []) if c not in commits]
@@ -119,7 +115,10 @@ def markdown(spec: Spec, result: dict) -> str:
     against = []
     for label in labels:
         for arm, row in fractions[label]["students"].items():
-            for control, gain in row["gain_vs"].items():
+            for key, gain in row.items():
+                if not key.startswith("gain_vs_") or key == f"gain_vs_{reference}":
+                    continue
+                control = key[len("gain_vs_"):]
                 against.append(f"| {label} | {arm} | {control} | {interval_text(gain)} | {p_value_text(gain)} |")
     if against:
         lines += ["", "Against the controls and the arms the spec compares (paired difference of test accuracy, "
