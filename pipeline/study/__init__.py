@@ -13,14 +13,14 @@ per module (this repository as a DVC project, workspaces and provenance: ``pipel
 - ``search``: the choices, the schedule and the settings search (successive halving) on validation;
 - ``finals``: the paired final runs, with the pairing controls of the arm chosen on validation;
 - ``statistics``: paired differences with t intervals, McNemar's exact test, summaries;
-- ``figures``: the study's figures and their per-run data (CSV, for ``dvc plots``);
+- ``figures``: the study's figures and their per-run data (CSV, for ``dvc plots``), a label-fraction
+  study's curve, class pairs and precision figure too;
 - ``gsdm_maps``: the GSDM maps figure (the paper's Fig. 6) from two final runs' models;
-- ``report``: the results JSON and its markdown table;
+- ``report``: the results JSON and its markdown table, a label-fraction study's combined ones too;
 - ``executors``: where the runs the record lacks come from: trained through DVC, or none
   (``--recorded-only``); ``plan``'s planner is the third;
 - ``runner``: one invocation, from the spec to the results (the run record first);
 - ``fractions``: the label-fraction study, the one-split study per labelled fraction;
-- ``fraction_report``, ``fraction_figures``: its results together, its curve and class pairs;
 - ``plan``: ``--plan``'s executor: the runs a study would train and their estimated time;
 - ``__main__``: the command's arguments and its one-line errors.
 """

@@ -7,7 +7,7 @@ its DVC project and final-run workspaces) and its own results (``<study>_f<f>.js
 figures). Every fraction's runs go into the study's one run record (``<study>_runs.json``,
 keyed by their params, the fraction included), so an interrupted study resumes and a finished
 one reruns without training anything. Then the fractions are put together
-(``pipeline.study.fraction_report``): ``<study>.json`` and .md, the curve of test accuracy
+(``pipeline.study.report``, ``pipeline.study.figures``): ``<study>.json`` and .md, the curve of test accuracy
 against the labelled fraction per arm, and the per-class figure of the spec's class pairs.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Callable
 
 from pipeline.study.errors import RunsMissing, StudyError
 from pipeline.study.executors import Executor, RecordOnly, Trainer
-from pipeline.study.fraction_report import combined, write_combined
+from pipeline.study.report import combined, write_combined
 from pipeline.study.record import Record
 from pipeline.project.provenance import shown
 from pipeline.study.runner import RESULTS, WORK, Study

@@ -1,4 +1,4 @@
-"""pipeline/study/fractions.py, fraction_report.py and fraction_figures.py: a label-fraction
+"""pipeline/study/fractions.py, with its combined results and figures (report.py, figures.py): a label-fraction
 study whose runs are all in its record reruns without data or a work folder and writes the
 fractions' results together: per fraction and arm the accuracy, the gains with intervals, the
 teachers' accuracy; the curve and the class pairs."""
