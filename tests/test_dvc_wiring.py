@@ -3,12 +3,11 @@ is one of its dependencies, every path it writes is one of its outputs, and the 
 no paths of their own."""
 from __future__ import annotations
 
-import re
 import shlex
 
 import pytest
-from ruamel.yaml import YAML
 
+from pipeline.project import dvc_yaml
 from pipeline.workflow.student_training import BASELINE_PARAMS, DISTILL_PARAMS
 from pipeline.workflow.teacher_training import FOLD_PARAMS, TEACHER_PARAMS
 from tests.conftest import REPO
@@ -19,35 +18,8 @@ WRITES = {"--output", "--report", "--preview", "--model", "--checkpoint", "--che
 
 
 def resolved_stages() -> dict[str, dict]:
-    """Every stage of dvc.yaml, foreach stages expanded for one item, ``${...}`` resolved
-    with dvc.yaml's vars and params.yaml."""
-    yaml = YAML(typ="safe", pure=True)
-    definition = yaml.load((REPO / "dvc.yaml").read_text())
-    context = yaml.load((REPO / "params.yaml").read_text())
-    for entry in definition.get("vars", []):
-        context.update(entry)
-
-    def resolve(value, item):
-        if isinstance(value, str):
-            def lookup(match):
-                found = {**context, "item": item}
-                for part in match.group(1).split("."):
-                    found = found[part]
-                return str(found)
-            return re.sub(r"\$\{([^}]+)\}", lookup, value)
-        if isinstance(value, list):
-            return [resolve(v, item) for v in value]
-        if isinstance(value, dict):
-            return {resolve(k, item): resolve(v, item) for k, v in value.items()}
-        return value
-
-    stages = {}
-    for name, body in definition["stages"].items():
-        if "foreach" in body:
-            stages[name] = resolve(body["do"], "cross_subject")
-        else:
-            stages[name] = resolve(body, None)
-    return stages
+    """Every stage of dvc.yaml, foreach stages for one split, ``${...}`` resolved."""
+    return dvc_yaml.resolved_stages("cross_subject")
 
 
 def declared(entries) -> set[str]:
@@ -132,7 +104,7 @@ def test_bytecode_caches_never_change_a_code_folders_hash():
 
 
 def dvc_stage_params(stage: str) -> tuple[str, ...]:
-    stages = YAML(typ="safe", pure=True).load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = dvc_yaml.stages()
     return tuple(stages[stage]["do"]["params"])
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.params_rules import labels_with_baseline
-from pipeline.project.dvc_yaml import REPO, data_paths
+from pipeline.project.dvc_yaml import REPO, data_paths, stage_files
 from pipeline.project.dvc_yaml import stages as dvc_stages
 from pipeline.project.provenance import fingerprint
 from pipeline.study.errors import StudyError
@@ -330,29 +330,8 @@ class Project:
 
     # ---------------------------------------------------------------- the stages' graph
     def _definition(self) -> dict:
-        """Per stage: its params keys, deps and outs (paths with the split and dvc.yaml's paths)."""
-
-        paths = data_paths(self.root / "dvc.yaml")
-
-        def resolved(text: str) -> str:
-            text = text.replace("${item}", self.split)
-            for name, value in paths.items():
-                text = text.replace(f"${{paths.{name}}}", value)
-            return text
-
-        found = {}
-        for name, body in dvc_stages(self.root / "dvc.yaml").items():
-            body = body.get("do", body)
-            keys = []
-            for entry in body.get("params", []) or []:
-                if isinstance(entry, str):
-                    keys.append(entry)
-                else:  # {file: [keys]}; {file: null} is the whole file (the params check's marker)
-                    keys += [k for listed in entry.values() for k in (listed or [])]
-            outs = [resolved(out if isinstance(out, str) else next(iter(out))) for out in body.get("outs", []) or []]
-            deps = [resolved(dep) for dep in body.get("deps", []) or []]
-            found[name] = {"keys": keys, "deps": deps, "outs": outs}
-        return found
+        """Per stage: its params keys, deps, outs and cached outs (for the project's split)."""
+        return stage_files(self.split, self.root / "dvc.yaml", self.params)
 
     def upstream(self, stage: str) -> list[str]:
         """The stages whose outputs ``stage`` depends on, directly or not."""
@@ -384,20 +363,6 @@ class Project:
         return all(_dotted(params, key) == _dotted(self.params, key) for key in keys)
 
     # ---------------------------------------------------------------- inputs of final runs
-    def _stage(self, name: str) -> tuple[list[str], list[str]]:
-        """A per-split stage's params keys and cached outputs, from the project's dvc.yaml."""
-        body = dvc_stages(self.root / "dvc.yaml")[name]
-        body = body.get("do", body)
-        keys = []
-        for entry in body.get("params", []) or []:
-            keys += [entry] if isinstance(entry, str) else [k for listed in entry.values() for k in listed]
-        outs = []
-        for out in body.get("outs", []) or []:
-            path, options = (out, {}) if isinstance(out, str) else next(iter(out.items()))
-            if options.get("cache", True):
-                outs.append(path.replace("${item}", self.split))
-        return keys, outs
-
     def data_links(self) -> dict[str, Path]:
         """The preprocessed files (dvc.yaml's ``paths`` that are files) in the project."""
 
@@ -410,11 +375,9 @@ class Project:
         project's own when its params agree on those stages', else an experiment's that
         computed them (queued here, targeting the teacher outputs, when none has)."""
         self.ensure()
-        keys, outs = [], []
-        for stage in UPSTREAM:
-            stage_keys, stage_outs = self._stage(stage)
-            keys += stage_keys
-            outs += stage_outs
+        definition = self._definition()
+        keys = [key for stage in UPSTREAM for key in definition[stage]["keys"]]
+        outs = [out for stage in UPSTREAM for out in definition[stage]["cached"]]
 
         def agree(other: dict) -> bool:
             return all(_dotted(other, key) == _dotted(params, key) for key in keys)
