@@ -8,9 +8,8 @@ per module (this repository as a DVC project, workspaces and provenance: ``pipel
 - ``overrides``: what a run's result is keyed on (its params less the speed settings);
 - ``record``: the run record, the study's one run cache (``studies/results/<study>_runs.json``);
 - ``project``: the DVC project the search runs its experiments in;
-- ``experiments``: a validation run, one DVC experiment of one stage, keyed as the record keys it;
-- ``choices``: the teachers and the student's head chosen on validation before the search;
-- ``search``: the choices, the schedule and the settings search (successive halving) on validation;
+- ``search``: the validation runs (DVC experiments keyed as the record keys them), the choices
+  (teachers, head), the schedule and the settings search (successive halving), on validation only;
 - ``finals``: the paired final runs, with the pairing controls of the arm chosen on validation;
 - ``statistics``: paired differences with t intervals, McNemar's exact test, summaries;
 - ``figures``: the study's figures and their per-run data (CSV, for ``dvc plots``), a label-fraction

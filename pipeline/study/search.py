@@ -1,7 +1,12 @@
 """The study's search, on validation only: the choices, the schedule, then each arm's settings.
 
-0. **Choices** (``pipeline.study.choices``): with the spec's ``teachers``, the teachers first;
-   with its ``heads``, the schedule below runs once per head and picks the head too.
+0. **Choices** made before the settings search: with the spec's ``teachers``, the teachers
+   first (each candidate trains the teachers stage; the best fused validation accuracy, the
+   epoch the model file keeps, wins, a tie going to the candidate listed first; no student
+   has trained yet); with its ``heads``, the schedule below trains the reference arm with each
+   head at each epoch count over the selection seeds and the best mean (head, epochs) wins, a
+   tie going to the shorter schedule, then to the head listed first. The winners' overrides
+   are added to every later run, so every arm is compared on the same teachers and student.
 1. **Schedule**: the reference arm at each of the spec's ``schedule`` epoch counts over the
    selection seeds; the count with the best mean validation accuracy (a tie goes to the
    shorter) becomes every arm's schedule. Rung 1 does not depend on it: both run in one queue
@@ -12,28 +17,84 @@
    keeps the cell with the best rung-2 mean (rung 1 breaks ties); the arm with the best mean
    is the one chosen on validation.
 
-Every run is a DVC experiment in the study's project that targets a training stage, so the
-search never reads the test split; it is ranked by the kept epoch's ``best_val_accuracy``.
+Every run (``SearchRun``) is a DVC experiment in the study's project of one training stage
+with its overrides, keyed as the record keys it (split, stage, full params), so the same
+params are trained once whatever asks and the search never reads the test split; it is
+ranked by the kept epoch's ``best_val_accuracy``.
 A run already in the study's record is never queued again. The choices' overrides
 (``settings`` in the results) are part of every later run's overrides.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline.study.choices import (
-    choose_head_schedule, choose_teachers, head_candidates, head_schedule_runs, teacher_runs,
-)
-from pipeline.study.experiments import SearchRun, search_run
-from pipeline.study.project import Project
-from pipeline.study.record import Record
+from pipeline.params_compose import with_overrides
+from pipeline.study.project import Project, cell_name
+from pipeline.study.record import Record, run_key
 from pipeline.study.spec import Spec
 from pipeline.study.statistics import summary
 
-__all__ = ["Search", "SearchRun", "choose_cells", "choose_schedule", "experiments_table", "promote", "rung1_runs",
-           "rung2_runs", "schedule_runs", "search_run"]
+# The model file (and dvclive folder) each stage the search targets writes.
+MODELS = {"baseline": "baseline", "distill": "student", "teachers": "teachers"}
+
+
+@dataclass
+class SearchRun:
+    """One validation run: a DVC experiment ``name`` of ``stage`` with ``overrides``."""
+    name: str
+    stage: str
+    overrides: list[str]
+    params: dict
+    key: str
+
+    @property
+    def model(self) -> str:
+        return MODELS[self.stage]
+
+
+def search_run(spec: Spec, base: dict, name: str, stage: str, overrides: list[str]) -> SearchRun:
+    params = with_overrides(base, overrides)
+    return SearchRun(cell_name(name), stage, list(overrides), params, run_key(spec.split, stage, params))
+
+
+def teacher_runs(spec: Spec, base: dict, student: list[str]) -> dict[str, SearchRun]:
+    """candidate -> the teachers stage with its overrides (``student``: the project's student
+    settings, which the teachers do not read)."""
+    return {name: search_run(spec, base, f"teachers-{name}", "teachers", [*overrides, *student])
+            for name, overrides in spec.teachers.items()}
+
+
+def choose_teachers(spec: Spec, validation: dict[str, float]) -> dict:
+    """The candidate with the best fused validation accuracy (the first listed on a tie)."""
+    chosen = max(spec.teachers, key=lambda name: (validation[name], -list(spec.teachers).index(name)))
+    return {"candidates": {name: round(value, 2) for name, value in validation.items()}, "chosen": chosen,
+            "overrides": list(spec.teachers[chosen])}
+
+
+def head_schedule_runs(spec: Spec, base: dict, settings: list[str],
+                       schedule: list[int]) -> dict[tuple[str, int, int], SearchRun]:
+    """(head, epochs, seed) -> the reference arm with that head at each of ``schedule``'s epoch
+    counts (``settings``: the overrides chosen before, the teachers')."""
+    reference = spec.arms[spec.reference]
+    return {(head, epochs, seed): search_run(
+                spec, base, f"schedule-{head}-e{epochs}-s{seed}", reference.stage,
+                [*settings, f"student.head={head}", *reference.overrides, f"student.epochs={epochs}",
+                 f"student.seed={seed}"])
+            for head in spec.heads for epochs in schedule for seed in spec.selection_seeds}
+
+
+def choose_head_schedule(spec: Spec, validation: dict[tuple[str, int], list[float]]) -> tuple[str, int]:
+    """The best mean (head, epochs); a tie goes to the shorter schedule, then to the first head."""
+    means = {key: sum(values) / len(values) for key, values in validation.items()}
+    return max(means, key=lambda key: (means[key], -key[1], -spec.heads.index(key[0])))
+
+
+def head_candidates(validation: dict[tuple[str, int], list[float]]) -> dict[str, dict]:
+    """The results' view of the head schedule: ``<head>/<epochs>`` -> validation summary."""
+    return {f"{head}/{epochs}": summary(values) for (head, epochs), values in validation.items()}
 
 
 def full_epochs_default(base: dict) -> int:

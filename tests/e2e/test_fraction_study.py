@@ -4,7 +4,7 @@ self-training control labelled by the same seed's baseline and SAKDN's GSDM maps
 invocation that trains nothing and a third, with no work folder and no data, that rebuilds the
 same results from the record. One fraction: each fraction is its own DVC project, and several
 fractions put together, the teachers' and the head's choices are tested on recorded runs and
-fake projects (tests/pipeline/study/test_fractions.py, test_choices.py), where they cost no training."""
+fake projects (tests/pipeline/study/test_fractions.py, test_search.py), where they cost no training."""
 from __future__ import annotations
 
 import json
