@@ -43,9 +43,9 @@ def test_plan_and_recorded_only_exclude_each_other(capsys):
     assert stopped.value.code == 2 and "choose one" in capsys.readouterr().err
 
 
-def test_fraction_limits_the_plan_to_the_fractions_named(capsys):
+def test_fraction_limits_the_plan_to_the_fractions_named(capsys, tmp_path):
     spec = str(REPO / "studies/utd_mhad_pseudo_labels.yaml")
-    main([spec, "--plan", "--fraction", "0.25"])
+    main([spec, "--plan", "--fraction", "0.25", "--results", str(tmp_path)])  # an empty record: every run missing
     planned = capsys.readouterr().out
     assert "utd_mhad_pseudo_labels_f0.25:" in planned
     assert "_f0.1:" not in planned and "_f0.5:" not in planned
