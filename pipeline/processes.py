@@ -21,15 +21,18 @@ log = logging.getLogger(__name__)
 def exit_on_sigterm(what: str):
     """While building, turn SIGTERM (DVC, a job scheduler, ``kill``) into SystemExit(143)
     so the ``with`` blocks unwind: atomic_output removes its temporary and a worker pool
-    stops its workers. A second SIGTERM kills at once. Only the main thread can install
+    stops its workers; then the process exits with status 143. A second SIGTERM kills at once. Only the main thread can install
     signal handlers; elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    received: list[int] = []
+
     def terminate(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         log.warning("SIGTERM: stopping, removing the partial %s", what)
+        received.append(signum)
         raise SystemExit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, terminate)
@@ -37,6 +40,14 @@ def exit_on_sigterm(what: str):
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if received:
+            # The blocks inside have unwound: the partial outputs are gone, the workers stopped.
+            # End the process now: at interpreter exit, Python 3.11 can wait forever on a pool
+            # whose workers were terminated mid-task (CPython gh-94777), seen on loaded machines.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + received[0])
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
