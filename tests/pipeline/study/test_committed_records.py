@@ -30,7 +30,7 @@ def without_provenance(value):
 
 def test_the_committed_studies_are_found():
     assert {spec.stem for spec in STUDIES} >= {"utd_mhad_depth", "utd_mhad_label_scarce", "utd_mhad_hard_labels",
-                                          "utd_mhad_pseudo_labels"}
+                                               "utd_mhad_pseudo_labels"}
 
 
 @pytest.mark.parametrize("spec", STUDIES, ids=[spec.stem for spec in STUDIES])

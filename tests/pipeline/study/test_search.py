@@ -31,11 +31,15 @@ arms:
 """
 
 
+def loaded(tmp_path, text: str):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return load_spec(path)
+
+
 @pytest.fixture
 def spec(tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_text(SPEC)
-    return load_spec(path)
+    return loaded(tmp_path, SPEC)
 
 
 def test_runs_are_named_as_experiments_and_carry_their_overrides(spec):
@@ -143,9 +147,7 @@ arms:
 
 @pytest.fixture
 def choices_spec(tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_text(CHOICES_SPEC)
-    return load_spec(path)
+    return loaded(tmp_path, CHOICES_SPEC)
 
 
 def test_teacher_candidates_train_the_teachers_stage_with_the_projects_student(choices_spec):
